@@ -1,0 +1,339 @@
+"""The variational autoencoder: a subclassed Keras 3 model."""
+
+import math
+
+import keras
+import numpy as np
+import tensorflow as tf
+import tensorflow_probability as tfp
+from keras import ops
+
+from keras_vae import likelihoods as likelihoods_lib
+from keras_vae import networks
+from keras_vae import priors as priors_lib
+from keras_vae import validation
+
+tfd = tfp.distributions
+
+# A floor on the posterior scale keeps ln σ² finite; softplus cannot overflow.
+_MIN_POSTERIOR_SCALE = 1e-4
+_SOFTPLUS_INVERSE_OF_ONE = math.log(math.e - 1.0)
+
+
+@keras.saving.register_keras_serializable(package="keras_vae")
+class VAE(keras.Model):
+    """Variational autoencoder trained by maximising the ELBO.
+
+    The encoder gives the posterior q(z|x) = N(μ(x), diag σ²(x)); z is drawn by
+    the reparameterization trick z = μ + σ·ε, ε ~ N(0, I); the decoder gives
+    the likelihood p(x|z). `call` adds the negative ELBO with `self.add_loss`,
+    so `compile(optimizer=...)` and `fit(x)` need no `loss=`.
+
+    Mathematical details:
+
+    For each example, with V samples z_v ~ q(z|x),
+
+        ELBO(x) = E_q[log p(x|z)] − KL(q(z|x) ‖ p(z))
+                ≈ (1/V) Σ_v log p(x|z_v) − KL(q(z|x) ‖ p(z)).
+
+    The model minimises `reconstruction_loss + kl_weight · kl_loss`, both
+    averaged over the batch, in nats per example. With the standard normal
+    prior the KL has the closed form ½ Σ_j (σ_j² + μ_j² − 1 − ln σ_j²);
+    without one (or with `use_exact_kl=False`) it is estimated as
+    (1/V) Σ_v [log q(z_v|x) − log p(z_v)].
+
+    Args:
+        input_shape: tuple of positive ints, the shape of one example, for
+            example `(28, 28, 1)`.
+        latent_dim: positive int, the size of z.
+        encoder: `"mlp"`, `"conv"`, or a Keras layer mapping a batch of
+            examples to `2 * latent_dim` values each (loc, then pre-softplus
+            scale).
+        decoder: `"mlp"`, `"conv"`, or a Keras layer mapping z to
+            `prod(input_shape) * likelihood.params_size` values each.
+        likelihood: `"bernoulli"`, `"gaussian"` (fixed scale),
+            `"gaussian_learned_scale"`, or a `keras_vae.likelihoods` instance.
+        prior: `"standard_normal"` or a `keras_vae.priors.Prior` instance.
+        kl_weight: non-negative float, the weight λ (β) on the KL term. Held
+            in a variable: assign `vae.kl_weight = value` at any time, also
+            from a callback during `fit`, without retracing.
+        num_samples: positive int, V, the number of z samples per example.
+        use_exact_kl: bool. If `True`, use the closed-form KL where TFP has
+            one and a Monte-Carlo estimate otherwise; if `False`, always
+            estimate it by Monte Carlo.
+        hidden_units: Dense widths of the `"mlp"` encoder (the decoder uses
+            them in reverse order).
+        conv_filters: channels of the stride-2 convolutions of the `"conv"`
+            encoder (the decoder uses them in reverse order).
+        activation: activation of the hidden layers of named networks.
+        seed: int or None, seeds the ε draws and `sample()`.
+
+    Example:
+
+    ```python
+    vae = keras_vae.VAE(input_shape=(28, 28, 1), latent_dim=16)
+    vae.compile(optimizer="adam")
+    vae.fit(x_train, epochs=10, batch_size=128)
+    images = vae.sample(16)
+    ```
+    """
+
+    def __init__(
+        self,
+        input_shape,
+        latent_dim=16,
+        encoder="mlp",
+        decoder="mlp",
+        likelihood="bernoulli",
+        prior="standard_normal",
+        kl_weight=1.0,
+        num_samples=1,
+        use_exact_kl=True,
+        hidden_units=(512, 256),
+        conv_filters=(32, 64),
+        activation="relu",
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        # === Config ===
+        self.data_shape = validation.positive_int_tuple("input_shape", input_shape)
+        self.latent_dim = validation.positive_int("latent_dim", latent_dim)
+        self.num_samples = validation.positive_int("num_samples", num_samples)
+        self.hidden_units = validation.positive_int_tuple("hidden_units", hidden_units)
+        self.conv_filters = validation.positive_int_tuple("conv_filters", conv_filters)
+        self.use_exact_kl = bool(use_exact_kl)
+        self.activation = activation
+        self.seed = seed
+        self.likelihood = likelihoods_lib.get(likelihood)
+        # The decoder's outputs: the likelihood's parameters for every value.
+        self.params_shape = self.data_shape[:-1] + (
+            self.data_shape[-1] * self.likelihood.params_size,
+        )
+
+        # === Layers ===
+        self.encoder = networks.build_encoder(
+            encoder, self.data_shape, 2 * self.latent_dim,
+            self.hidden_units, self.conv_filters, activation,
+        )
+        self.decoder = networks.build_decoder(
+            decoder, self.latent_dim, self.params_shape,
+            self.hidden_units, self.conv_filters, activation,
+        )
+        self.prior = priors_lib.get(prior)
+        # Named networks are rebuilt from the widths on loading; others saved.
+        self._network_names = {
+            "encoder": encoder if isinstance(encoder, str) else None,
+            "decoder": decoder if isinstance(decoder, str) else None,
+        }
+
+        # === State ===
+        self._kl_weight = self.add_weight(
+            shape=(),
+            initializer=keras.initializers.Constant(
+                validation.non_negative("kl_weight", kl_weight)
+            ),
+            trainable=False,
+            name="kl_weight",
+        )
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction_loss")
+        self.kl_tracker = keras.metrics.Mean(name="kl_loss")
+        self.build((None,) + self.data_shape)
+
+    def build(self, input_shape):
+        for layer, shape in (
+            (self.encoder, input_shape),
+            (self.decoder, (None, self.latent_dim)),
+        ):
+            if not layer.built:
+                layer.build(shape)
+        if not self.prior.built:
+            self.prior.build(self.latent_dim)
+
+    # === KL weight ===
+    @property
+    def kl_weight(self):
+        """The weight λ (β) on the KL term, a non-trainable variable."""
+        return self._kl_weight
+
+    @kl_weight.setter
+    def kl_weight(self, value):
+        self._kl_weight.assign(validation.non_negative("kl_weight", value))
+
+    # === Forward pass ===
+    def call(self, x, training=False):
+        x = self._standardize(x)
+        posterior = self.posterior(x)
+        z = posterior.distribution.loc + (
+            posterior.distribution.scale * self._noise(ops.shape(x)[0])
+        )
+        likelihood = self.likelihood_distribution(z)
+        reconstruction = -ops.mean(likelihood.log_prob(x), axis=0)
+        kl = self._kl_divergence(posterior, z)
+        self.add_loss(
+            ops.mean(reconstruction) + self._kl_weight * ops.mean(kl)
+        )
+        self.reconstruction_tracker.update_state(reconstruction)
+        self.kl_tracker.update_state(kl)
+        return ops.mean(likelihood.mean(), axis=0)
+
+    def posterior(self, x):
+        """q(z|x): a diagonal Gaussian with batch shape `(batch,)`."""
+        params = ops.cast(self.encoder(x), "float32")
+        if math.prod(params.shape[1:]) != 2 * self.latent_dim:
+            raise ValueError(
+                f"The encoder must output 2 * latent_dim = {2 * self.latent_dim} "
+                f"values per example (loc, then scale). Received outputs of "
+                f"shape {tuple(params.shape)}."
+            )
+        params = ops.reshape(params, (-1, 2 * self.latent_dim))
+        loc, raw_scale = ops.split(params, 2, axis=-1)
+        scale = _MIN_POSTERIOR_SCALE + ops.softplus(
+            raw_scale + _SOFTPLUS_INVERSE_OF_ONE
+        )
+        return tfd.Independent(tfd.Normal(loc, scale), reinterpreted_batch_ndims=1)
+
+    def likelihood_distribution(self, z):
+        """p(x|z) for z of shape `batch_shape + (latent_dim,)`."""
+        params = self._decoder_params(ops.reshape(z, (-1, self.latent_dim)))
+        params = ops.reshape(params, tuple(ops.shape(z)[:-1]) + self.params_shape)
+        return self.likelihood.distribution(params, len(self.data_shape))
+
+    def _decoder_params(self, z):
+        """The likelihood's parameters, `(batch,) + params_shape`, for z."""
+        params = self.decoder(z)
+        if math.prod(params.shape[1:]) != math.prod(self.params_shape):
+            raise ValueError(
+                f"The decoder must output {math.prod(self.params_shape)} values "
+                f"per example (prod(input_shape) * {self.likelihood.params_size} "
+                f"parameters of the '{type(self.likelihood).__name__}' "
+                f"likelihood). Received outputs of shape {tuple(params.shape)}."
+            )
+        return ops.reshape(params, (-1,) + self.params_shape)
+
+    def _noise(self, batch_size):
+        """ε ~ N(0, I) of shape (num_samples, batch_size, latent_dim).
+
+        Under a distribution strategy each replica draws the noise of the
+        whole global batch from the shared seed and keeps its own slice, so
+        replicas never share ε and a run on N replicas sees the same noise as
+        a one-device run on the same global batch.
+        """
+        context = tf.distribute.get_replica_context()
+        replicas = context.num_replicas_in_sync if context else 1
+        shape = (self.num_samples, replicas * batch_size, self.latent_dim)
+        eps = keras.random.normal(shape, seed=self.seed_generator)
+        if replicas == 1:
+            return eps
+        start = context.replica_id_in_sync_group * batch_size
+        return eps[:, start : start + batch_size]
+
+    def _kl_divergence(self, posterior, z):
+        prior = self.prior.distribution()
+        if self.use_exact_kl:
+            try:
+                return tfd.kl_divergence(posterior, prior)
+            except NotImplementedError:
+                pass  # No closed form for this pair: estimate it below.
+        return ops.mean(posterior.log_prob(z) - prior.log_prob(z), axis=0)
+
+    def _standardize(self, x):
+        x = ops.convert_to_tensor(x)
+        validation.check_shape(x.shape, self.data_shape)
+        return ops.cast(x, "float32")
+
+    # === Public methods ===
+    def encode(self, x):
+        """Return the posterior's `(loc, scale)`, each `(batch, latent_dim)`."""
+        posterior = self.posterior(self._standardize(x))
+        return posterior.distribution.loc, posterior.distribution.scale
+
+    def decode(self, z):
+        """Return the mean of p(x|z) in data space, `(batch,) + input_shape`."""
+        z = ops.cast(ops.convert_to_tensor(z), "float32")
+        validation.check_shape(z.shape, (self.latent_dim,), name="z")
+        params = self._decoder_params(z)
+        return ops.reshape(self.likelihood.mean(params), (-1,) + self.data_shape)
+
+    def sample(self, num_samples, seed=None):
+        """Decode `num_samples` draws from the prior (the mean images).
+
+        Args:
+            num_samples: positive int.
+            seed: int for reproducible images, or None for fresh ones.
+        """
+        num_samples = validation.positive_int("num_samples", num_samples)
+        if seed is None:
+            seed = self.seed_generator.next()
+        else:
+            seed = [0, validation.positive_int("seed", seed, minimum=0)]
+        # TFP takes a shape-[2] int32 tensor as a stateless seed.
+        seed = ops.cast(seed, "int32")
+        return self.decode(self.prior.sample(num_samples, seed=seed))
+
+    def reconstruct(self, x):
+        """Decode the posterior mean of each example: x → μ(x) → E[x|μ(x)]."""
+        loc, _ = self.encode(x)
+        return self.decode(loc)
+
+    def interpolate(self, x_a, x_b, steps=8):
+        """Decode the straight path between the encodings of two examples.
+
+        Args:
+            x_a, x_b: single examples of shape `input_shape`.
+            steps: int ≥ 2, the number of images, the ends included.
+
+        Returns:
+            `(steps,) + input_shape`: decode(μ(x_a)) first, decode(μ(x_b)) last.
+        """
+        steps = validation.positive_int("steps", steps, minimum=2)
+        ends, _ = self.encode(ops.stack([x_a, x_b]))
+        t = ops.linspace(0.0, 1.0, steps)[:, None]
+        return self.decode((1.0 - t) * ends[0] + t * ends[1])
+
+    # === Training with checked data ===
+    def fit(self, x=None, y=None, validation_data=None, **kwargs):
+        x = validation.checked_data(x, self.data_shape, self.likelihood, "x")
+        validation_data = validation.checked_data(
+            validation_data, self.data_shape, self.likelihood, "validation_data"
+        )
+        return super().fit(x, y, validation_data=validation_data, **kwargs)
+
+    def evaluate(self, x=None, y=None, **kwargs):
+        x = validation.checked_data(x, self.data_shape, self.likelihood, "x")
+        return super().evaluate(x, y, **kwargs)
+
+    # === Config ===
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            input_shape=list(self.data_shape),
+            latent_dim=self.latent_dim,
+            encoder=self._network_config("encoder"),
+            decoder=self._network_config("decoder"),
+            likelihood=keras.saving.serialize_keras_object(self.likelihood),
+            prior=keras.saving.serialize_keras_object(self.prior),
+            kl_weight=float(np.asarray(self._kl_weight.value)),
+            num_samples=self.num_samples,
+            use_exact_kl=self.use_exact_kl,
+            hidden_units=list(self.hidden_units),
+            conv_filters=list(self.conv_filters),
+            activation=self.activation,
+            seed=self.seed,
+        )
+        return config
+
+    def _network_config(self, role):
+        return self._network_names[role] or keras.saving.serialize_keras_object(
+            getattr(self, role)
+        )
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for key in ("encoder", "decoder", "likelihood", "prior"):
+            if isinstance(config.get(key), dict):
+                config[key] = keras.saving.deserialize_keras_object(config[key])
+        return cls(**config)
+

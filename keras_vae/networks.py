@@ -1,0 +1,108 @@
+"""Encoder and decoder networks, built by name for any image shape.
+
+The encoder maps x to the posterior's parameters (2 · latent_dim values: the
+loc, then the pre-softplus scale). The decoder maps z to the likelihood's
+parameters, shaped `image_shape[:-1] + (channels * params_size,)`. Networks
+are plain `keras.Sequential` models, so they save and load with no custom code.
+"""
+
+import math
+
+import keras
+
+_NAMES = ("mlp", "conv")
+
+
+def mlp_encoder(input_shape, output_size, hidden_units, activation):
+    """Flatten, then Dense layers of `hidden_units`, then `output_size` values."""
+    layers = [keras.Input(input_shape), keras.layers.Flatten()]
+    layers += [keras.layers.Dense(u, activation=activation) for u in hidden_units]
+    layers.append(keras.layers.Dense(output_size))
+    return keras.Sequential(layers, name="mlp_encoder")
+
+
+def mlp_decoder(latent_dim, output_shape, hidden_units, activation):
+    """Dense layers of `hidden_units` in reverse order, reshaped to `output_shape`."""
+    layers = [keras.Input((latent_dim,))]
+    layers += [
+        keras.layers.Dense(u, activation=activation)
+        for u in reversed(hidden_units)
+    ]
+    layers.append(keras.layers.Dense(math.prod(output_shape)))
+    layers.append(keras.layers.Reshape(output_shape))
+    return keras.Sequential(layers, name="mlp_decoder")
+
+
+def conv_encoder(input_shape, output_size, filters, activation):
+    """Stride-2 3×3 convolutions with `filters` channels, then a Dense head."""
+    _check_image_shape(input_shape)
+    layers = [keras.Input(input_shape)]
+    layers += [
+        keras.layers.Conv2D(f, 3, strides=2, padding="same", activation=activation)
+        for f in filters
+    ]
+    layers += [keras.layers.Flatten(), keras.layers.Dense(output_size)]
+    return keras.Sequential(layers, name="conv_encoder")
+
+
+def conv_decoder(latent_dim, output_shape, filters, activation):
+    """Mirror of `conv_encoder`: Dense, transposed convolutions, crop to size."""
+    _check_image_shape(output_shape)
+    height, width, channels = output_shape
+    stride = 2 ** len(filters)
+    start_h, start_w = math.ceil(height / stride), math.ceil(width / stride)
+    layers = [
+        keras.Input((latent_dim,)),
+        keras.layers.Dense(start_h * start_w * filters[-1], activation=activation),
+        keras.layers.Reshape((start_h, start_w, filters[-1])),
+    ]
+    layers += [
+        keras.layers.Conv2DTranspose(
+            f, 3, strides=2, padding="same", activation=activation
+        )
+        for f in reversed(filters)
+    ]
+    # Upsampling overshoots sizes that are not multiples of the stride.
+    crop = ((0, start_h * stride - height), (0, start_w * stride - width))
+    layers += [
+        keras.layers.Cropping2D(crop),
+        keras.layers.Conv2D(channels, 3, padding="same"),
+    ]
+    return keras.Sequential(layers, name="conv_decoder")
+
+
+def _check_image_shape(shape):
+    if len(shape) != 3:
+        raise ValueError(
+            "The 'conv' networks need images of shape (height, width, "
+            f"channels). Received: shape={tuple(shape)}. Use encoder='mlp' "
+            "and decoder='mlp' for other data."
+        )
+
+
+def build_encoder(identifier, input_shape, output_size, units, filters, activation):
+    """Return the encoder for a name ('mlp', 'conv') or a user's Keras layer."""
+    if isinstance(identifier, keras.layers.Layer):
+        return identifier
+    _check_name("encoder", identifier)
+    if identifier == "mlp":
+        return mlp_encoder(input_shape, output_size, units, activation)
+    return conv_encoder(input_shape, output_size, filters, activation)
+
+
+def build_decoder(identifier, latent_dim, output_shape, units, filters, activation):
+    """Return the decoder for a name ('mlp', 'conv') or a user's Keras layer."""
+    if isinstance(identifier, keras.layers.Layer):
+        return identifier
+    _check_name("decoder", identifier)
+    if identifier == "mlp":
+        return mlp_decoder(latent_dim, output_shape, units, activation)
+    return conv_decoder(latent_dim, output_shape, filters, activation)
+
+
+def _check_name(role, identifier):
+    if identifier not in _NAMES:
+        raise ValueError(
+            f"Unknown {role}: {identifier!r}. Expected one of {list(_NAMES)}, "
+            "or a keras.layers.Layer instance."
+        )

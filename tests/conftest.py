@@ -1,0 +1,44 @@
+"""Test set-up: two logical CPUs (for MirroredStrategy tests) and small data."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+# Must run before TensorFlow initialises its devices.
+_cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(
+    _cpu, [tf.config.LogicalDeviceConfiguration()] * 2
+)
+
+import keras  # noqa: E402
+
+import keras_vae  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def mnist():
+    """The first 2000 training and 500 test MNIST images, scaled to [0, 1]."""
+    (x_train, y_train), (x_test, y_test) = keras_vae.datasets.load_mnist()
+    scale = np.float32(1 / 255)
+    return (
+        (x_train[:2000] * scale, y_train[:2000]),
+        (x_test[:500] * scale, y_test[:500]),
+    )
+
+
+@pytest.fixture
+def small_data():
+    """64 random 6×6 grey images in [0, 1]: fast models for mechanics tests."""
+    return np.random.default_rng(0).uniform(size=(64, 6, 6, 1)).astype("float32")
+
+
+def small_vae(**kwargs):
+    """A tiny VAE on 6×6×1 images with fixed initial weights."""
+    keras.utils.set_random_seed(kwargs.pop("init_seed", 5))
+    config = dict(input_shape=(6, 6, 1), latent_dim=3, hidden_units=(8,), seed=7)
+    config.update(kwargs)
+    return keras_vae.VAE(**config)
