@@ -22,8 +22,10 @@ test: $(STAMP)
 test-large: $(STAMP)
 	$(BIN)/python -m pytest -m large
 
+# The main job: train on the bundled MNIST, evaluate, draw, summarise.
 demo: $(STAMP)
-	$(BIN)/python examples/train_mnist.py --epochs 3 --out runs/demo
+	$(BIN)/keras-vae train --config examples/mnist.yaml --run-dir runs/demo --overwrite
+	$(BIN)/keras-vae evaluate runs/demo
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -30,7 +30,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     keras.utils.set_random_seed(args.seed)
-    (x_train, _), (x_test, _) = keras_vae.datasets.load_mnist()
+    (x_train, _), (x_test, _) = keras_vae.data.load_mnist()
     x_train, x_test = x_train[: args.limit] / 255.0, x_test / 255.0
 
     vae = keras_vae.VAE(input_shape=(28, 28, 1), latent_dim=args.latent_dim,

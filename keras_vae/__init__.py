@@ -1,6 +1,12 @@
 """keras_vae: variational autoencoders for Keras 3 and TensorFlow Probability."""
 
-from keras_vae import callbacks, datasets, likelihoods, plotting, priors
+from keras_vae._quiet import tensorflow_banners_hidden
+
+with tensorflow_banners_hidden():
+    import tensorflow  # noqa: F401  (started here so that its banners are hidden)
+    import tensorflow_probability  # noqa: F401
+
+from keras_vae import callbacks, data, likelihoods, plotting, priors
 from keras_vae.model import VAE
 
 __version__ = "0.1.0"
@@ -8,7 +14,7 @@ __version__ = "0.1.0"
 __all__ = [
     "VAE",
     "callbacks",
-    "datasets",
+    "data",
     "likelihoods",
     "plotting",
     "priors",

@@ -1,6 +1,10 @@
 """Callbacks that steer the VAE's objective during `fit`."""
 
+import csv
+import os
+
 import keras
+import tensorflow as tf
 
 from keras_vae import validation
 
@@ -37,3 +41,91 @@ class KLWarmup(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self.model.kl_weight = self.weight_at(epoch)
+
+
+class HistoryCSV(keras.callbacks.Callback):
+    """Write the epoch logs to a CSV file, whole and atomically, every epoch.
+
+    On a resumed run (fit starting at epoch k) the rows of epochs ≥ k, which
+    the interrupted run may have written before its last backup, are dropped,
+    so the file always holds one row per finished epoch.
+    """
+
+    def __init__(self, path):
+        super().__init__()
+        self.path = path
+        self.rows = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.rows is None:
+            self.rows = [row for row in read_history(self.path) if row["epoch"] < epoch]
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.rows.append({"epoch": epoch, **{k: float(v) for k, v in (logs or {}).items()}})
+        columns = list(dict.fromkeys(k for row in self.rows for k in row))
+        lines = [",".join(columns)] + [
+            ",".join(_csv_value(row.get(c)) for c in columns) for row in self.rows
+        ]
+        write_atomically(self.path, "\n".join(lines) + "\n")
+
+
+def _csv_value(value):
+    return "" if value is None else repr(value)
+
+
+def read_history(path):
+    """Rows of a history CSV as dicts (epoch as int, the rest as floats)."""
+    if not os.path.exists(path):
+        return []
+    with open(path, newline="") as f:
+        return [
+            {k: int(v) if k == "epoch" else float(v) for k, v in row.items() if v != ""}
+            for row in csv.DictReader(f)
+        ]
+
+
+def write_atomically(path, text):
+    """Write text to a temporary file beside `path`, then rename it over `path`."""
+    temporary = f"{path}.partial"
+    with open(temporary, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(temporary, path)
+
+
+class ImageSummaries(keras.callbacks.Callback):
+    """Log samples from the prior and reconstructions to TensorBoard each epoch.
+
+    Args:
+        log_dir: the TensorBoard folder for the images.
+        examples: a few images `(n, height, width, channels)` in [0, 1] to
+            reconstruct.
+        num_samples: samples from the prior, with a fixed seed so that the
+            epochs are comparable.
+        seed: the sampling seed.
+    """
+
+    def __init__(self, log_dir, examples, num_samples=16, seed=0):
+        super().__init__()
+        self.log_dir = log_dir
+        self.examples = examples
+        self.num_samples = num_samples
+        self.seed = seed
+        self._writer = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self._writer is None:
+            self._writer = tf.summary.create_file_writer(self.log_dir)
+        reconstructed = self.model.reconstruct(self.examples)
+        pairs = tf.concat([tf.cast(self.examples, tf.float32), reconstructed], axis=2)
+        with self._writer.as_default():
+            tf.summary.image("samples", self.model.sample(self.num_samples, seed=self.seed),
+                             step=epoch, max_outputs=self.num_samples)
+            tf.summary.image("reconstructions (original | reconstruction)", pairs,
+                             step=epoch, max_outputs=len(self.examples))
+        self._writer.flush()
+
+    def on_train_end(self, logs=None):
+        if self._writer is not None:
+            self._writer.close()

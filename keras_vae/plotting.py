@@ -1,4 +1,8 @@
-"""Pictures of a VAE's outputs, written as PNG files with matplotlib."""
+"""Pictures of a VAE and its training, written as PNG files with matplotlib.
+
+Every function writes its file atomically (a crash never leaves half a PNG)
+and returns the path.
+"""
 
 import math
 import os
@@ -6,8 +10,27 @@ import os
 import numpy as np
 
 
-def image_grid(images, path, columns=None, title=None):
-    """Write a batch of images as one PNG grid and return the path.
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _check_images(images):
+    images = np.clip(np.asarray(images, dtype="float32"), 0.0, 1.0)
+    if images.ndim != 4 or images.shape[-1] not in (1, 3):
+        raise ValueError(
+            "Expected images of shape (n, height, width, 1 or 3). "
+            f"Received: images.shape={images.shape}"
+        )
+    return images
+
+
+def image_grid(images, path, columns=None, title=None, row_labels=None):
+    """Write a batch of images as one PNG grid.
 
     Args:
         images: array `(n, height, width, channels)` with values in [0, 1];
@@ -15,18 +38,10 @@ def image_grid(images, path, columns=None, title=None):
         path: the PNG file to write; its folder is created if needed.
         columns: images per row; defaults to a near-square grid.
         title: optional figure title.
+        row_labels: optional text at the left of each row.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    images = np.clip(np.asarray(images, dtype="float32"), 0.0, 1.0)
-    if images.ndim != 4 or images.shape[-1] not in (1, 3):
-        raise ValueError(
-            "Expected images of shape (n, height, width, 1 or 3). "
-            f"Received: images.shape={images.shape}"
-        )
+    plt = _pyplot()
+    images = _check_images(images)
     n = len(images)
     columns = columns or math.ceil(math.sqrt(n))
     rows = math.ceil(n / columns)
@@ -34,22 +49,93 @@ def image_grid(images, path, columns=None, title=None):
         rows, columns, figsize=(columns, rows + (0.4 if title else 0)), squeeze=False
     )
     for index, axis in enumerate(axes.flat):
-        axis.axis("off")
+        axis.set_xticks([])
+        axis.set_yticks([])
+        axis.set_frame_on(False)
         if index < n:
             image = images[index]
             axis.imshow(image[..., 0] if image.shape[-1] == 1 else image,
                         cmap="gray", vmin=0.0, vmax=1.0)
+    for row, label in enumerate(row_labels or []):
+        axes[row, 0].set_ylabel(label, rotation=0, ha="right", va="center")
     if title:
         figure.suptitle(title)
     figure.tight_layout(pad=0.2)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    _save_atomically(figure, path)
-    plt.close(figure)
-    return path
+    return _save(figure, path)
 
 
-def _save_atomically(figure, path):
+def reconstructions(originals, reconstructed, path):
+    """Originals in the first row, their reconstructions below."""
+    originals, reconstructed = _check_images(originals), _check_images(reconstructed)
+    return image_grid(
+        np.concatenate([originals, reconstructed]), path, columns=len(originals),
+        title="Originals (top) and reconstructions (bottom)",
+    )
+
+
+def interpolation(path_images, path):
+    """A strip of images decoded along a straight line in latent space."""
+    return image_grid(path_images, path, columns=len(path_images),
+                      title="Interpolation between two test images")
+
+
+def latent_map(codes, labels, path):
+    """Scatter the posterior means of a dataset in 2-D, coloured by label.
+
+    Codes with 2 dimensions are drawn as they are (the course notes' figure);
+    wider codes are projected on their first two principal components.
+    """
+    plt = _pyplot()
+    codes = np.asarray(codes, dtype="float64")
+    if codes.shape[1] == 2:
+        points, axes_names = codes, ("z[0]", "z[1]")
+    else:
+        centred = codes - codes.mean(axis=0)
+        _, _, components = np.linalg.svd(centred, full_matrices=False)
+        points, axes_names = centred @ components[:2].T, ("PC 1", "PC 2")
+    figure, axis = plt.subplots(figsize=(6.5, 5))
+    if labels is None:
+        axis.scatter(points[:, 0], points[:, 1], s=2, alpha=0.5)
+    else:
+        colours = plt.get_cmap("tab10" if len(np.unique(labels)) <= 10 else "tab20")
+        for index, label in enumerate(np.unique(labels)):
+            chosen = labels == label
+            axis.scatter(points[chosen, 0], points[chosen, 1], s=2, alpha=0.6,
+                         color=colours(index % colours.N), label=str(label))
+        axis.legend(title="label", markerscale=5, loc="center left",
+                    bbox_to_anchor=(1.0, 0.5), frameon=False)
+    axis.set_xlabel(axes_names[0])
+    axis.set_ylabel(axes_names[1])
+    projection = "" if codes.shape[1] == 2 else f" (PCA of {codes.shape[1]} dims)"
+    axis.set_title(f"Posterior means of the test set{projection}")
+    figure.tight_layout()
+    return _save(figure, path)
+
+
+def training_curves(history, path):
+    """Loss, reconstruction and KL per epoch, training and validation."""
+    plt = _pyplot()
+    keys = ("loss", "reconstruction_loss", "kl_loss")
+    figure, axes = plt.subplots(1, 3, figsize=(12, 3.5))
+    for axis, key in zip(axes, keys):
+        for prefix, style in (("", "-o"), ("val_", "--o")):
+            values = history.get(prefix + key)
+            if values:
+                epochs = np.arange(1, len(values) + 1)
+                axis.plot(epochs, values, style, label=prefix + key, markersize=3)
+        axis.set_xlabel("epoch")
+        axis.set_ylabel("nats per example")
+        axis.set_title(key)
+        axis.legend()
+    figure.tight_layout()
+    return _save(figure, path)
+
+
+def _save(figure, path):
     # Write beside the target, then rename: a crash never leaves half a PNG.
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     temporary = f"{path}.partial.png"
     figure.savefig(temporary, dpi=80)
+    _pyplot().close(figure)
     os.replace(temporary, path)
+    return str(path)

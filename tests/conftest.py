@@ -22,7 +22,7 @@ import keras_vae  # noqa: E402
 @pytest.fixture(scope="session")
 def mnist():
     """The first 2000 training and 500 test MNIST images, scaled to [0, 1]."""
-    (x_train, y_train), (x_test, y_test) = keras_vae.datasets.load_mnist()
+    (x_train, y_train), (x_test, y_test) = keras_vae.data.load_mnist()
     scale = np.float32(1 / 255)
     return (
         (x_train[:2000] * scale, y_train[:2000]),

@@ -10,7 +10,9 @@ import numpy as np
 #: Where the repository keeps MNIST; override with the KERAS_VAE_MNIST_DIR
 #: environment variable or the `path` argument.
 DEFAULT_MNIST_DIR = os.path.join(
-    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "mnist"
+    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+    "data",
+    "mnist",
 )
 
 _FILES = {

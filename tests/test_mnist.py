@@ -6,11 +6,11 @@ import shutil
 import numpy as np
 import pytest
 
-from keras_vae import datasets
+from keras_vae.data import mnist
 
 
 def test_mnist_matches_the_published_checks():
-    (x_train, y_train), (x_test, y_test) = datasets.load_mnist()
+    (x_train, y_train), (x_test, y_test) = mnist.load_mnist()
     assert x_train.shape == (60000, 28, 28, 1) and x_test.shape == (10000, 28, 28, 1)
     assert x_train.dtype == np.uint8
     np.testing.assert_array_equal(
@@ -23,11 +23,11 @@ def test_mnist_matches_the_published_checks():
 
 def test_missing_file_names_the_path(tmp_path):
     with pytest.raises(FileNotFoundError, match=str(tmp_path / "train-images-idx3-ubyte.gz")):
-        datasets.load_mnist(tmp_path)
+        mnist.load_mnist(tmp_path)
 
 
 def _copy_mnist(tmp_path):
-    shutil.copytree(datasets.DEFAULT_MNIST_DIR, tmp_path / "m")
+    shutil.copytree(mnist.DEFAULT_MNIST_DIR, tmp_path / "m")
     return tmp_path / "m"
 
 
@@ -40,9 +40,9 @@ def test_truncated_idx_file_is_a_clear_error(tmp_path):
     with gzip.open(path, "wb") as f:
         f.write(raw[:-100])
     with pytest.raises(ValueError, match=r"truncated or corrupt.*\(10000,\)"):
-        datasets.read_idx(str(path))
+        mnist.read_idx(str(path))
     with pytest.raises(ValueError, match=r"corrupt: its sha256 differs"):
-        datasets.load_mnist(folder)
+        mnist.load_mnist(folder)
 
 
 def test_non_idx_file_is_a_clear_error(tmp_path):
@@ -50,8 +50,8 @@ def test_non_idx_file_is_a_clear_error(tmp_path):
     with gzip.open(path, "wb") as f:
         f.write(b"not an idx file at all")
     with pytest.raises(ValueError, match="not an IDX file: expected the magic number"):
-        datasets.read_idx(str(path))
+        mnist.read_idx(str(path))
     plain = tmp_path / "broken.gz"
     plain.write_bytes(b"\x1f\x8b garbage")
     with pytest.raises(ValueError, match="Could not read the IDX file"):
-        datasets.read_idx(str(plain))
+        mnist.read_idx(str(plain))

@@ -1,0 +1,56 @@
+"""Keep TensorFlow's start-up noise out of the user's way.
+
+TensorFlow's C++ runtime prints banners (oneDNN, missing CUDA drivers) to
+file descriptor 2 before any Python logging setting applies. We capture that
+descriptor while TensorFlow starts and replay every line that is not one of
+these banners, so real errors still show. Set KERAS_VAE_SHOW_TF_LOGS=1 to see
+everything.
+"""
+
+import contextlib
+import os
+import sys
+import tempfile
+
+_NOISE = (
+    "All log messages before absl::InitializeLog()",
+    "oneDNN custom operations are on",
+    "cudart_stub.cc",
+    "cuda_platform.cc",
+    "cuda_executor.cc",
+    "Unable to register cu",
+    "computation_placer.cc",
+    "This TensorFlow binary is optimized",
+    "rebuild TensorFlow with the appropriate compiler flags",
+    "TF-TRT Warning",
+)
+
+
+@contextlib.contextmanager
+def tensorflow_banners_hidden():
+    """Capture fd 2 during the block and replay all but TensorFlow's banners."""
+    if os.environ.get("KERAS_VAE_SHOW_TF_LOGS"):
+        yield
+        return
+    sys.stderr.flush()
+    with tempfile.TemporaryFile() as capture:
+        saved = os.dup(2)
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            _replay(capture.read().decode(errors="replace"))
+
+
+def _replay(text):
+    kept = [
+        line
+        for line in text.splitlines()
+        if line.strip() and not any(noise in line for noise in _NOISE)
+    ]
+    if kept:
+        sys.stderr.write("\n".join(kept) + "\n")

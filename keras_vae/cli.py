@@ -1,0 +1,133 @@
+"""The `keras-vae` command: train, evaluate and draw pictures of runs.
+
+    keras-vae train --config run.yaml --epochs 5 --run-dir runs/mnist
+    keras-vae train --resume runs/mnist
+    keras-vae evaluate runs/mnist
+    keras-vae sample runs/mnist --num 64
+    keras-vae reconstruct | interpolate | latent-map runs/mnist
+"""
+
+import argparse
+import datetime
+import os
+import sys
+
+from keras_vae import config as config_lib
+
+_PICTURE_COMMANDS = {
+    "sample": ("samples", "a grid of samples from the prior"),
+    "reconstruct": ("reconstructions", "test images above their reconstructions"),
+    "interpolate": ("interpolation", "a strip between two test images"),
+    "latent-map": ("latent_map", "the test set's posterior means, by label"),
+}
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="keras-vae", description="Variational autoencoders with Keras 3.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    train = commands.add_parser("train", help="train a VAE into a run directory")
+    train.add_argument("--config", help="a YAML or JSON file of options")
+    train.add_argument("--run-dir", help="where to write (default runs/DATASET-TIME)")
+    train.add_argument("--overwrite", action="store_true",
+                       help="replace an existing run directory")
+    train.add_argument("--resume", metavar="RUN",
+                       help="continue the interrupted training of RUN")
+    for name, (kind, default, text) in config_lib.OPTIONS.items():
+        train.add_argument("--" + name.replace("_", "-"), dest=name, default=None,
+                           metavar=name.upper(), help=f"{text} (default: {default})")
+
+    evaluate = commands.add_parser("evaluate", help="test-set ELBO of a run")
+    evaluate.add_argument("run")
+    evaluate.add_argument("--batch-size", type=int, default=500)
+
+    for command, (_, text) in _PICTURE_COMMANDS.items():
+        picture = commands.add_parser(command, help=f"draw {text}")
+        picture.add_argument("run")
+        if command in ("sample", "reconstruct"):
+            picture.add_argument("--num", type=int, default=16 if command == "sample" else 10)
+        if command == "sample":
+            picture.add_argument("--seed", type=int, default=0)
+        if command == "interpolate":
+            picture.add_argument("--steps", type=int, default=10)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    # Imported here so that `--help` and argument errors answer at once.
+    from keras_vae._quiet import tensorflow_banners_hidden
+
+    with tensorflow_banners_hidden():
+        import tensorflow as tf
+
+        from keras_vae import runs
+
+        tf.config.list_logical_devices()  # device start-up prints banners too
+    try:
+        written = _run(args, runs)
+    except (ValueError, FileNotFoundError, FileExistsError) as error:
+        print(f"keras-vae {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    _summary(written)
+    return 0
+
+
+def _run(args, runs):
+    if args.command == "train":
+        return _train(args, runs)
+    if args.command == "evaluate":
+        result = runs.evaluate(args.run, batch_size=args.batch_size)
+        print(_table(result))
+        return [runs.path(args.run, "evaluation")]
+    name = _PICTURE_COMMANDS[args.command][0]
+    options = {k: v for k, v in vars(args).items() if k in ("num", "seed", "steps")}
+    return [runs.draw(args.run, name, **options)]
+
+
+def _train(args, runs):
+    flags = {k: v for k, v in vars(args).items()
+             if k in config_lib.OPTIONS and v is not None}
+    if args.resume:
+        if flags or args.config or args.run_dir:
+            raise ValueError(
+                "--resume continues a run with its own config.json: pass no "
+                f"other options (received {sorted(flags) or args.config or args.run_dir})."
+            )
+        return runs.train(None, args.resume, resume=True)
+    file_values = config_lib.read_file(args.config) if args.config else {}
+    config = config_lib.resolve(file_values, flags)
+    run_dir = args.run_dir or _default_run_dir(config)
+    print(f"Training into {run_dir}")
+    return runs.train(config, run_dir, overwrite=args.overwrite)
+
+
+def _default_run_dir(config):
+    name = config["dataset"].split(":")[0]
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return os.path.join("runs", f"{name}-{stamp}")
+
+
+def _table(result):
+    rows = [("negative ELBO", result["negative_elbo"]),
+            ("reconstruction", result["reconstruction_loss"]),
+            ("KL", result["kl_loss"])]
+    header = (f"Test set of {result['dataset']} ({result['examples']} examples, "
+              f"binarize={result['binarize']}), nats per example:")
+    return "\n".join([header] + [f"  {name:<16}{value:10.2f}" for name, value in rows])
+
+
+def _summary(written):
+    print("\nFiles written:")
+    for item in written:
+        if os.path.isdir(item):
+            size = sum(os.path.getsize(os.path.join(root, f))
+                       for root, _, files in os.walk(item) for f in files)
+            print(f"  {item}/  ({size / 1024:.0f} KiB)")
+        else:
+            print(f"  {item}  ({os.path.getsize(item) / 1024:.0f} KiB)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,233 @@
+"""Training runs: one directory holds everything a run produced.
+
+    RUN/config.json          the resolved configuration
+    RUN/model.keras          the trained model (written at the end, atomically)
+    RUN/history.csv          one row of metrics per finished epoch
+    RUN/tensorboard/         scalars, and images of samples and reconstructions
+    RUN/samples.png          16 samples from the prior
+    RUN/reconstructions.png  test images above their reconstructions
+    RUN/interpolation.png    decoded straight line between two test images
+    RUN/latent_map.png       posterior means of the test set, by label
+    RUN/training_curves.png  loss, reconstruction and KL per epoch
+    RUN/evaluation.json      written by `evaluate`
+    RUN/backup/              the last epoch's state while training runs
+"""
+
+import json
+import os
+import shutil
+
+import keras
+import numpy as np
+
+from keras_vae import callbacks as callbacks_lib
+from keras_vae import config as config_lib
+from keras_vae import data, distribute, plotting
+from keras_vae.model import VAE
+
+PICTURES = ("samples", "reconstructions", "interpolation", "latent_map",
+            "training_curves")
+_MAX_MAP_POINTS = 5000
+
+
+def path(run_dir, name):
+    files = {"config": "config.json", "model": "model.keras",
+             "history": "history.csv", "evaluation": "evaluation.json",
+             "tensorboard": "tensorboard", "backup": "backup"}
+    return os.path.join(run_dir, files.get(name, f"{name}.png"))
+
+
+# === Training ===
+def train(config, run_dir, overwrite=False, resume=False, verbose="auto"):
+    """Train a VAE as `config` says; return the paths written, in order.
+
+    Everything is checked and built before the run directory is touched, so
+    a bad option leaves no half-made run behind.
+    """
+    if resume:
+        config = _read_config(run_dir)
+        if os.path.exists(path(run_dir, "model")):
+            raise FileExistsError(
+                f"The run {run_dir} has finished (model.keras exists): there "
+                "is nothing to resume. Start a new run with --run-dir."
+            )
+    else:
+        _check_new_run_dir(run_dir, overwrite)
+    keras.utils.set_random_seed(config["seed"])
+    splits = load_splits(config)
+    strategy = distribute.get_strategy(config["strategy"])
+    train_set = _dataset(config, splits.x_train, training=True,
+                         drop_remainder=config["drop_remainder"] or distribute.is_tpu(strategy))
+    test_set = _dataset(config, splits.x_test, training=False)
+    with strategy.scope():
+        vae = VAE(input_shape=splits.image_shape, **config_lib.model_kwargs(config))
+        vae.compile(optimizer=_optimizer(config), jit_compile=config["jit_compile"])
+    if not resume:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        os.makedirs(run_dir)
+        callbacks_lib.write_atomically(path(run_dir, "config"),
+                                       json.dumps(config, indent=2) + "\n")
+    vae.fit(train_set, epochs=config["epochs"], validation_data=test_set,
+            callbacks=_callbacks(config, run_dir, splits), verbose=verbose,
+            shuffle=False)  # the dataset shuffles itself
+    _save_model(vae, path(run_dir, "model"))
+    written = [path(run_dir, "config"), path(run_dir, "model"),
+               path(run_dir, "history"), path(run_dir, "tensorboard")]
+    return written + [draw(run_dir, name, vae, config, splits) for name in PICTURES]
+
+
+def _optimizer(config):
+    try:
+        return keras.optimizers.get(
+            {"class_name": config["optimizer"],
+             "config": {"learning_rate": config["learning_rate"]}}
+        )
+    except ValueError:
+        raise ValueError(
+            f"Unknown optimizer: {config['optimizer']!r}. Expected a Keras "
+            "optimizer name, e.g. adam, rmsprop, adagrad, sgd or adamw."
+        ) from None
+
+
+def _check_new_run_dir(run_dir, overwrite):
+    if not (os.path.exists(run_dir) and os.listdir(run_dir)):
+        return
+    if not overwrite:
+        raise FileExistsError(
+            f"The run directory {run_dir} exists. Pass --overwrite to "
+            f"replace it, --resume {run_dir} to continue its training, or "
+            "choose another --run-dir."
+        )
+    if not os.path.exists(path(run_dir, "config")):
+        raise FileExistsError(
+            f"{run_dir} is not a keras-vae run directory (it has no "
+            "config.json); refusing to delete it. Choose another --run-dir."
+        )
+
+
+def _callbacks(config, run_dir, splits):
+    examples = data.to_unit_interval(splits.x_test[:8]).numpy()
+    result = [
+        callbacks_lib.HistoryCSV(path(run_dir, "history")),
+        keras.callbacks.BackupAndRestore(path(run_dir, "backup"),
+                                         double_checkpoint=True),
+        keras.callbacks.TensorBoard(path(run_dir, "tensorboard")),
+        callbacks_lib.ImageSummaries(
+            os.path.join(path(run_dir, "tensorboard"), "images"), examples,
+            seed=config["seed"]),
+    ]
+    if config["kl_warmup_epochs"] > 0:
+        result.append(callbacks_lib.KLWarmup(config["kl_warmup_epochs"],
+                                             target=config["kl_weight"]))
+    return result
+
+
+def _save_model(vae, target):
+    temporary = target[: -len(".keras")] + ".partial.keras"
+    vae.save(temporary)
+    os.replace(temporary, target)
+
+
+# === Data ===
+def load_splits(config):
+    """The run's data source, with `limit` applied to the training split."""
+    splits = data.load(config["dataset"], data_dir=config["data_dir"],
+                       image_size=config_lib.image_size(config), seed=config["seed"])
+    if config["limit"]:
+        splits.x_train = splits.x_train[: config["limit"]]
+        if splits.y_train is not None:
+            splits.y_train = splits.y_train[: config["limit"]]
+    return splits
+
+
+def _dataset(config, x, training, drop_remainder=False):
+    return data.make_dataset(x, config["batch_size"], binarize=config["binarize"],
+                             training=training, seed=config["seed"],
+                             drop_remainder=drop_remainder)
+
+
+# === Using a finished run ===
+def _read_config(run_dir):
+    config_path = path(run_dir, "config")
+    if not os.path.exists(config_path):
+        raise FileNotFoundError(
+            f"No run at {run_dir}: {config_path} is missing. Train one with "
+            "`keras-vae train --run-dir DIR`."
+        )
+    with open(config_path) as f:
+        return config_lib.resolve(json.load(f))
+
+
+def load_run(run_dir):
+    """Return `(config, vae)` of a finished run."""
+    config = _read_config(run_dir)
+    model_path = path(run_dir, "model")
+    if not os.path.exists(model_path):
+        raise FileNotFoundError(
+            f"{run_dir} has no model.keras: its training has not finished. "
+            f"Continue it with `keras-vae train --resume {run_dir}`."
+        )
+    return config, keras.models.load_model(model_path)
+
+
+def evaluate(run_dir, batch_size=500, verbose="auto"):
+    """Test-set negative ELBO, reconstruction and KL in nats; saved as JSON."""
+    config, vae = load_run(run_dir)
+    splits = load_splits(config)
+    test_set = data.make_dataset(splits.x_test, batch_size, binarize=config["binarize"],
+                                 training=False, seed=config["seed"])
+    logs = vae.evaluate(test_set, verbose=verbose, return_dict=True)
+    result = {
+        "dataset": config["dataset"],
+        "split": "test",
+        "examples": int(len(splits.x_test)),
+        "binarize": config["binarize"],
+        "negative_elbo": float(logs["loss"]),
+        "reconstruction_loss": float(logs["reconstruction_loss"]),
+        "kl_loss": float(logs["kl_loss"]),
+        "kl_weight": float(np.asarray(vae.kl_weight.value)),
+        "units": "nats per example",
+    }
+    callbacks_lib.write_atomically(path(run_dir, "evaluation"),
+                                   json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def draw(run_dir, name, vae=None, config=None, splits=None, **options):
+    """Write one picture of a run (one of `PICTURES`); return its path."""
+    if name not in PICTURES:
+        raise ValueError(f"Unknown picture: {name!r}. Expected one of {list(PICTURES)}.")
+    if vae is None:
+        config, vae = load_run(run_dir)
+    if name == "training_curves":
+        rows = callbacks_lib.read_history(path(run_dir, "history"))
+        history = {key: [row[key] for row in rows if key in row]
+                   for key in (rows[0] if rows else {})}
+        return plotting.training_curves(history, path(run_dir, name))
+    if name == "samples":
+        images = vae.sample(options.get("num", 16), seed=options.get("seed", config["seed"]))
+        return plotting.image_grid(images, path(run_dir, name),
+                                   title="Samples from the prior")
+    splits = splits or load_splits(config)
+    x_test = data.to_unit_interval(splits.x_test).numpy()
+    if name == "reconstructions":
+        originals = x_test[: options.get("num", 10)]
+        return plotting.reconstructions(originals, vae.reconstruct(originals),
+                                        path(run_dir, name))
+    if name == "interpolation":
+        a, b = _two_different(splits.y_test)
+        steps = options.get("steps", 10)
+        return plotting.interpolation(vae.interpolate(x_test[a], x_test[b], steps),
+                                      path(run_dir, name))
+    codes, _ = vae.encode(x_test[:_MAX_MAP_POINTS])
+    labels = None if splits.y_test is None else splits.y_test[:_MAX_MAP_POINTS]
+    return plotting.latent_map(codes, labels, path(run_dir, name))
+
+
+def _two_different(labels):
+    """Indices of the first two test examples with different labels."""
+    if labels is not None:
+        for index in range(1, len(labels)):
+            if labels[index] != labels[0]:
+                return 0, index
+    return 0, 1

@@ -1,0 +1,117 @@
+"""Data sources: MNIST, TFDS (mocked), npz files and folders of images."""
+
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+from PIL import Image
+
+from keras_vae import data
+
+
+def test_mnist_source_keeps_labels():
+    splits = data.load("mnist")
+    assert splits.x_train.shape == (60000, 28, 28, 1)
+    assert splits.x_test.shape == (10000, 28, 28, 1)
+    assert splits.y_test[:5].tolist() == [7, 2, 1, 0, 4]  # the famous first digits
+    assert splits.image_shape == (28, 28, 1)
+
+
+def test_tfds_source_through_mock_data():
+    with tfds.testing.mock_data(num_examples=12):
+        splits = data.load("tfds:mnist")
+    assert splits.x_train.shape == (12, 28, 28, 1)
+    assert splits.x_test.shape == (12, 28, 28, 1)
+    assert splits.x_train.dtype == np.uint8
+    assert splits.y_train.shape == (12,) and splits.y_train.max() < 10
+    assert splits.name == "tfds:mnist"
+
+
+def test_tfds_offline_fails_with_a_clear_message(tmp_path):
+    with pytest.raises(ValueError, match=r"(?s)Could not load the 'train' split of the TFDS dataset 'mnist'.*offline.*tfds build mnist.*--data-dir"):
+        data.load("tfds:mnist", data_dir=str(tmp_path))
+
+
+def test_npz_with_train_and_test_arrays(tmp_path):
+    rng = np.random.default_rng(0)
+    path = tmp_path / "d.npz"
+    np.savez(path, x_train=rng.integers(0, 256, (20, 5, 4), dtype=np.uint8),
+             x_test=rng.integers(0, 256, (6, 5, 4), dtype=np.uint8),
+             y_train=np.arange(20))
+    splits = data.load(f"npz:{path}")
+    assert splits.x_train.shape == (20, 5, 4, 1) and splits.x_test.shape == (6, 5, 4, 1)
+    np.testing.assert_array_equal(splits.y_train, np.arange(20))
+    assert splits.y_test is None
+
+
+def test_npz_with_one_array_holds_out_a_fixed_test_split(tmp_path):
+    x = np.random.default_rng(0).uniform(size=(50, 3, 3, 3)).astype("float32")
+    path = tmp_path / "one.npz"
+    np.savez(path, x=x, y=np.arange(50))
+    first = data.load(f"npz:{path}", test_fraction=0.2, seed=1)
+    again = data.load(f"npz:{path}", test_fraction=0.2, seed=1)
+    assert len(first.x_test) == 10 and len(first.x_train) == 40
+    np.testing.assert_array_equal(first.y_test, again.y_test)
+    assert sorted(first.y_train.tolist() + first.y_test.tolist()) == list(range(50))
+    np.testing.assert_array_equal(first.x_test, x[first.y_test])
+
+
+def test_npz_errors_name_the_file_and_keys(tmp_path):
+    with pytest.raises(FileNotFoundError, match=f"No .npz file at {tmp_path}/missing.npz"):
+        data.load(f"npz:{tmp_path}/missing.npz")
+    corrupt = tmp_path / "corrupt.npz"
+    corrupt.write_bytes(b"PK\x03\x04 this is not really a zip")
+    with pytest.raises(ValueError, match=f"{corrupt} is not a readable .npz file"):
+        data.load(f"npz:{corrupt}")
+    wrong = tmp_path / "wrong.npz"
+    np.savez(wrong, images=np.zeros((3, 2, 2)))
+    with pytest.raises(ValueError, match=r"holds the arrays \['images'\]. Expected 'x_train' and 'x_test'"):
+        data.load(f"npz:{wrong}")
+
+
+def _write_image(path, size, value, mode="L"):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    shape = size if mode == "L" else size + (3,)
+    Image.fromarray(np.full(shape, value, dtype=np.uint8), mode=mode).save(path)
+
+
+def test_image_folder_with_class_subfolders(tmp_path):
+    for i in range(5):
+        _write_image(tmp_path / "cats" / f"{i}.png", (8, 6), 10 * i)
+        _write_image(tmp_path / "dogs" / f"{i}.jpg", (8, 6), 200)
+    splits = data.load(f"images:{tmp_path}", test_fraction=0.2)
+    assert splits.x_train.shape == (8, 8, 6, 1) and splits.x_test.shape == (2, 8, 6, 1)
+    labels = np.concatenate([splits.y_train, splits.y_test])
+    assert sorted(labels.tolist()) == [0] * 5 + [1] * 5
+    # Label 1 is "dogs", whose images are all 200 (JPEG may shift it slightly).
+    x = np.concatenate([splits.x_train, splits.x_test])
+    assert np.all(np.abs(x[labels == 1].astype(int) - 200) <= 2)
+
+
+def test_image_folder_of_mixed_sizes_names_two_files(tmp_path):
+    _write_image(tmp_path / "a.png", (8, 8), 0)
+    _write_image(tmp_path / "b.png", (8, 8), 0)
+    _write_image(tmp_path / "c.png", (9, 7), 0)
+    with pytest.raises(ValueError, match=rf"{tmp_path}/a.png is 8x8 .* but {tmp_path}/c.png is 9x7.*--image-size"):
+        data.load(f"images:{tmp_path}")
+    splits = data.load(f"images:{tmp_path}", image_size=(4, 5), test_fraction=0.34)
+    assert splits.x_train.shape[1:] == (4, 5, 1)
+    assert splits.y_train is None  # no class subfolders, no labels
+
+
+def test_colour_images_keep_three_channels(tmp_path):
+    for i in range(3):
+        _write_image(tmp_path / f"{i}.png", (4, 4), 50, mode="RGB")
+    assert data.load(f"images:{tmp_path}").x_train.shape[1:] == (4, 4, 3)
+
+
+def test_missing_or_empty_image_folder(tmp_path):
+    with pytest.raises(FileNotFoundError, match=f"No folder of images at {tmp_path}/nope"):
+        data.load(f"images:{tmp_path}/nope")
+    with pytest.raises(ValueError, match=f"No images in {tmp_path}"):
+        data.load(f"images:{tmp_path}")
+
+
+@pytest.mark.parametrize("spec", ["cifar", "tfds:", "npz", "mnist:extra"])
+def test_unknown_source_lists_the_valid_ones(spec):
+    with pytest.raises(ValueError, match=r"Unknown dataset: .*Expected one of: mnist, tfds:<name>, npz:<path>, images:<dir>"):
+        data.load(spec)
