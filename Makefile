@@ -22,10 +22,11 @@ test: $(STAMP)
 test-large: $(STAMP)
 	$(BIN)/python -m pytest -m large
 
-# The main job: train on the bundled MNIST, evaluate, draw, summarise.
+# The main job: train on the bundled MNIST, evaluate, draw, export, summarise.
 demo: $(STAMP)
 	$(BIN)/keras-vae train --config examples/mnist.yaml --run-dir runs/demo --overwrite
 	$(BIN)/keras-vae evaluate runs/demo
+	$(BIN)/keras-vae export runs/demo
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

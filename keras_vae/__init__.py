@@ -6,7 +6,7 @@ with tensorflow_banners_hidden():
     import tensorflow  # noqa: F401  (started here so that its banners are hidden)
     import tensorflow_probability  # noqa: F401
 
-from keras_vae import callbacks, data, likelihoods, plotting, priors
+from keras_vae import callbacks, data, edge, export, likelihoods, plotting, priors
 from keras_vae.model import VAE
 
 __version__ = "0.1.0"
@@ -15,6 +15,8 @@ __all__ = [
     "VAE",
     "callbacks",
     "data",
+    "edge",
+    "export",
     "likelihoods",
     "plotting",
     "priors",

@@ -26,9 +26,22 @@ _NOISE = (
 )
 
 
-@contextlib.contextmanager
 def tensorflow_banners_hidden():
     """Capture fd 2 during the block and replay all but TensorFlow's banners."""
+    return native_stderr_filtered(_NOISE)
+
+
+def converter_logs_hidden():
+    """Drop the C++ log lines of the LiteRT converter (errors still raise)."""
+    return native_stderr_filtered(None)
+
+
+@contextlib.contextmanager
+def native_stderr_filtered(noise):
+    """Capture fd 2 during the block; replay the lines matching no `noise`.
+
+    `noise=None` drops every line.
+    """
     if os.environ.get("KERAS_VAE_SHOW_TF_LOGS"):
         yield
         return
@@ -43,14 +56,15 @@ def tensorflow_banners_hidden():
             os.dup2(saved, 2)
             os.close(saved)
             capture.seek(0)
-            _replay(capture.read().decode(errors="replace"))
+            if noise is not None:
+                _replay(capture.read().decode(errors="replace"), noise)
 
 
-def _replay(text):
+def _replay(text, noise):
     kept = [
         line
         for line in text.splitlines()
-        if line.strip() and not any(noise in line for noise in _NOISE)
+        if line.strip() and not any(pattern in line for pattern in noise)
     ]
     if kept:
         sys.stderr.write("\n".join(kept) + "\n")

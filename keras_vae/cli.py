@@ -5,6 +5,7 @@
     keras-vae evaluate runs/mnist
     keras-vae sample runs/mnist --num 64
     keras-vae reconstruct | interpolate | latent-map runs/mnist
+    keras-vae export runs/mnist --formats saved_model,tflite --quantize none,int8
 """
 
 import argparse
@@ -42,6 +43,20 @@ def build_parser():
     evaluate.add_argument("run")
     evaluate.add_argument("--batch-size", type=int, default=500)
 
+    export = commands.add_parser(
+        "export", help="SavedModel for TF Serving and LiteRT files for devices")
+    export.add_argument("model", metavar="RUN_OR_MODEL",
+                        help="a run directory or a .keras file")
+    export.add_argument("--out", help="output folder (default: RUN/export)")
+    export.add_argument("--formats", default="saved_model,tflite",
+                        help="saved_model and/or tflite (default: both)")
+    export.add_argument("--quantize", default="none,float16,dynamic,int8",
+                        help="LiteRT variants: none (float32), float16, dynamic, int8")
+    export.add_argument("--model-name", default="vae", help="the served model's name")
+    export.add_argument("--version", type=int, help="SavedModel version (default: next)")
+    export.add_argument("--overwrite", action="store_true",
+                        help="replace an existing version or LiteRT file")
+
     for command, (_, text) in _PICTURE_COMMANDS.items():
         picture = commands.add_parser(command, help=f"draw {text}")
         picture.add_argument("run")
@@ -77,6 +92,10 @@ def main(argv=None):
 def _run(args, runs):
     if args.command == "train":
         return _train(args, runs)
+    if args.command == "export":
+        return runs.export_model(
+            args.model, args.out, _names(args.formats), _names(args.quantize),
+            args.model_name, args.version, args.overwrite)
     if args.command == "evaluate":
         result = runs.evaluate(args.run, batch_size=args.batch_size)
         print(_table(result))
@@ -84,6 +103,10 @@ def _run(args, runs):
     name = _PICTURE_COMMANDS[args.command][0]
     options = {k: v for k, v in vars(args).items() if k in ("num", "seed", "steps")}
     return [runs.draw(args.run, name, **options)]
+
+
+def _names(text):
+    return tuple(name.strip() for name in text.split(",") if name.strip())
 
 
 def _train(args, runs):

@@ -41,6 +41,14 @@ class StandardNormal(Prior):
             tfd.Normal(loc=zeros, scale=1.0), reinterpreted_batch_ndims=1
         )
 
+    def sample(self, num_samples, seed=None):
+        shape = tf.stack([tf.cast(num_samples, tf.int32), self.latent_dim])
+        if seed is None:
+            # A stateful draw: LiteRT has it as a builtin op, so exported
+            # sampling runs on devices (stateless ops would need Flex).
+            return tf.random.normal(shape)
+        return tf.random.stateless_normal(shape, seed=seed)
+
 
 _REGISTRY = {"standard_normal": StandardNormal}
 

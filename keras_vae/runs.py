@@ -22,7 +22,7 @@ import numpy as np
 
 from keras_vae import callbacks as callbacks_lib
 from keras_vae import config as config_lib
-from keras_vae import data, distribute, plotting
+from keras_vae import data, distribute, export, plotting
 from keras_vae.model import VAE
 
 PICTURES = ("samples", "reconstructions", "interpolation", "latent_map",
@@ -167,7 +167,7 @@ def load_run(run_dir):
             f"{run_dir} has no model.keras: its training has not finished. "
             f"Continue it with `keras-vae train --resume {run_dir}`."
         )
-    return config, keras.models.load_model(model_path)
+    return config, load_vae_file(model_path)
 
 
 def evaluate(run_dir, batch_size=500, verbose="auto"):
@@ -231,3 +231,58 @@ def _two_different(labels):
             if labels[index] != labels[0]:
                 return 0, index
     return 0, 1
+
+
+# === Export ===
+FORMATS = ("saved_model", "tflite")
+
+
+def export_model(source, out=None, formats=FORMATS, quantize=tuple(export.VARIANTS),
+                 model_name="vae", version=None, overwrite=False):
+    """Export a run directory or a `.keras` file; return the paths written.
+
+    SavedModel goes to `<out>/<model_name>/<version>/`, LiteRT files to
+    `<out>/<model_name>_<variant>.tflite`; `out` defaults to `<run>/export`.
+    """
+    unknown = sorted(set(formats) - set(FORMATS))
+    if unknown:
+        raise ValueError(f"Unknown format(s): {', '.join(unknown)}. Expected some of {list(FORMATS)}.")
+    if os.path.isdir(source):
+        config, vae = load_run(source)
+        dataset, out = config["dataset"], out or os.path.join(source, "export")
+    else:
+        vae, dataset = load_vae_file(source), None
+        out = out or os.path.join(os.path.dirname(os.path.abspath(source)), "export")
+    # Check every target first, so a refusal leaves nothing half-exported.
+    if "saved_model" in formats:
+        export.saved_model.version_path(out, model_name, version, overwrite)
+    if "tflite" in formats:
+        export.litert.litert_paths(out, model_name, quantize, overwrite)
+    written = []
+    if "saved_model" in formats:
+        written.append(export.export_saved_model(vae, out, model_name, version,
+                                                 overwrite, dataset))
+    if "tflite" in formats:
+        paths = export.export_litert(vae, out, model_name, quantize, overwrite, dataset)
+        written += list(paths.values()) + [os.path.join(out, f"{model_name}_metadata.json")]
+    return written
+
+
+def load_vae_file(model_path):
+    """Load a `.keras` file and check that it holds a `keras_vae.VAE`."""
+    if not os.path.exists(model_path):
+        raise FileNotFoundError(f"No model file at {model_path}.")
+    try:
+        model = keras.models.load_model(model_path)
+    except Exception as error:  # Keras raises many types for unreadable files
+        raise ValueError(
+            f"{model_path} could not be read as a Keras model ({type(error).__name__}: "
+            f"{str(error).splitlines()[0] if str(error) else ''}). Expected a .keras "
+            "file saved from a keras_vae.VAE."
+        ) from None
+    if not isinstance(model, VAE):
+        raise ValueError(
+            f"{model_path} holds a {type(model).__name__}, not a keras_vae.VAE: "
+            "only keras_vae models can be exported."
+        )
+    return model

@@ -133,6 +133,23 @@ def test_picture_commands_redraw_their_file(run, command, picture, extra):
     assert os.path.exists(target) and target in result.stdout
 
 
+def test_export_command_writes_both_formats(run):
+    run_dir, _ = run
+    result = keras_vae_command("export", run_dir, "--quantize", "none,dynamic")
+    out = os.path.join(run_dir, "export")
+    for name in ("vae/1", "vae_float32.tflite", "vae_dynamic.tflite", "vae_metadata.json"):
+        assert os.path.exists(os.path.join(out, name)), name
+        assert os.path.join(out, name) in result.stdout
+    assert "fully_quantize" not in result.stderr and "loader.cc" not in result.stderr
+    # A second export is refused before anything is written ...
+    again = keras_vae_command("export", run_dir, "--quantize", "none", check=False)
+    assert again.returncode == 2 and "already exist" in again.stderr
+    assert sorted(os.listdir(os.path.join(out, "vae"))) == ["1"]
+    # ... unless it only adds a SavedModel version.
+    keras_vae_command("export", run_dir, "--formats", "saved_model")
+    assert sorted(os.listdir(os.path.join(out, "vae"))) == ["1", "2"]
+
+
 def test_errors_are_clear_and_exit_with_2(run, tmp_path, capsys):
     run_dir, _ = run
     assert cli.main(["train", "--run-dir", run_dir]) == 2

@@ -1,0 +1,142 @@
+"""Generating images on a device from a LiteRT file, without TensorFlow.
+
+This module imports only NumPy, the standard library and `ai_edge_litert`,
+so `export/edge_sample.py` can load it on a device where TensorFlow is not
+installed. Inputs are checked here, because LiteRT has no assert op.
+"""
+
+import json
+import os
+import struct
+import zlib
+
+import numpy as np
+
+#: The largest n the `sample` signatures accept: a request for more images
+#: is refused, since it would allocate n · prod(image_shape) floats at once.
+MAX_SAMPLES = 4096
+
+
+class LiteRTGenerator:
+    """Run the `decode` and `sample` signatures of an exported `.tflite` file.
+
+    Args:
+        path: the `.tflite` file written by `keras_vae.export.export_litert`.
+
+    Example:
+
+    ```python
+    generator = LiteRTGenerator("vae_float32.tflite")
+    images = generator.sample(16)                       # fresh draws
+    images = generator.decode(generator.prior_z(16, seed=0))  # reproducible
+    ```
+    """
+
+    def __init__(self, path):
+        from ai_edge_litert.interpreter import Interpreter
+
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"No LiteRT model at {path}.")
+        self.path = path
+        self.interpreter = Interpreter(model_path=path)
+        signatures = self.interpreter.get_signature_list()
+        if "decode" not in signatures or "sample" not in signatures:
+            raise ValueError(
+                f"{path} has the signatures {sorted(signatures)}; expected "
+                "'decode' and 'sample' (export it with keras-vae export)."
+            )
+        self._decode = self.interpreter.get_signature_runner("decode")
+        self._sample = self.interpreter.get_signature_runner("sample")
+        self.latent_dim = int(self._decode.get_input_details()["z"]["shape_signature"][-1])
+
+    def prior_z(self, n, seed=None):
+        """n draws from the standard normal prior, made with NumPy."""
+        _check_count(n)
+        return np.random.default_rng(seed).standard_normal((n, self.latent_dim)).astype("float32")
+
+    def decode(self, z):
+        """Images `(n, height, width, channels)` for codes z `(n, latent_dim)`."""
+        z = np.asarray(z, dtype="float32")
+        if z.ndim != 2 or z.shape[1] != self.latent_dim:
+            raise ValueError(
+                f"Expected z of shape (n, {self.latent_dim}): latent_dim is "
+                f"{self.latent_dim}. Received: z.shape={z.shape}"
+            )
+        return self._decode(z=z)["images"]
+
+    def sample(self, n):
+        """n images from codes drawn inside the model (fresh on every call)."""
+        _check_count(n)
+        return self._sample(n=np.array(n, dtype="int32"))["images"]
+
+
+def _check_count(n):
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= MAX_SAMPLES:
+        raise ValueError(
+            f"Expected an integer n in [1, {MAX_SAMPLES}]. Received: n={n!r}. "
+            f"Ask for several batches to get more than {MAX_SAMPLES} images."
+        )
+
+
+def grid(images, columns=None, padding=2, scale=1):
+    """Tile images `(n, h, w, c)` with values in [0, 1] into one uint8 array.
+
+    `scale` enlarges each pixel to a `scale × scale` block (easier to see).
+    """
+    images = np.clip(np.asarray(images, dtype="float32"), 0.0, 1.0)
+    n, height, width, channels = images.shape
+    columns = columns or int(np.ceil(np.sqrt(n)))
+    rows = int(np.ceil(n / columns))
+    canvas = np.ones((rows * (height + padding) + padding,
+                      columns * (width + padding) + padding, channels), "float32")
+    for index, image in enumerate(images):
+        top = padding + (index // columns) * (height + padding)
+        left = padding + (index % columns) * (width + padding)
+        canvas[top: top + height, left: left + width] = image
+    canvas = canvas.repeat(scale, axis=0).repeat(scale, axis=1)
+    return np.round(canvas * 255).astype("uint8")
+
+
+def write_png(array, path):
+    """Write a uint8 array `(h, w, 1 or 3)` as a PNG file, atomically."""
+    height, width, channels = array.shape
+    colour_type = {1: 0, 3: 2}[channels]
+    rows = b"".join(b"\x00" + array[row].tobytes() for row in range(height))
+
+    def chunk(kind, data):
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    png = (b"\x89PNG\r\n\x1a\n"
+           + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, colour_type, 0, 0, 0))
+           + chunk(b"IDAT", zlib.compress(rows, 9)) + chunk(b"IEND", b""))
+    temporary = f"{path}.partial"
+    with open(temporary, "wb") as f:
+        f.write(png)
+    os.replace(temporary, path)
+    return path
+
+
+def main(argv=None):
+    """Command line of `export/edge_sample.py`."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        description="Generate a PNG grid of images from a keras_vae .tflite file "
+                    "with ai_edge_litert and NumPy only.")
+    parser.add_argument("model", help="a .tflite file from keras-vae export")
+    parser.add_argument("--num", type=int, default=16, help="images to generate")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="draw z with NumPy from this seed (reproducible)")
+    parser.add_argument("--out", default="samples.png", help="the PNG to write")
+    parser.add_argument("--scale", type=int, default=3,
+                        help="enlarge each pixel to SCALE x SCALE (default 3)")
+    args = parser.parse_args(argv)
+    generator = LiteRTGenerator(args.model)
+    if args.seed is None:
+        images = generator.sample(args.num)
+    else:
+        images = generator.decode(generator.prior_z(args.num, seed=args.seed))
+    write_png(grid(images, scale=args.scale), args.out)
+    print(json.dumps({"model": args.model, "images": int(len(images)), "png": args.out}))
+    return 0

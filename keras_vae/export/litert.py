@@ -1,0 +1,112 @@
+"""LiteRT (TFLite) export: one file per variant, builtin ops only."""
+
+import json
+import os
+import re
+import tempfile
+import warnings
+
+import numpy as np
+import tensorflow as tf
+
+from keras_vae._quiet import converter_logs_hidden
+from keras_vae.export import signatures
+
+#: Variant names on the command line (`--quantize`) and their file suffixes.
+VARIANTS = {"none": "float32", "float16": "float16", "dynamic": "dynamic", "int8": "int8"}
+SIGNATURES = ("decode", "sample")
+
+
+def export_litert(vae, out_dir, model_name="vae", quantize=("none",),
+                  overwrite=False, dataset=None):
+    """Write `<out_dir>/<model_name>_<variant>.tflite` for each variant.
+
+    Each file has the signature runners `decode` (z → images) and `sample`
+    (n → images). Variants: `"none"` (float32), `"float16"` (float16
+    weights), `"dynamic"` (int8 weights, dynamic-range activations) and
+    `"int8"` (int8 weights and activations, calibrated on draws from the
+    prior).
+
+    A `<model_name>_metadata.json` file beside them describes the model.
+
+    Returns:
+        `{variant: path}`.
+    """
+    paths = litert_paths(out_dir, model_name, quantize, overwrite)
+    os.makedirs(out_dir, exist_ok=True)
+    with tempfile.TemporaryDirectory() as saved_model:
+        # Unchecked functions: LiteRT has no assert op (keras_vae.edge checks).
+        signatures.write_archive(vae, saved_model, SIGNATURES, checked=False,
+                                 dataset=dataset)
+        for variant, path in paths.items():
+            content = convert(saved_model, variant, vae.latent_dim)
+            _write_bytes(path, content)
+    text = json.dumps(signatures.metadata(vae, dataset), indent=2)
+    _write_bytes(os.path.join(out_dir, f"{model_name}_metadata.json"), text.encode())
+    return paths
+
+
+def litert_paths(out_dir, model_name, quantize, overwrite=False):
+    """`{variant: path}` of the files to write; raises if any exists."""
+    unknown = sorted(set(quantize) - set(VARIANTS))
+    if unknown:
+        raise ValueError(
+            f"Unknown quantization: {', '.join(unknown)}. Expected some of "
+            f"{list(VARIANTS)}."
+        )
+    paths = {v: os.path.join(out_dir, f"{model_name}_{VARIANTS[v]}.tflite") for v in quantize}
+    existing = [p for p in paths.values() if os.path.exists(p)]
+    if existing and not overwrite:
+        raise FileExistsError(
+            f"{', '.join(existing)} already exist(s). Pass overwrite=True "
+            "(--overwrite) to replace, or choose another output folder."
+        )
+    return paths
+
+
+def convert(saved_model_dir, variant="none", latent_dim=None,
+            signature_keys=SIGNATURES):
+    """Convert a SavedModel's signatures to LiteRT with builtin ops only."""
+    converter = tf.lite.TFLiteConverter.from_saved_model(
+        saved_model_dir, signature_keys=list(signature_keys))
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if variant != "none":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if variant == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+    if variant == "int8":
+        converter.representative_dataset = lambda: _calibration(latent_dim, signature_keys)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8,
+                                               tf.lite.OpsSet.TFLITE_BUILTINS]
+    try:
+        with warnings.catch_warnings(), converter_logs_hidden():
+            # int8 calibration runs TF's own deprecated interpreter internally.
+            warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
+            return converter.convert()
+    except Exception as error:  # the converter raises ConverterError and others
+        ops = sorted(set(re.findall(r"\btf\.(\w+)", str(error))))
+        if not ops:
+            raise
+        raise ValueError(
+            f"LiteRT has no builtin kernel for the op(s) {', '.join(ops)} used by "
+            "the model, so the file would fail on a device. Common cause: "
+            "keras.random or tf.random.stateless_* ops (use tf.random.normal) "
+            "or custom layers."
+        ) from None
+
+
+def _calibration(latent_dim, signature_keys, batches=32, batch_size=16):
+    """Representative inputs for int8 calibration: z drawn from N(0, I)."""
+    rng = np.random.default_rng(0)
+    for _ in range(batches):
+        if "decode" in signature_keys:
+            yield "decode", {"z": rng.standard_normal((batch_size, latent_dim)).astype("float32")}
+        if "sample" in signature_keys:
+            yield "sample", {"n": np.array(batch_size, "int32")}
+
+
+def _write_bytes(path, content):
+    temporary = f"{path}.partial"
+    with open(temporary, "wb") as f:
+        f.write(content)
+    os.replace(temporary, path)

@@ -1,0 +1,276 @@
+"""SavedModel and LiteRT exports: layout, signatures, parity and bad input."""
+
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras_vae
+from keras_vae import edge, export, runs
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LATENT = 16  # the demo's latent_dim, which the REST bodies in export/ use
+
+
+@pytest.fixture(scope="module")
+def vae(mnist):
+    (x, _), _ = mnist
+    keras.utils.set_random_seed(0)
+    model = keras_vae.VAE(input_shape=(28, 28, 1), latent_dim=LATENT, hidden_units=(64,))
+    model.compile(optimizer="adam")
+    model.fit(x[:1000], epochs=1, batch_size=100, verbose=0)
+    return model
+
+
+@pytest.fixture(scope="module")
+def exported(vae, tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("export"))
+    path = export.export_saved_model(vae, out, dataset="mnist")
+    litert = export.export_litert(vae, out, quantize=tuple(export.VARIANTS))
+    return out, path, litert
+
+
+def _z(n=5, seed=0):
+    return np.random.default_rng(seed).standard_normal((n, LATENT)).astype("float32")
+
+
+# === SavedModel ===
+def test_layout_is_what_tf_serving_loads(exported):
+    out, path, _ = exported
+    assert path == os.path.join(out, "vae", "1")
+    assert {"saved_model.pb", "variables", "assets.extra"} <= set(os.listdir(path))
+    assert not [name for name in os.listdir(os.path.join(out, "vae")) if not name.isdigit()]
+
+
+def test_signatures_match_keras(exported, vae, mnist):
+    _, path, _ = exported
+    loaded = tf.saved_model.load(path)
+    assert set(loaded.signatures) == {"decode", "sample", "sample_seeded", "encode",
+                                      "metadata", "serving_default"}
+    z = _z()
+    want = np.asarray(vae.decode(z))
+    np.testing.assert_allclose(loaded.signatures["decode"](z=tf.constant(z))["images"], want, atol=1e-5)
+    np.testing.assert_allclose(loaded.signatures["serving_default"](z=tf.constant(z))["images"], want, atol=1e-5)
+    (x, _), _ = mnist
+    encoded = loaded.signatures["encode"](x=tf.constant(x[:7]))
+    loc, scale = vae.encode(x[:7])
+    np.testing.assert_allclose(encoded["loc"], loc, atol=1e-5)
+    np.testing.assert_allclose(encoded["scale"], scale, atol=1e-5)
+
+
+def test_sample_signatures(exported, vae):
+    _, path, _ = exported
+    signatures = tf.saved_model.load(path).signatures
+    images = signatures["sample"](n=tf.constant(6))["images"].numpy()
+    assert images.shape == (6, 28, 28, 1) and 0 <= images.min() and images.max() <= 1
+    assert not np.allclose(images, signatures["sample"](n=tf.constant(6))["images"])
+    seeded = lambda s: signatures["sample_seeded"](n=tf.constant(4), seed=tf.constant(s, tf.int64))["images"]  # noqa: E731
+    np.testing.assert_array_equal(seeded(7), seeded(7))
+    assert not np.allclose(seeded(7), seeded(8))
+    np.testing.assert_allclose(seeded(7), vae.sample(4, seed=7), atol=1e-5)
+
+
+def test_metadata_is_stored_and_readable_from_the_savedmodel(exported):
+    _, path, _ = exported
+    from_signature = json.loads(
+        tf.saved_model.load(path).signatures["metadata"]()["json"].numpy())
+    with open(os.path.join(path, "assets.extra", "metadata.json")) as f:
+        from_file = json.load(f)
+    assert from_signature == from_file
+    assert from_file["latent_dim"] == LATENT and from_file["image_shape"] == [28, 28, 1]
+    assert from_file["likelihood"] == "Bernoulli" and from_file["training_data"] == "mnist"
+    assert from_file["package_version"] == keras_vae.__version__
+
+
+def test_warmup_file_parses_as_prediction_logs(exported):
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    _, path, _ = exported
+    records = tf.data.TFRecordDataset(os.path.join(path, "assets.extra", "tf_serving_warmup_requests"))
+    logs = [prediction_log_pb2.PredictionLog.FromString(r.numpy()) for r in records]
+    names = [log.predict_log.request.model_spec.signature_name for log in logs]
+    assert names == ["decode", "sample", "sample_seeded", "encode"]
+    z = tf.make_ndarray(logs[0].predict_log.request.inputs["z"])
+    assert z.shape == (1, LATENT)
+    assert all(log.predict_log.request.model_spec.name == "vae" for log in logs)
+
+
+def test_bad_requests_name_what_was_expected(exported):
+    _, path, _ = exported
+    signatures = tf.saved_model.load(path).signatures
+    with pytest.raises(tf.errors.InvalidArgumentError, match=rf"z must have shape \[batch, {LATENT}\]"):
+        signatures["decode"](z=tf.zeros((2, LATENT + 1)))
+    for n in (0, -3, export.MAX_SAMPLES + 1):
+        with pytest.raises(tf.errors.InvalidArgumentError, match=r"n must be an integer in \[1, 4096\]"):
+            signatures["sample"](n=tf.constant(n))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"x must have shape \[batch, 28, 28, 1\]"):
+        signatures["encode"](x=tf.zeros((1, 28, 27, 1)))
+
+
+def test_versions_are_never_overwritten_unless_asked(exported, vae):
+    out, _, _ = exported
+    second = export.export_saved_model(vae, out)
+    assert second == os.path.join(out, "vae", "2")
+    with pytest.raises(FileExistsError, match="vae/1 exists. Choose another version, or pass overwrite=True"):
+        export.export_saved_model(vae, out, version=1)
+    assert export.export_saved_model(vae, out, version=1, overwrite=True).endswith("1")
+    with pytest.raises(ValueError, match="positive integer version"):
+        export.export_saved_model(vae, out, version=0)
+
+
+def test_saved_model_cli_lists_and_runs_decode(exported, vae, tmp_path):
+    _, path, _ = exported
+    cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
+    shown = subprocess.run([cli, "show", "--dir", path, "--all"], capture_output=True,
+                           text=True, check=True).stdout
+    for name in ("decode", "sample", "sample_seeded", "encode", "serving_default"):
+        assert f"signature_def['{name}']" in shown
+    z = _z(3, seed=4)
+    np.save(tmp_path / "z.npy", z)
+    subprocess.run([cli, "run", "--dir", path, "--tag_set", "serve", "--signature_def",
+                    "decode", "--inputs", f"z={tmp_path / 'z.npy'}", "--outdir",
+                    str(tmp_path / "out")], capture_output=True, text=True, check=True)
+    np.testing.assert_allclose(np.load(tmp_path / "out" / "images.npy"), vae.decode(z), atol=1e-5)
+
+
+def _rest_inputs(body):
+    if "instances" in body:
+        names = body["instances"][0].keys()
+        return {k: np.array([row[k] for row in body["instances"]], "float32") for k in names}
+    dtypes = {"n": "int32", "seed": "int64"}
+    return {k: np.array(v, dtypes.get(k, "float32")) for k, v in body["inputs"].items()}
+
+
+def test_rest_bodies_of_the_deployment_kit_run(exported):
+    _, path, _ = exported
+    signatures = tf.saved_model.load(path).signatures
+    folder = os.path.join(ROOT, "export", "requests")
+    for name in sorted(os.listdir(folder)):
+        with open(os.path.join(folder, name)) as f:
+            body = json.load(f)
+        signature = body.get("signature_name", "serving_default")
+        assert name == f"{signature}.json"
+        outputs = signatures[signature](**{k: tf.constant(v) for k, v in _rest_inputs(body).items()})
+        assert all(np.isfinite(v.numpy()).all() for v in outputs.values()), name
+
+
+# === LiteRT ===
+def test_litert_files_have_decode_and_sample(exported):
+    out, _, litert = exported
+    assert sorted(os.path.basename(p) for p in litert.values()) == [
+        "vae_dynamic.tflite", "vae_float16.tflite", "vae_float32.tflite", "vae_int8.tflite"]
+    sizes = {v: os.path.getsize(p) for v, p in litert.items()}
+    assert sizes["float16"] < 0.6 * sizes["none"] and sizes["dynamic"] < 0.4 * sizes["none"]
+    for path in litert.values():
+        generator = edge.LiteRTGenerator(path)
+        assert generator.latent_dim == LATENT
+        assert generator.sample(3).shape == (3, 28, 28, 1)
+    with open(os.path.join(out, "vae_metadata.json")) as f:
+        assert json.load(f)["latent_dim"] == LATENT
+
+
+@pytest.mark.parametrize("variant, max_error, mean_error", [
+    ("none", 1e-5, 1e-6), ("float16", 1e-3, 1e-4),
+    # Quantized variants are measured (benchmarks/export_benchmark.py); here
+    # only a gross error fails.
+    ("dynamic", 0.1, 0.01), ("int8", 0.5, 0.05)])
+def test_litert_parity_with_keras(exported, vae, variant, max_error, mean_error):
+    _, _, litert = exported
+    z = _z(64, seed=1)
+    error = np.abs(edge.LiteRTGenerator(litert[variant]).decode(z) - vae.decode(z))
+    assert error.max() < max_error and error.mean() < mean_error, (variant, error.max(), error.mean())
+
+
+def test_litert_bad_input_is_refused_before_the_interpreter(exported):
+    _, _, litert = exported
+    generator = edge.LiteRTGenerator(litert["none"])
+    with pytest.raises(ValueError, match=rf"z of shape \(n, {LATENT}\).*z.shape=\(2, 3\)"):
+        generator.decode(np.zeros((2, 3)))
+    for n in (0, edge.MAX_SAMPLES + 1, 2.5):
+        with pytest.raises(ValueError, match=r"integer n in \[1, 4096\]"):
+            generator.sample(n)
+
+
+def test_conversion_names_an_op_without_builtin_kernel(tmp_path, vae):
+    archive = keras.export.ExportArchive()
+    archive.track(vae)
+    archive.add_endpoint(
+        "decode",
+        lambda z: {"images": vae.decode(z + tf.random.stateless_normal(tf.shape(z), seed=[1, 2]))},
+        input_signature=[tf.TensorSpec([None, LATENT], tf.float32, name="z")])
+    archive.write_out(str(tmp_path / "flex"), verbose=False)
+    with pytest.raises(ValueError, match=r"LiteRT has no builtin kernel for the op\(s\) .*StatelessRandom"):
+        export.convert(str(tmp_path / "flex"), signature_keys=("decode",))
+
+
+def test_existing_litert_file_is_refused(exported, vae):
+    out, _, _ = exported
+    with pytest.raises(FileExistsError, match="vae_float32.tflite already exist"):
+        export.export_litert(vae, out, quantize=("none",))
+    with pytest.raises(ValueError, match=r"Unknown quantization: int4"):
+        export.export_litert(vae, out, quantize=("int4",))
+
+
+# === The deployment kit and the command line ===
+def test_edge_sample_runs_without_tensorflow(exported, vae, tmp_path):
+    _, _, litert = exported
+    png = tmp_path / "edge.png"
+    script = os.path.join(ROOT, "export", "edge_sample.py")
+    # Any attempt to import TensorFlow or Keras fails in this process.
+    code = ("import runpy, sys\n"
+            "for name in ('tensorflow', 'keras', 'keras_vae', 'tensorflow_probability'):\n"
+            "    sys.modules[name] = None\n"
+            f"sys.argv = [{script!r}, {litert['none']!r}, '--num', '6', '--seed', '3', '--scale', '1', '--out', {str(png)!r}]\n"
+            f"runpy.run_path({script!r}, run_name='__main__')\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(result.stdout.strip().splitlines()[-1])["images"] == 6
+    import matplotlib.image
+
+    picture = matplotlib.image.imread(png)  # floats in [0, 1]
+    z = np.random.default_rng(3).standard_normal((6, LATENT)).astype("float32")
+    want = np.asarray(vae.decode(z))
+    for index in range(6):  # grid of 3 columns, 2-pixel padding
+        top, left = 2 + (index // 3) * 30, 2 + (index % 3) * 30
+        tile = picture[top: top + 28, left: left + 28]
+        np.testing.assert_allclose(tile, want[index, ..., 0], atol=1 / 255 + 1e-6)
+
+
+def test_png_writer_round_trips(tmp_path):
+    import matplotlib.image
+
+    rgb = np.random.default_rng(0).integers(0, 256, (5, 7, 3), dtype=np.uint8)
+    edge.write_png(rgb, str(tmp_path / "rgb.png"))
+    np.testing.assert_array_equal(np.round(matplotlib.image.imread(tmp_path / "rgb.png") * 255), rgb)
+
+
+def test_export_refuses_models_that_are_not_keras_vae(tmp_path):
+    other = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    other.save(tmp_path / "other.keras")
+    with pytest.raises(ValueError, match="holds a Sequential, not a keras_vae.VAE"):
+        runs.export_model(str(tmp_path / "other.keras"), str(tmp_path / "out"))
+    (tmp_path / "junk.keras").write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match="junk.keras could not be read as a Keras model"):
+        runs.export_model(str(tmp_path / "junk.keras"), str(tmp_path / "out"))
+    with pytest.raises(ValueError, match=r"Unknown format\(s\): onnx"):
+        runs.export_model(str(tmp_path / "other.keras"), formats=("onnx",))
+
+
+def test_export_benchmark_quick_mode(tmp_path):
+    out = tmp_path / "export.md"
+    subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "export_benchmark.py"),
+                    "--quick", "--out", str(out)], capture_output=True, text=True,
+                   check=True, timeout=300)
+    text = out.read_text()
+    assert "python benchmarks/export_benchmark.py --quick" in text
+    rows = [line for line in text.splitlines() if line.startswith("| ") and "---" not in line][1:]
+    names = [row.split("|")[1].strip() for row in rows]
+    assert names == ["Keras predict_on_batch", "SavedModel decode", "LiteRT float32",
+                     "LiteRT float16", "LiteRT dynamic", "LiteRT int8"]
+    float32 = rows[2].split("|")
+    assert float(float32[5]) < 1e-5  # max abs error of the float32 file
