@@ -1,6 +1,7 @@
 """Callbacks that steer the VAE's objective during `fit`."""
 
 import csv
+import math
 import os
 
 import keras
@@ -129,3 +130,62 @@ class ImageSummaries(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         if self._writer is not None:
             self._writer.close()
+
+
+class NonFiniteLossError(RuntimeError):
+    """Training stopped because the loss became NaN or infinite."""
+
+
+class StopOnNonFiniteLoss(keras.callbacks.Callback):
+    """Stop at the first NaN or infinite loss, with the weights restored.
+
+    After every epoch the callback keeps a copy of the weights; at a
+    non-finite loss it puts that copy back (so the model in memory is never
+    left with NaN weights) and raises `NonFiniteLossError` naming the epoch,
+    the step and the likely causes. `VAE.fit` adds it unless present.
+    """
+
+    def on_train_begin(self, logs=None):
+        self._good_weights = self.model.get_weights()
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._good_weights = self.model.get_weights()
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = float((logs or {}).get("loss", 0.0))
+        if math.isfinite(loss):
+            return
+        self.model.set_weights(self._good_weights)
+        raise NonFiniteLossError(
+            f"Training stopped at epoch {self._epoch + 1}, step {batch + 1}: the "
+            f"loss became {loss}. The model's weights are back to where they "
+            f"were when epoch {self._epoch + 1} began. Likely causes: a learning "
+            "rate too high (try one 10 times lower), data outside the "
+            "likelihood's range, or a Gaussian likelihood scale too small."
+        )
+
+
+class SaveModelEachEpoch(keras.callbacks.Callback):
+    """Save the whole model (`.keras`) after every epoch, atomically.
+
+    The file always holds the last finished epoch: a crash or a stop on a
+    non-finite loss leaves it intact and loadable.
+    """
+
+    def __init__(self, path):
+        super().__init__()
+        self.path = path
+
+    def on_epoch_end(self, epoch, logs=None):
+        save_atomically(self.model, self.path)
+
+
+def save_atomically(model, path):
+    """`model.save(path)` through a temporary file renamed over `path`."""
+    temporary = path[: -len(".keras")] + ".partial.keras"
+    model.save(temporary)
+    os.replace(temporary, path)

@@ -74,24 +74,48 @@ def main(argv=None):
     # Imported here so that `--help` and argument errors answer at once.
     from keras_vae._quiet import tensorflow_banners_hidden
 
-    with tensorflow_banners_hidden():
-        import tensorflow as tf
-
-        from keras_vae import runs
-
-        tf.config.list_logical_devices()  # device start-up prints banners too
     try:
-        written = _run(args, runs)
+        with tensorflow_banners_hidden():
+            from keras_vae import runs
+
+            # Starting TensorFlow's devices prints banners too. A multi-worker
+            # strategy must be created before anything else starts them.
+            prepared = _prepare(args, runs)
+        written = _run(args, runs, prepared)
     except (ValueError, FileNotFoundError, FileExistsError) as error:
         print(f"keras-vae {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except RuntimeError as error:
+        from keras_vae.callbacks import NonFiniteLossError
+
+        if not isinstance(error, NonFiniteLossError):
+            raise
+        print(f"keras-vae {args.command}: {error} model.keras holds the last "
+              "finished epoch.", file=sys.stderr)
+        return 3
     _summary(written)
     return 0
 
 
-def _run(args, runs):
+def _prepare(args, runs):
+    """For `train`: the resolved config and its strategy; else start devices."""
+    import tensorflow as tf
+
+    if args.command != "train":
+        tf.config.list_logical_devices()
+        return None
+    config = _train_config(args, runs)
+    return config, runs.distribute.get_strategy(config["strategy"])
+
+
+def _run(args, runs, prepared):
     if args.command == "train":
-        return _train(args, runs)
+        config, strategy = prepared
+        if args.resume:
+            return runs.train(config, args.resume, resume=True, strategy=strategy)
+        run_dir = args.run_dir or _default_run_dir(config)
+        print(f"Training into {run_dir}")
+        return runs.train(config, run_dir, overwrite=args.overwrite, strategy=strategy)
     if args.command == "export":
         return runs.export_model(
             args.model, args.out, _names(args.formats), _names(args.quantize),
@@ -109,7 +133,7 @@ def _names(text):
     return tuple(name.strip() for name in text.split(",") if name.strip())
 
 
-def _train(args, runs):
+def _train_config(args, runs):
     flags = {k: v for k, v in vars(args).items()
              if k in config_lib.OPTIONS and v is not None}
     if args.resume:
@@ -118,12 +142,9 @@ def _train(args, runs):
                 "--resume continues a run with its own config.json: pass no "
                 f"other options (received {sorted(flags) or args.config or args.run_dir})."
             )
-        return runs.train(None, args.resume, resume=True)
+        return runs.read_config(args.resume)
     file_values = config_lib.read_file(args.config) if args.config else {}
-    config = config_lib.resolve(file_values, flags)
-    run_dir = args.run_dir or _default_run_dir(config)
-    print(f"Training into {run_dir}")
-    return runs.train(config, run_dir, overwrite=args.overwrite)
+    return config_lib.resolve(file_values, flags)
 
 
 def _default_run_dir(config):

@@ -8,6 +8,8 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 from keras import ops
 
+from keras_vae import callbacks as callbacks_lib
+from keras_vae import distribute
 from keras_vae import likelihoods as likelihoods_lib
 from keras_vae import networks
 from keras_vae import priors as priors_lib
@@ -293,12 +295,37 @@ class VAE(keras.Model):
         return self.decode((1.0 - t) * ends[0] + t * ends[1])
 
     # === Training with checked data ===
-    def fit(self, x=None, y=None, validation_data=None, **kwargs):
+    def train_step(self, data):
+        return self._multi_worker_logs(super().train_step(data))
+
+    def test_step(self, data):
+        return self._multi_worker_logs(super().test_step(data))
+
+    def _multi_worker_logs(self, logs):
+        # Keras 3 averages the logs of multi-worker runs along axis 0, which
+        # scalars lack (tensorflow/tensorflow#72388): give them that axis.
+        if not distribute.in_multi_worker_mode(self.distribute_strategy):
+            return logs
+        return {name: ops.reshape(value, (1,)) for name, value in logs.items()}
+
+    def fit(self, x=None, y=None, validation_data=None, callbacks=None, **kwargs):
+        """Keras `fit`, with the data checked first and a NaN guard.
+
+        Unless `callbacks` has one, a `keras_vae.callbacks.StopOnNonFiniteLoss`
+        is added: at a NaN or infinite loss, training stops with a message
+        and the weights of the last good epoch.
+        """
         x = validation.checked_data(x, self.data_shape, self.likelihood, "x")
         validation_data = validation.checked_data(
             validation_data, self.data_shape, self.likelihood, "validation_data"
         )
-        return super().fit(x, y, validation_data=validation_data, **kwargs)
+        if isinstance(x, tf.data.Dataset):
+            kwargs.setdefault("shuffle", False)  # a dataset shuffles itself
+        callbacks = list(callbacks or [])
+        if not any(isinstance(c, callbacks_lib.StopOnNonFiniteLoss) for c in callbacks):
+            callbacks.append(callbacks_lib.StopOnNonFiniteLoss())
+        return super().fit(x, y, validation_data=validation_data,
+                           callbacks=callbacks, **kwargs)
 
     def evaluate(self, x=None, y=None, **kwargs):
         x = validation.checked_data(x, self.data_shape, self.likelihood, "x")

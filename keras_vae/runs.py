@@ -1,7 +1,7 @@
 """Training runs: one directory holds everything a run produced.
 
     RUN/config.json          the resolved configuration
-    RUN/model.keras          the trained model (written at the end, atomically)
+    RUN/model.keras          the model after the last finished epoch (atomic)
     RUN/history.csv          one row of metrics per finished epoch
     RUN/tensorboard/         scalars, and images of samples and reconstructions
     RUN/samples.png          16 samples from the prior
@@ -38,24 +38,31 @@ def path(run_dir, name):
 
 
 # === Training ===
-def train(config, run_dir, overwrite=False, resume=False, verbose="auto"):
+def train(config, run_dir, overwrite=False, resume=False, verbose="auto",
+          callbacks=(), strategy=None):
     """Train a VAE as `config` says; return the paths written, in order.
 
     Everything is checked and built before the run directory is touched, so
-    a bad option leaves no half-made run behind.
+    a bad option leaves no half-made run behind. `model.keras` is rewritten
+    after every epoch; `backup/` holds what `resume` needs until training
+    ends. Under MultiWorkerMirroredStrategy only the chief writes `run_dir`;
+    the other workers write to their own folder in the system's temporary
+    directory (see `worker_dir`). `strategy` defaults to the config's.
     """
     if resume:
-        config = _read_config(run_dir)
-        if os.path.exists(path(run_dir, "model")):
-            raise FileExistsError(
-                f"The run {run_dir} has finished (model.keras exists): there "
-                "is nothing to resume. Start a new run with --run-dir."
-            )
-    else:
+        config = read_config(run_dir)
+    strategy = strategy or distribute.get_strategy(config["strategy"])
+    chief = distribute.is_chief(strategy)
+    if not chief:
+        run_dir = worker_dir(run_dir, strategy)
+    if resume and chief:
+        _check_resumable(run_dir)
+    elif not resume and chief:
         _check_new_run_dir(run_dir, overwrite)
     keras.utils.set_random_seed(config["seed"])
+    keras.mixed_precision.set_global_policy(
+        "float32" if config["mixed_precision"] == "none" else config["mixed_precision"])
     splits = load_splits(config)
-    strategy = distribute.get_strategy(config["strategy"])
     train_set = _dataset(config, splits.x_train, training=True,
                          drop_remainder=config["drop_remainder"] or distribute.is_tpu(strategy))
     test_set = _dataset(config, splits.x_test, training=False)
@@ -68,12 +75,53 @@ def train(config, run_dir, overwrite=False, resume=False, verbose="auto"):
         callbacks_lib.write_atomically(path(run_dir, "config"),
                                        json.dumps(config, indent=2) + "\n")
     vae.fit(train_set, epochs=config["epochs"], validation_data=test_set,
-            callbacks=_callbacks(config, run_dir, splits), verbose=verbose,
-            shuffle=False)  # the dataset shuffles itself
-    _save_model(vae, path(run_dir, "model"))
+            callbacks=_callbacks(config, run_dir, splits) + list(callbacks),
+            verbose=verbose)
     written = [path(run_dir, "config"), path(run_dir, "model"),
                path(run_dir, "history"), path(run_dir, "tensorboard")]
+    if not chief:
+        return written  # the chief draws the pictures
     return written + [draw(run_dir, name, vae, config, splits) for name in PICTURES]
+
+
+def worker_dir(run_dir, strategy):
+    """Where a non-chief worker writes: fixed per run and worker, so that a
+    resumed multi-worker run finds every worker's backup again."""
+    import hashlib
+    import tempfile
+
+    key = hashlib.sha1(os.path.abspath(run_dir).encode()).hexdigest()[:10]
+    task = strategy.cluster_resolver.task_id
+    return os.path.join(tempfile.gettempdir(), f"keras-vae-{key}-worker{task}")
+
+
+def _check_resumable(run_dir):
+    backup = path(run_dir, "backup")
+    if not os.path.isdir(backup) and os.path.exists(path(run_dir, "model")):
+        raise FileExistsError(
+            f"The run {run_dir} has finished (model.keras exists and backup/ "
+            "is gone): there is nothing to resume. Start a new run with "
+            "--run-dir, or --overwrite this one."
+        )
+    weights = os.path.join(backup, "latest.weights.h5")
+    copies = [p for p in (weights, weights + ".bkp") if os.path.exists(p)]
+    if copies and not any(_readable_h5(p) for p in copies):
+        raise ValueError(
+            f"The backup {weights} is truncated or corrupt, and so is its "
+            "previous copy: this run cannot be resumed. Start it again with "
+            "--overwrite."
+        )
+
+
+def _readable_h5(file_path):
+    import h5py
+
+    try:
+        with h5py.File(file_path, "r") as f:
+            f.visit(lambda name: None)
+        return True
+    except (OSError, ValueError):
+        return False
 
 
 def _optimizer(config):
@@ -109,6 +157,7 @@ def _callbacks(config, run_dir, splits):
     examples = data.to_unit_interval(splits.x_test[:8]).numpy()
     result = [
         callbacks_lib.HistoryCSV(path(run_dir, "history")),
+        callbacks_lib.SaveModelEachEpoch(path(run_dir, "model")),
         keras.callbacks.BackupAndRestore(path(run_dir, "backup"),
                                          double_checkpoint=True),
         keras.callbacks.TensorBoard(path(run_dir, "tensorboard")),
@@ -120,12 +169,6 @@ def _callbacks(config, run_dir, splits):
         result.append(callbacks_lib.KLWarmup(config["kl_warmup_epochs"],
                                              target=config["kl_weight"]))
     return result
-
-
-def _save_model(vae, target):
-    temporary = target[: -len(".keras")] + ".partial.keras"
-    vae.save(temporary)
-    os.replace(temporary, target)
 
 
 # === Data ===
@@ -147,7 +190,7 @@ def _dataset(config, x, training, drop_remainder=False):
 
 
 # === Using a finished run ===
-def _read_config(run_dir):
+def read_config(run_dir):
     config_path = path(run_dir, "config")
     if not os.path.exists(config_path):
         raise FileNotFoundError(
@@ -160,11 +203,11 @@ def _read_config(run_dir):
 
 def load_run(run_dir):
     """Return `(config, vae)` of a finished run."""
-    config = _read_config(run_dir)
+    config = read_config(run_dir)
     model_path = path(run_dir, "model")
     if not os.path.exists(model_path):
         raise FileNotFoundError(
-            f"{run_dir} has no model.keras: its training has not finished. "
+            f"{run_dir} has no model.keras: its first epoch has not finished. "
             f"Continue it with `keras-vae train --resume {run_dir}`."
         )
     return config, load_vae_file(model_path)

@@ -163,7 +163,7 @@ def test_errors_are_clear_and_exit_with_2(run, tmp_path, capsys):
     assert cli.main(["train", "--resume", run_dir, "--epochs", "3"]) == 2
     assert "--resume continues a run with its own config.json" in capsys.readouterr().err
     assert cli.main(["train", "--resume", run_dir]) == 2
-    assert "has finished (model.keras exists)" in capsys.readouterr().err
+    assert "has finished (model.keras exists and backup/ is gone)" in capsys.readouterr().err
     assert cli.main(["evaluate", str(tmp_path / "none")]) == 2
     assert "No run at" in capsys.readouterr().err
     assert cli.main(["train", "--run-dir", str(tmp_path / "new"), "--latent-dim", "0"]) == 2
@@ -214,7 +214,9 @@ def test_resume_after_sigkill_finishes_the_same_epochs(tmp_path):
     process.wait(timeout=30)
     assert process.returncode == -signal.SIGKILL
     before = history.read_text()
-    assert not (run_dir / "model.keras").exists()
+    # model.keras holds the last finished epoch and survives the kill intact.
+    assert isinstance(keras.models.load_model(run_dir / "model.keras"), keras_vae.VAE)
+    assert (run_dir / "backup").is_dir()
     config_before = (run_dir / "config.json").read_text()
 
     result = keras_vae_command("train", "--resume", str(run_dir))

@@ -1,0 +1,81 @@
+"""Resident memory of a long training run, epoch by epoch.
+
+    python benchmarks/memory_benchmark.py --epochs 30 --out docs/benchmarks/memory.md
+    python benchmarks/memory_benchmark.py --quick --out /tmp/memory.md   # CI smoke run
+
+Trains the default MLP VAE on the bundled MNIST (dynamic binarization,
+batch 128) and records the process's resident set size after every epoch.
+Memory must stay flat: the report gives the growth from the second epoch
+(after TensorFlow's one-off allocations) to the last.
+"""
+
+import argparse
+import datetime
+import os
+import platform
+import sys
+import time
+
+import keras
+import psutil
+import tensorflow as tf
+
+import keras_vae
+
+
+class _MemoryLog(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.rows = []
+        self._start = time.time()
+
+    def on_epoch_end(self, epoch, logs=None):
+        rss = psutil.Process().memory_info().rss / 2**20
+        self.rows.append((epoch + 1, rss, time.time() - self._start, logs["loss"]))
+        print(f"epoch {epoch + 1}: {rss:.0f} MiB resident, loss {logs['loss']:.2f}",
+              flush=True)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--quick", action="store_true", help="3 epochs on 2000 images")
+    parser.add_argument("--out", default="docs/benchmarks/memory.md")
+    args = parser.parse_args(argv)
+    epochs, limit = (3, 2000) if args.quick else (args.epochs, None)
+
+    keras.utils.set_random_seed(0)
+    (x_train, _), _ = keras_vae.data.load_mnist()
+    train = keras_vae.data.make_dataset(x_train[:limit], 128, binarize="dynamic",
+                                        training=True, seed=0)
+    vae = keras_vae.VAE(input_shape=(28, 28, 1), latent_dim=16)
+    vae.compile(optimizer="adam")
+    log = _MemoryLog()
+    vae.fit(train, epochs=epochs, callbacks=[log], verbose=0)
+
+    first, last = log.rows[min(1, len(log.rows) - 1)][1], log.rows[-1][1]
+    command = "python benchmarks/memory_benchmark.py " + " ".join(
+        sys.argv[1:] if argv is None else argv)
+    lines = [
+        "# Memory during a long training run",
+        "",
+        f"Command: `{command}`  ",
+        f"Date: {datetime.date.today()}; machine: {platform.machine()}, {os.cpu_count()} "
+        f"CPU cores; TensorFlow {tf.__version__}, Keras {keras.__version__}, "
+        f"keras_vae {keras_vae.__version__}.  ",
+        f"Default MLP VAE on {'2000 images of ' if limit else ''}MNIST, dynamic "
+        f"binarization, batch 128, {epochs} epochs. Resident memory grew by "
+        f"{last - first:+.0f} MiB from epoch {min(2, len(log.rows))} to epoch {epochs} "
+        f"({(last - first) / max(1, len(log.rows) - 2):+.1f} MiB per epoch).",
+        "",
+        "| epoch | resident memory (MiB) | elapsed (s) | loss |",
+        "| --- | --- | --- | --- |",
+    ] + [f"| {e} | {rss:.0f} | {t:.0f} | {loss:.2f} |" for e, rss, t, loss in log.rows]
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    with open(args.out, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
