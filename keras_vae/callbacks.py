@@ -44,6 +44,36 @@ class KLWarmup(keras.callbacks.Callback):
         self.model.kl_weight = self.weight_at(epoch)
 
 
+class CyclicalKLAnnealing(keras.callbacks.Callback):
+    """Cyclical annealing of the KL weight (Fu et al., 2019).
+
+    Each cycle of `cycle_epochs` epochs raises the weight linearly from 0 to
+    `target` over its first `ratio` part, then holds it; the next cycle
+    starts again from 0. This lets the decoder use z before the KL bites.
+
+    Args:
+        cycle_epochs: positive int, the length of one cycle.
+        target: the weight λ (β) reached in each cycle.
+        ratio: the share of a cycle spent rising, in (0, 1].
+    """
+
+    def __init__(self, cycle_epochs, target=1.0, ratio=0.5):
+        super().__init__()
+        self.cycle_epochs = validation.positive_int("cycle_epochs", cycle_epochs)
+        self.target = validation.non_negative("target", target)
+        if not 0 < ratio <= 1:
+            raise ValueError(f"Expected a ratio in (0, 1]. Received: ratio={ratio!r}")
+        self.ratio = float(ratio)
+
+    def weight_at(self, epoch):
+        """The KL weight used during `epoch` (counted from 0)."""
+        position = (epoch % self.cycle_epochs) / self.cycle_epochs
+        return self.target * min(1.0, position / self.ratio)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.model.kl_weight = self.weight_at(epoch)
+
+
 class HistoryCSV(keras.callbacks.Callback):
     """Write the epoch logs to a CSV file, whole and atomically, every epoch.
 

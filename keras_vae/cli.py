@@ -42,6 +42,12 @@ def build_parser():
     evaluate = commands.add_parser("evaluate", help="test-set ELBO of a run")
     evaluate.add_argument("run")
     evaluate.add_argument("--batch-size", type=int, default=500)
+    evaluate.add_argument("--iw-samples", type=int, default=0, metavar="K",
+                          help="importance-sampled log-likelihood with K samples "
+                               "(5000 for reported numbers; 0 = skip)")
+    evaluate.add_argument("--anomaly", metavar="DATASET",
+                          help="score another dataset's test split against this one")
+    evaluate.add_argument("--anomaly-quantile", type=float, default=0.99)
 
     export = commands.add_parser(
         "export", help="SavedModel for TF Serving and LiteRT files for devices")
@@ -121,7 +127,9 @@ def _run(args, runs, prepared):
             args.model, args.out, _names(args.formats), _names(args.quantize),
             args.model_name, args.version, args.overwrite)
     if args.command == "evaluate":
-        result = runs.evaluate(args.run, batch_size=args.batch_size)
+        result = runs.evaluate(args.run, batch_size=args.batch_size,
+                               iw_samples=args.iw_samples, anomaly=args.anomaly,
+                               anomaly_quantile=args.anomaly_quantile)
         print(_table(result))
         return [runs.path(args.run, "evaluation")]
     name = _PICTURE_COMMANDS[args.command][0]
@@ -157,9 +165,20 @@ def _table(result):
     rows = [("negative ELBO", result["negative_elbo"]),
             ("reconstruction", result["reconstruction_loss"]),
             ("KL", result["kl_loss"])]
+    if "negative_log_likelihood" in result:
+        rows.append((f"NLL (k={result['iw_samples']})", result["negative_log_likelihood"]))
     header = (f"Test set of {result['dataset']} ({result['examples']} examples, "
               f"binarize={result['binarize']}), nats per example:")
-    return "\n".join([header] + [f"  {name:<16}{value:10.2f}" for name, value in rows])
+    lines = [header] + [f"  {name:<16}{value:10.2f}" for name, value in rows]
+    lines.append(f"  {'active units':<16}{result['active_units']:10d}")
+    if "bits_per_dimension" in result:
+        lines.append(f"  {'bits/dimension':<16}{result['bits_per_dimension']:10.4f}")
+    if "anomaly" in result:
+        a = result["anomaly"]
+        lines.append(f"Anomalies ({a['dataset']}): AUROC {a['auroc']:.4f}; threshold "
+                     f"{a['threshold']:.2f} nats flags {100 * a['flagged_fraction']:.1f}% of "
+                     f"them and {100 * a['normal_flagged_fraction']:.1f}% of normal data")
+    return "\n".join(lines)
 
 
 def _summary(written):

@@ -25,10 +25,15 @@ OPTIONS = {
     "activation": (str, "relu", "activation of the hidden layers"),
     "likelihood": (str, "bernoulli", "bernoulli, gaussian or gaussian_learned_scale"),
     "gaussian_scale": (float, 0.1, "fixed scale of the gaussian likelihood"),
-    "prior": (str, "standard_normal", "the prior p(z)"),
+    "prior": (str, "standard_normal",
+              "standard_normal, learnable_gaussian, mixture_of_gaussians or vamp"),
+    "prior_components": (int, None, "components of mixture_of_gaussians or vamp"),
     "kl_weight": (float, 1.0, "weight λ (β) on the KL term"),
     "kl_warmup_epochs": (int, 0, "raise the KL weight linearly over this many epochs"),
-    "num_samples": (int, 1, "samples of z per example (V)"),
+    "kl_cycle_epochs": (int, 0, "cyclical KL annealing with cycles of this many epochs"),
+    "free_bits": (float, 0.0, "nats per latent dimension not penalised"),
+    "objective": (str, "elbo", "elbo, or iwae (with num_samples = k)"),
+    "num_samples": (int, 1, "samples of z per example (V, or k for iwae)"),
     "use_exact_kl": (bool, True, "closed-form KL where one exists"),
     # --- training ---
     "optimizer": (str, "adam", "any Keras optimizer name (adam, rmsprop, adagrad, ...)"),
@@ -45,6 +50,7 @@ OPTIONS = {
 MODEL_KEYS = (
     "encoder", "decoder", "latent_dim", "hidden_units", "conv_filters",
     "activation", "prior", "kl_weight", "num_samples", "use_exact_kl",
+    "objective", "free_bits",
 )
 
 
@@ -125,6 +131,16 @@ def model_kwargs(config):
         from keras_vae import likelihoods
 
         kwargs["likelihood"] = likelihoods.Gaussian(scale=config["gaussian_scale"])
+    if config["prior_components"]:
+        from keras_vae import priors
+
+        prior_class = type(priors.get(config["prior"]))
+        if prior_class not in (priors.MixtureOfGaussians, priors.VampPrior):
+            raise ValueError(
+                "prior_components applies to mixture_of_gaussians and vamp, "
+                f"not to {config['prior']!r}."
+            )
+        kwargs["prior"] = prior_class(num_components=config["prior_components"])
     kwargs["seed"] = config["seed"]
     return kwargs
 

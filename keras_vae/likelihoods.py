@@ -57,6 +57,10 @@ class Likelihood:
             reinterpreted_batch_ndims=event_ndims,
         )
 
+    def log_prob(self, distribution, x):
+        """log p(x|z) of data `x` under `distribution` (from `distribution()`)."""
+        return distribution.log_prob(x)
+
     def mean(self, params):
         """The mean of p(x|z) in data space, shaped like the data."""
         return self._distribution(self._blocks(params)).mean()
@@ -166,8 +170,66 @@ class GaussianLearnedScale(Likelihood):
         return {"min_scale": self.min_scale}
 
 
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class ContinuousBernoulli(Bernoulli):
+    """The continuous Bernoulli (Loaiza-Ganem & Cunningham, 2019) on logits.
+
+    A proper density on [0, 1] for grey levels, where the Bernoulli's
+    cross-entropy lacks the normalising constant C(λ); its mean is not λ.
+    """
+
+    def _distribution(self, blocks):
+        return tfd.ContinuousBernoulli(logits=blocks[0], dtype=tf.float32)
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class DiscretizedLogistic(Likelihood):
+    """Discretized logistic for 8-bit images (Salimans et al., 2017).
+
+    Data in [0, 1] holds the levels k / 255. The probability of level k is
+    the logistic mass of [k − ½, k + ½] on the 0–255 scale, with all the mass
+    below 0.5 on level 0 and above 254.5 on level 255. The decoder outputs
+    the loc (in [0, 1] units) and a pre-softplus scale.
+
+    Args:
+        min_scale: floor on the scale, in 0–255 levels.
+    """
+
+    params_size = 2
+    support = (0.0, 1.0)
+    range_hint = "Scale 8-bit images by 1/255."
+
+    def __init__(self, min_scale=1e-2):
+        if not isinstance(min_scale, (int, float)) or not min_scale > 0:
+            raise ValueError(
+                "Expected a positive number for min_scale. "
+                f"Received: min_scale={min_scale!r}"
+            )
+        self.min_scale = float(min_scale)
+
+    def _distribution(self, blocks):
+        loc, raw_scale = blocks
+        scale = self.min_scale + tf.math.softplus(raw_scale + _softplus_inverse(1.0))
+        # QuantizedDistribution puts P(Y = k) on (k − 1, k]; shifting the
+        # logistic down by ½ makes that the bin (k − ½, k + ½] around k.
+        logistic = tfd.Logistic(loc=255.0 * loc - 0.5, scale=scale)
+        return tfd.QuantizedDistribution(logistic, low=0.0, high=255.0)
+
+    def log_prob(self, distribution, x):
+        return distribution.log_prob(tf.round(255.0 * x))
+
+    def mean(self, params):
+        loc, _ = self._blocks(params)
+        return tf.clip_by_value(loc, 0.0, 1.0)
+
+    def get_config(self):
+        return {"min_scale": self.min_scale}
+
+
 _REGISTRY = {
     "bernoulli": Bernoulli,
+    "continuous_bernoulli": ContinuousBernoulli,
+    "discretized_logistic": DiscretizedLogistic,
     "gaussian": Gaussian,
     "gaussian_learned_scale": GaussianLearnedScale,
 }

@@ -1,5 +1,6 @@
 """The variational autoencoder: a subclassed Keras 3 model."""
 
+import collections
 import math
 
 import keras
@@ -20,6 +21,18 @@ tfd = tfp.distributions
 # A floor on the posterior scale keeps ln σ² finite; softplus cannot overflow.
 _MIN_POSTERIOR_SCALE = 1e-4
 _SOFTPLUS_INVERSE_OF_ONE = math.log(math.e - 1.0)
+_OBJECTIVES = ("elbo", "iwae")
+
+
+class ElboTerms(collections.namedtuple(
+        "ElboTerms", "reconstruction kl log_px z posterior likelihood")):
+    """Per-example parts of the ELBO for a batch.
+
+    `reconstruction`: −(1/V) Σ_v log p(x|z_v), shape `(batch,)`; `kl`:
+    KL(q(z|x) ‖ p(z)), `(batch,)`; `log_px`: log p(x|z_v), `(V, batch)`;
+    `z`: the samples, `(V, batch, latent_dim)`; `posterior` and
+    `likelihood`: the TFP distributions.
+    """
 
 
 @keras.saving.register_keras_serializable(package="keras_vae")
@@ -63,6 +76,13 @@ class VAE(keras.Model):
         use_exact_kl: bool. If `True`, use the closed-form KL where TFP has
             one and a Monte-Carlo estimate otherwise; if `False`, always
             estimate it by Monte Carlo.
+        objective: `"elbo"`, or `"iwae"` for the importance-weighted bound of
+            Burda et al. (2015) with `num_samples` = k samples:
+            log (1/k) Σ_i p(x|z_i) p(z_i) / q(z_i|x), tighter than the ELBO.
+            (`kl_weight` then weighs log p(z) − log q(z|x) in each weight.)
+        free_bits: float ≥ 0, nats per latent dimension below which the KL of
+            that dimension (averaged over the batch) is not penalised
+            (Kingma et al., 2016); needs a closed-form per-dimension KL.
         hidden_units: Dense widths of the `"mlp"` encoder (the decoder uses
             them in reverse order).
         conv_filters: channels of the stride-2 convolutions of the `"conv"`
@@ -91,6 +111,8 @@ class VAE(keras.Model):
         kl_weight=1.0,
         num_samples=1,
         use_exact_kl=True,
+        objective="elbo",
+        free_bits=0.0,
         hidden_units=(512, 256),
         conv_filters=(32, 64),
         activation="relu",
@@ -105,6 +127,12 @@ class VAE(keras.Model):
         self.hidden_units = validation.positive_int_tuple("hidden_units", hidden_units)
         self.conv_filters = validation.positive_int_tuple("conv_filters", conv_filters)
         self.use_exact_kl = bool(use_exact_kl)
+        if objective not in _OBJECTIVES:
+            raise ValueError(
+                f"Unknown objective: {objective!r}. Expected one of {list(_OBJECTIVES)}."
+            )
+        self.objective = objective
+        self.free_bits = validation.non_negative("free_bits", free_bits)
         self.activation = activation
         self.seed = seed
         self.likelihood = likelihoods_lib.get(likelihood)
@@ -151,6 +179,7 @@ class VAE(keras.Model):
             if not layer.built:
                 layer.build(shape)
         if not self.prior.built:
+            self.prior.attach(self)
             self.prior.build(self.latent_dim)
 
     # === KL weight ===
@@ -165,20 +194,51 @@ class VAE(keras.Model):
 
     # === Forward pass ===
     def call(self, x, training=False):
+        terms = self.elbo_terms(x)
+        self.add_loss(self._objective(terms))
+        self.reconstruction_tracker.update_state(terms.reconstruction)
+        self.kl_tracker.update_state(terms.kl)
+        return ops.mean(terms.likelihood.mean(), axis=0)
+
+    def elbo_terms(self, x):
+        """The ELBO's parts for a batch, per example (see `ElboTerms`)."""
         x = self._standardize(x)
         posterior = self.posterior(x)
         z = posterior.distribution.loc + (
             posterior.distribution.scale * self._noise(ops.shape(x)[0])
         )
         likelihood = self.likelihood_distribution(z)
-        reconstruction = -ops.mean(likelihood.log_prob(x), axis=0)
-        kl = self._kl_divergence(posterior, z)
-        self.add_loss(
-            ops.mean(reconstruction) + self._kl_weight * ops.mean(kl)
+        log_px = self.likelihood.log_prob(likelihood, x)  # (num_samples, batch)
+        return ElboTerms(
+            reconstruction=-ops.mean(log_px, axis=0),
+            kl=self._kl_divergence(posterior, z),
+            log_px=log_px, z=z, posterior=posterior, likelihood=likelihood,
         )
-        self.reconstruction_tracker.update_state(reconstruction)
-        self.kl_tracker.update_state(kl)
-        return ops.mean(likelihood.mean(), axis=0)
+
+    def _objective(self, terms):
+        """The batch-mean loss that `call` adds: −ELBO, or −IWAE bound."""
+        if self.objective == "iwae":
+            log_ratio = (self.prior.distribution().log_prob(terms.z)
+                         - terms.posterior.log_prob(terms.z))
+            log_weights = terms.log_px + self._kl_weight * log_ratio
+            bound = tf.reduce_logsumexp(log_weights, axis=0) - math.log(self.num_samples)
+            return -ops.mean(bound)
+        kl = (self._free_bits_kl(terms.posterior) if self.free_bits > 0
+              else ops.mean(terms.kl))
+        return ops.mean(terms.reconstruction) + self._kl_weight * kl
+
+    def _free_bits_kl(self, posterior):
+        # Σ_j max(λ, mean over the batch of KL_j), Kingma et al. (2016).
+        prior = self.prior.distribution()
+        try:
+            per_dimension = tfd.kl_divergence(posterior.distribution, prior.distribution)
+        except (NotImplementedError, AttributeError):
+            raise ValueError(
+                f"free_bits needs a closed-form KL per latent dimension; the "
+                f"prior {type(self.prior).__name__} has none. Use the "
+                "'standard_normal' or 'learnable_gaussian' prior, or free_bits=0."
+            ) from None
+        return ops.sum(ops.maximum(ops.mean(per_dimension, axis=0), self.free_bits))
 
     def posterior(self, x):
         """q(z|x): a diagonal Gaussian with batch shape `(batch,)`."""
@@ -344,6 +404,8 @@ class VAE(keras.Model):
             kl_weight=float(np.asarray(self._kl_weight.value)),
             num_samples=self.num_samples,
             use_exact_kl=self.use_exact_kl,
+            objective=self.objective,
+            free_bits=self.free_bits,
             hidden_units=list(self.hidden_units),
             conv_filters=list(self.conv_filters),
             activation=self.activation,

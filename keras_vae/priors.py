@@ -2,14 +2,30 @@
 
 A prior is a Keras layer (so that learnable priors can own weights) whose
 `distribution()` returns a TFP distribution with event shape `[latent_dim]`.
-The model calls `build(latent_dim)` before use.
+The model calls `attach(vae)` and then `build(latent_dim)` before use. The
+KL term uses TFP's closed form where one exists (standard normal, learnable
+Gaussian) and a Monte-Carlo estimate otherwise (mixtures, VampPrior).
+
+The "prior hole" of the course notes: regions that are likely under p(z)
+but that no encoded example reaches, so the decoder never learnt them and
+samples from there look like nothing. Learnable priors move p(z) towards the
+aggregate posterior (the codes the data actually uses); the VampPrior makes
+it a mixture of posteriors, which fills the hole by construction.
 """
+
+import math
 
 import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
 
 tfd = tfp.distributions
+_SOFTPLUS_INVERSE_OF_ONE = math.log(math.e - 1.0)
+_MIN_SCALE = 1e-4
+
+
+def _positive_scale(raw):
+    return _MIN_SCALE + tf.math.softplus(raw + _SOFTPLUS_INVERSE_OF_ONE)
 
 
 class Prior(keras.layers.Layer):
@@ -19,8 +35,15 @@ class Prior(keras.layers.Layer):
     shape `[latent_dim]`; `self.latent_dim` is set by `build(latent_dim)`.
     """
 
+    def attach(self, vae):
+        """Called by the VAE first; priors that need its encoder keep it."""
+
     def build(self, latent_dim):
         self.latent_dim = int(latent_dim)
+
+    def get_build_config(self):
+        # The VAE builds its prior (after `attach`), also when loading.
+        return None
 
     def sample(self, num_samples, seed=None):
         """Draw `num_samples` latent codes, shape `(num_samples, latent_dim)`."""
@@ -50,7 +73,115 @@ class StandardNormal(Prior):
         return tf.random.stateless_normal(shape, seed=seed)
 
 
-_REGISTRY = {"standard_normal": StandardNormal}
+@keras.saving.register_keras_serializable(package="keras_vae")
+class LearnableGaussian(Prior):
+    """A diagonal Gaussian p(z) = N(μ, diag σ²) with learnt μ and σ.
+
+    Starts as the standard normal; the KL keeps its closed form.
+    """
+
+    def build(self, latent_dim):
+        super().build(latent_dim)
+        self.loc = self.add_weight(shape=(self.latent_dim,), initializer="zeros", name="loc")
+        self.raw_scale = self.add_weight(shape=(self.latent_dim,), initializer="zeros",
+                                         name="raw_scale")
+
+    def distribution(self):
+        return tfd.Independent(
+            tfd.Normal(loc=self.loc, scale=_positive_scale(self.raw_scale)),
+            reinterpreted_batch_ndims=1,
+        )
+
+
+@keras.saving.register_keras_serializable(package="keras_vae")
+class MixtureOfGaussians(Prior):
+    """A learnable mixture of K diagonal Gaussians: p(z) = Σ_k π_k N(μ_k, σ_k²).
+
+    The course notes' intuition of a multimodal latent space, one mode per
+    kind of example. The KL is estimated by Monte Carlo.
+
+    Args:
+        num_components: K, a positive int.
+    """
+
+    def __init__(self, num_components=10, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(num_components, int) or num_components < 1:
+            raise ValueError(
+                "Expected a positive integer for num_components. "
+                f"Received: num_components={num_components!r}"
+            )
+        self.num_components = num_components
+
+    def build(self, latent_dim):
+        super().build(latent_dim)
+        k, d = self.num_components, self.latent_dim
+        # Spread the means so that the components start apart.
+        self.locs = self.add_weight(shape=(k, d), name="locs",
+                                    initializer=keras.initializers.RandomNormal(stddev=1.0))
+        self.raw_scales = self.add_weight(shape=(k, d), initializer="zeros", name="raw_scales")
+        self.logits = self.add_weight(shape=(k,), initializer="zeros", name="logits")
+
+    def distribution(self):
+        components = tfd.Independent(
+            tfd.Normal(loc=self.locs, scale=_positive_scale(self.raw_scales)),
+            reinterpreted_batch_ndims=1,
+        )
+        return tfd.MixtureSameFamily(tfd.Categorical(logits=self.logits), components)
+
+    def get_config(self):
+        return {**super().get_config(), "num_components": self.num_components}
+
+
+@keras.saving.register_keras_serializable(package="keras_vae")
+class VampPrior(Prior):
+    """The VampPrior (Tomczak & Welling, 2018): p(z) = (1/K) Σ_k q(z | u_k).
+
+    A mixture of the model's own posteriors at K learnt pseudo-inputs u_k,
+    which puts prior mass where the encoder puts codes and so targets the
+    prior hole directly. The KL is estimated by Monte Carlo.
+
+    Args:
+        num_components: K, the number of pseudo-inputs.
+    """
+
+    def __init__(self, num_components=50, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(num_components, int) or num_components < 1:
+            raise ValueError(
+                "Expected a positive integer for num_components. "
+                f"Received: num_components={num_components!r}"
+            )
+        self.num_components = num_components
+        self._posterior = None
+
+    def attach(self, vae):
+        # A bound method, not the model: Keras must not track the VAE twice.
+        self._posterior = vae.posterior
+        self._data_shape = tuple(vae.data_shape)
+
+    def build(self, latent_dim):
+        super().build(latent_dim)
+        self.pseudo_inputs = self.add_weight(
+            shape=(self.num_components,) + self._data_shape, name="pseudo_inputs",
+            initializer=keras.initializers.RandomUniform(0.0, 1.0))
+
+    def distribution(self):
+        # Clipped to the data range, as Tomczak & Welling's hardtanh does.
+        components = self._posterior(tf.clip_by_value(self.pseudo_inputs, 0.0, 1.0))
+        logits = tf.zeros([self.num_components])
+        return tfd.MixtureSameFamily(tfd.Categorical(logits=logits), components)
+
+    def get_config(self):
+        return {**super().get_config(), "num_components": self.num_components}
+
+
+_REGISTRY = {
+    "standard_normal": StandardNormal,
+    "learnable_gaussian": LearnableGaussian,
+    "mixture_of_gaussians": MixtureOfGaussians,
+    "vamp": VampPrior,
+}
 
 
 def get(identifier):

@@ -22,7 +22,7 @@ import numpy as np
 
 from keras_vae import callbacks as callbacks_lib
 from keras_vae import config as config_lib
-from keras_vae import data, distribute, export, plotting
+from keras_vae import data, distribute, evaluation, export, plotting
 from keras_vae.model import VAE
 
 PICTURES = ("samples", "reconstructions", "interpolation", "latent_map",
@@ -165,9 +165,14 @@ def _callbacks(config, run_dir, splits):
             os.path.join(path(run_dir, "tensorboard"), "images"), examples,
             seed=config["seed"]),
     ]
+    if config["kl_warmup_epochs"] > 0 and config["kl_cycle_epochs"] > 0:
+        raise ValueError("Choose kl_warmup_epochs or kl_cycle_epochs, not both.")
     if config["kl_warmup_epochs"] > 0:
         result.append(callbacks_lib.KLWarmup(config["kl_warmup_epochs"],
                                              target=config["kl_weight"]))
+    if config["kl_cycle_epochs"] > 0:
+        result.append(callbacks_lib.CyclicalKLAnnealing(config["kl_cycle_epochs"],
+                                                        target=config["kl_weight"]))
     return result
 
 
@@ -213,27 +218,80 @@ def load_run(run_dir):
     return config, load_vae_file(model_path)
 
 
-def evaluate(run_dir, batch_size=500, verbose="auto"):
-    """Test-set negative ELBO, reconstruction and KL in nats; saved as JSON."""
+def evaluate(run_dir, batch_size=500, verbose="auto", iw_samples=0, anomaly=None,
+             anomaly_quantile=0.99):
+    """Score a run on its test split; the result is also saved as JSON.
+
+    Always: the negative ELBO, reconstruction and KL (nats per example),
+    active units and, for factorised Gaussian priors, the KL per latent
+    dimension. With `iw_samples` = k > 0: the importance-sampled negative
+    log-likelihood (nats and bits per dimension). With `anomaly` (another
+    dataset spec): per-example negative-ELBO scores of that dataset's test
+    split against a threshold at `anomaly_quantile` of this one's, and the
+    AUROC of the two.
+    """
     config, vae = load_run(run_dir)
     splits = load_splits(config)
-    test_set = data.make_dataset(splits.x_test, batch_size, binarize=config["binarize"],
-                                 training=False, seed=config["seed"])
-    logs = vae.evaluate(test_set, verbose=verbose, return_dict=True)
+    x_test = _prepared_test_images(config, splits.x_test)
+    logs = vae.evaluate(x_test, batch_size=batch_size, verbose=verbose, return_dict=True)
+    active, _ = evaluation.active_units(vae, x_test)
     result = {
         "dataset": config["dataset"],
         "split": "test",
-        "examples": int(len(splits.x_test)),
+        "examples": int(len(x_test)),
         "binarize": config["binarize"],
         "negative_elbo": float(logs["loss"]),
         "reconstruction_loss": float(logs["reconstruction_loss"]),
         "kl_loss": float(logs["kl_loss"]),
         "kl_weight": float(np.asarray(vae.kl_weight.value)),
+        "active_units": active,
         "units": "nats per example",
     }
+    try:
+        result["kl_per_dimension"] = evaluation.kl_per_dimension(vae, x_test).tolist()
+    except ValueError:
+        pass  # no per-dimension KL for mixture priors
+    if iw_samples:
+        nll = -evaluation.log_likelihood(vae, x_test, num_samples=iw_samples,
+                                         verbose=verbose != 0)
+        result["negative_log_likelihood"] = float(nll.mean())
+        result["bits_per_dimension"] = float(evaluation.bits_per_dimension(
+            nll.mean(), int(np.prod(x_test.shape[1:]))))
+        result["iw_samples"] = iw_samples
+    if anomaly:
+        result["anomaly"] = _anomaly_report(vae, config, x_test, anomaly, anomaly_quantile)
     callbacks_lib.write_atomically(path(run_dir, "evaluation"),
                                    json.dumps(result, indent=2) + "\n")
     return result
+
+
+def _prepared_test_images(config, x):
+    dataset = data.make_dataset(x, 1000, binarize=config["binarize"], training=False,
+                                seed=config["seed"])
+    return np.concatenate(list(dataset.as_numpy_iterator()))
+
+
+def _anomaly_report(vae, config, x_test, spec, quantile):
+    other = data.load(spec, data_dir=None, image_size=tuple(vae.data_shape[:2])
+                      if spec.startswith("images:") else None, seed=config["seed"])
+    if tuple(other.image_shape) != tuple(vae.data_shape):
+        raise ValueError(
+            f"The anomaly dataset {spec!r} has images of shape {other.image_shape}; "
+            f"the model takes {tuple(vae.data_shape)}."
+        )
+    x_other = _prepared_test_images(config, other.x_test)
+    normal = evaluation.anomaly_scores(vae, x_test)
+    scores = evaluation.anomaly_scores(vae, x_other)
+    threshold = evaluation.anomaly_threshold(normal, quantile)
+    return {
+        "dataset": spec,
+        "score": "negative ELBO (nats)",
+        "threshold": threshold,
+        "quantile": quantile,
+        "flagged_fraction": float(np.mean(scores > threshold)),
+        "normal_flagged_fraction": float(np.mean(normal > threshold)),
+        "auroc": evaluation.auroc(normal, scores),
+    }
 
 
 def draw(run_dir, name, vae=None, config=None, splits=None, **options):

@@ -119,6 +119,26 @@ def test_evaluate_prints_a_table_and_writes_json(run):
     assert f"{scores['negative_elbo']:.2f}" in result.stdout
 
 
+def test_evaluate_with_likelihood_and_anomalies(run, tmp_path):
+    run_dir, _ = run
+    noise = tmp_path / "noise.npz"
+    rng = np.random.default_rng(0)
+    np.savez(noise, x_train=rng.integers(0, 256, (10, 28, 28), dtype=np.uint8),
+             x_test=rng.integers(0, 256, (200, 28, 28), dtype=np.uint8))
+    result = keras_vae_command("evaluate", run_dir, "--iw-samples", "20",
+                               "--anomaly", f"npz:{noise}")
+    with open(os.path.join(run_dir, "evaluation.json")) as f:
+        scores = json.load(f)
+    # The IWAE bound with k = 20 is tighter than the ELBO.
+    assert scores["negative_log_likelihood"] < scores["negative_elbo"]
+    assert scores["bits_per_dimension"] == pytest.approx(
+        scores["negative_log_likelihood"] / (784 * np.log(2)))
+    assert 0 <= scores["active_units"] <= 2 and len(scores["kl_per_dimension"]) == 2
+    assert sum(scores["kl_per_dimension"]) == pytest.approx(scores["kl_loss"], rel=1e-3)
+    assert scores["anomaly"]["auroc"] > 0.99
+    assert "AUROC" in result.stdout and "NLL (k=20)" in result.stdout
+
+
 @pytest.mark.parametrize("command, picture, extra", [
     ("sample", "samples", ["--num", "9", "--seed", "4"]),
     ("reconstruct", "reconstructions", []),

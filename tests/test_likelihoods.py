@@ -85,3 +85,42 @@ def test_unknown_likelihood_lists_valid_names():
 def test_gaussian_scale_must_be_positive(bad):
     with pytest.raises(ValueError, match="positive number.*scale"):
         likelihoods.Gaussian(scale=bad)
+
+
+def test_continuous_bernoulli_against_its_closed_form():
+    logits = RNG.normal(size=SHAPE).astype("float32")
+    x = RNG.uniform(size=SHAPE).astype("float32")
+    got = likelihoods.ContinuousBernoulli().distribution(logits, event_ndims=3).log_prob(x)
+    lam = 1 / (1 + np.exp(-logits.astype("float64")))
+    # C(λ) = 2 artanh(1 − 2λ) / (1 − 2λ), Loaiza-Ganem & Cunningham (2019).
+    log_c = np.log(2 * np.arctanh(1 - 2 * lam) / (1 - 2 * lam))
+    want = (x * np.log(lam) + (1 - x) * np.log(1 - lam) + log_c).sum((1, 2, 3))
+    np.testing.assert_allclose(got, want, rtol=1e-4)
+
+
+def test_discretized_logistic_against_numpy():
+    params = np.empty(SHAPE[:-1] + (2 * SHAPE[-1],), "float32")
+    params[..., :2] = RNG.uniform(size=SHAPE)  # locs in [0, 1]
+    params[..., 2:] = RNG.uniform(1.0, 3.0, size=SHAPE)  # scales of 1.3–3 levels
+    # Levels near the locs (far tails underflow a plain NumPy reference),
+    # with both edges.
+    levels = np.clip(np.round(255 * params[..., :2] + RNG.normal(0, 3, SHAPE)), 0, 255)
+    params[0, 0, 0, :2] = [0.005, 0.995]
+    levels[0, 0, 0] = [0, 255]
+    x = (levels / 255).astype("float32")
+    lik = likelihoods.DiscretizedLogistic()
+    got = lik.log_prob(lik.distribution(params, event_ndims=3), x)
+    mu = 255.0 * params[..., :2].astype("float64")
+    scale = 0.01 + np.log1p(np.exp(params[..., 2:].astype("float64") + np.log(np.e - 1)))
+    cdf = lambda t: 1 / (1 + np.exp(-(t - mu) / scale))  # noqa: E731
+    upper = np.where(levels == 255, 1.0, cdf(levels + 0.5))
+    lower = np.where(levels == 0, 0.0, cdf(levels - 0.5))
+    want = np.log(upper - lower).sum((1, 2, 3))
+    np.testing.assert_allclose(got, want, rtol=1e-3)
+    # Probabilities of all 256 levels sum to one.
+    one = np.zeros((1, 1, 1, 2), "float32")
+    one[..., 0] = 0.3
+    dist = lik.distribution(one, event_ndims=1)
+    total = sum(float(np.exp(lik.log_prob(dist, np.full((1, 1, 1, 1), k / 255, "float32"))).sum())
+                for k in range(256))
+    assert total == pytest.approx(1.0, abs=1e-4)

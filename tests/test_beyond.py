@@ -1,0 +1,203 @@
+"""Priors, the IWAE objective, free bits and evaluation, with real numbers."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from conftest import small_vae
+
+import keras_vae
+from keras_vae import callbacks, evaluation, priors
+
+
+def _log_normal(z, loc, scale):
+    return (-0.5 * ((z - loc) / scale) ** 2 - np.log(scale) - 0.5 * np.log(2 * np.pi)).sum(-1)
+
+
+def _numpy_prior_log_prob(prior, z):
+    """log p(z) from the prior's weights, written out in NumPy."""
+    softplus = lambda t: np.log1p(np.exp(t + np.log(np.e - 1))) + 1e-4  # noqa: E731
+    if isinstance(prior, priors.StandardNormal):
+        return _log_normal(z, 0.0, 1.0)
+    if isinstance(prior, priors.LearnableGaussian):
+        return _log_normal(z, prior.loc.numpy(), softplus(prior.raw_scale.numpy()))
+    if isinstance(prior, priors.MixtureOfGaussians):
+        locs, scales = prior.locs.numpy(), softplus(prior.raw_scales.numpy())
+        logits = prior.logits.numpy()
+        log_pi = logits - np.logaddexp.reduce(logits)
+        parts = [log_pi[k] + _log_normal(z, locs[k], scales[k]) for k in range(len(locs))]
+        return np.logaddexp.reduce(np.stack(parts), axis=0)
+    raise AssertionError(prior)
+
+
+@pytest.mark.parametrize("prior", [
+    priors.StandardNormal(), priors.LearnableGaussian(), priors.MixtureOfGaussians(3)])
+def test_monte_carlo_kl_matches_a_high_sample_numpy_reference(small_data, prior):
+    samples = 20000
+    vae = small_vae(prior=prior, num_samples=samples, use_exact_kl=False, latent_dim=2)
+    if isinstance(prior, priors.LearnableGaussian):
+        prior.loc.assign([0.5, -0.3])
+    vae.compile(optimizer="adam")
+    x = small_data[:2]
+    kl_model = vae.evaluate(x, verbose=0, return_dict=True)["kl_loss"]
+    loc, scale = (np.asarray(t, "float64") for t in vae.encode(x))
+    z = loc + scale * np.random.default_rng(0).standard_normal((200_000,) + loc.shape)
+    log_ratio = _log_normal(z, loc, scale) - _numpy_prior_log_prob(prior, z)
+    reference = np.mean(log_ratio)
+    # The model's estimate averages samples × 2 draws: allow 4 standard errors.
+    standard_error = log_ratio.std() / np.sqrt(samples * len(x))
+    assert kl_model == pytest.approx(reference, abs=4 * standard_error + 1e-3), (
+        kl_model, reference, standard_error)
+
+
+def test_vamp_prior_is_the_mixture_of_posteriors_at_its_pseudo_inputs(small_data):
+    vae = small_vae(prior=priors.VampPrior(num_components=4), latent_dim=2)
+    pseudo = np.clip(vae.prior.pseudo_inputs.numpy(), 0, 1)
+    loc, scale = (np.asarray(t, "float64") for t in vae.encode(pseudo))
+    z = np.random.default_rng(1).standard_normal((50, 2))
+    parts = [_log_normal(z, loc[k], scale[k]) for k in range(4)]
+    want = np.logaddexp.reduce(np.stack(parts), axis=0) - np.log(4)
+    got = vae.prior.distribution().log_prob(z.astype("float32"))
+    np.testing.assert_allclose(got, want, rtol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["learnable_gaussian", "mixture_of_gaussians", "vamp"])
+def test_each_prior_trains_samples_and_reloads(tmp_path, small_data, name):
+    vae = small_vae(prior=name)
+    vae.compile(optimizer="adam")
+    before = vae.evaluate(small_data, verbose=0, return_dict=True)["loss"]
+    vae.fit(small_data, epochs=5, batch_size=16, verbose=0)
+    assert vae.evaluate(small_data, verbose=0, return_dict=True)["loss"] < before
+    assert vae.sample(5, seed=1).shape == (5, 6, 6, 1)
+    assert any(w.trainable for w in vae.prior.weights)
+    vae.save(tmp_path / "p.keras")
+    again = keras.models.load_model(tmp_path / "p.keras")
+    assert type(again.prior) is type(vae.prior)
+    np.testing.assert_allclose(again.sample(5, seed=1), vae.sample(5, seed=1), atol=1e-6)
+
+
+def test_iwae_bound_is_above_the_elbo_and_rises_with_k(mnist):
+    (x, _), _ = mnist
+    keras.utils.set_random_seed(0)
+    vae = keras_vae.VAE(input_shape=(28, 28, 1), latent_dim=8, hidden_units=(64,), seed=0)
+    vae.compile(optimizer="adam")
+    vae.fit(x[:1000], epochs=2, batch_size=100, verbose=0)
+    bounds = {}
+    for k in (1, 5, 50):
+        model = keras_vae.VAE(input_shape=(28, 28, 1), latent_dim=8, hidden_units=(64,),
+                              objective="iwae", num_samples=k, seed=1)
+        model.set_weights(vae.get_weights())
+        model.compile(optimizer="adam")
+        bounds[k] = -model.evaluate(x[:300], batch_size=300, verbose=0, return_dict=True)["loss"]
+    elbo = -vae.evaluate(x[:300], batch_size=300, verbose=0, return_dict=True)["loss"]
+    assert bounds[1] == pytest.approx(elbo, abs=1.0)  # k = 1 is the ELBO
+    assert elbo < bounds[5] < bounds[50], (elbo, bounds)
+
+
+def test_iwae_trains(small_data):
+    vae = small_vae(objective="iwae", num_samples=5)
+    vae.compile(optimizer="adam")
+    history = vae.fit(small_data, epochs=3, batch_size=16, verbose=0).history
+    assert history["loss"][-1] < history["loss"][0]
+
+
+def _linear_gaussian_vae(scale_factor=1.0, shift=0.0):
+    """A VAE whose marginal p(x) is Gaussian, with its exact posterior.
+
+    Decoder x = z W + b with noise σ, so p(x) = N(b, WᵀW + σ² I). W has
+    orthogonal rows, so the posterior is a diagonal Gaussian and the encoder
+    can be set to it exactly; `scale_factor` and `shift` spoil it.
+    """
+    d, D, sigma = 2, 5, 0.5
+    rng = np.random.default_rng(0)
+    q, _ = np.linalg.qr(rng.normal(size=(D, D)))
+    W = (q[:d] * np.array([[1.5], [0.7]])).astype("float32")
+    b = rng.normal(size=D).astype("float32")
+    decoder = keras.Sequential([keras.Input((d,)), keras.layers.Dense(D)])
+    decoder.layers[0].set_weights([W, b])
+    cov_post = np.linalg.inv(np.eye(d) + W @ W.T / sigma**2)
+    encoder = keras.Sequential([keras.Input((D,)), keras.layers.Dense(2 * d)])
+    loc_kernel = W.T @ cov_post / sigma**2
+    std = np.sqrt(np.diag(cov_post)) * scale_factor
+    raw = np.log(np.expm1(std - 1e-4)) - np.log(np.e - 1)
+    encoder.layers[0].set_weights([
+        np.concatenate([loc_kernel, np.zeros((D, d))], axis=1).astype("float32"),
+        np.concatenate([-b @ loc_kernel + shift, raw]).astype("float32")])
+    vae = keras_vae.VAE(input_shape=(D,), latent_dim=d, encoder=encoder, decoder=decoder,
+                        likelihood=keras_vae.likelihoods.Gaussian(scale=sigma))
+    x = (rng.normal(size=(20, d)) @ W + b + sigma * rng.normal(size=(20, D))).astype("float32")
+    covariance = W.T @ W + sigma**2 * np.eye(D)
+    diff = x - b
+    exact = -0.5 * (np.einsum("ij,jk,ik->i", diff, np.linalg.inv(covariance), diff)
+                    + np.linalg.slogdet(covariance)[1] + D * np.log(2 * np.pi))
+    return vae, x, exact
+
+
+def test_log_likelihood_is_exact_with_the_exact_posterior():
+    vae, x, exact = _linear_gaussian_vae()
+    # Every importance weight equals p(x): any k gives log p(x).
+    estimate = evaluation.log_likelihood(vae, x, num_samples=10, verbose=False)
+    np.testing.assert_allclose(estimate, exact, atol=1e-3)
+
+
+def test_log_likelihood_converges_with_an_imperfect_posterior():
+    vae, x, exact = _linear_gaussian_vae(scale_factor=1.5, shift=0.3)
+    estimate = evaluation.log_likelihood(vae, x, num_samples=5000, verbose=False)
+    # Stated tolerance with k = 5000: 0.05 nats per example, 0.015 on average.
+    np.testing.assert_allclose(estimate, exact, atol=0.05)
+    assert np.mean(np.abs(estimate - exact)) < 0.015
+    elbo = -evaluation.negative_elbo(vae, x)
+    assert np.mean(elbo) < np.mean(estimate) - 0.05  # the ELBO is looser
+
+
+def test_free_bits_floor_the_kl_per_dimension(small_data):
+    vae = small_vae(free_bits=2.0, kl_weight=1.0, latent_dim=3)
+    terms = vae.elbo_terms(small_data)
+    loss = float(vae._objective(terms))
+    loc, scale = (np.asarray(t, "float64") for t in vae.encode(small_data))
+    per_dim = (0.5 * (scale**2 + loc**2 - 1 - np.log(scale**2))).mean(axis=0)
+    want = float(np.mean(terms.reconstruction)) + np.maximum(per_dim, 2.0).sum()
+    assert loss == pytest.approx(want, rel=1e-5)
+    with pytest.raises(ValueError, match="free_bits needs a closed-form KL per latent dimension"):
+        small_vae(free_bits=1.0, prior="mixture_of_gaussians")(small_data)
+
+
+def test_active_units_and_kl_per_dimension_against_numpy(small_data):
+    vae = small_vae(latent_dim=3)
+    count, variances = evaluation.active_units(vae, small_data)
+    loc, scale = (np.asarray(t, "float64") for t in vae.encode(small_data))
+    np.testing.assert_allclose(variances, loc.var(axis=0), rtol=1e-4)
+    assert count == int(np.sum(loc.var(axis=0) > 0.01))
+    want = (0.5 * (scale**2 + loc**2 - 1 - np.log(scale**2))).mean(axis=0)
+    np.testing.assert_allclose(evaluation.kl_per_dimension(vae, small_data), want, rtol=1e-4)
+    assert evaluation.bits_per_dimension(np.log(2) * 784, 784) == pytest.approx(1.0)
+
+
+def test_anomaly_scores_separate_digits_from_noise(mnist):
+    (x, _), (x_test, _) = mnist
+    keras.utils.set_random_seed(0)
+    vae = keras_vae.VAE(input_shape=(28, 28, 1), latent_dim=8, hidden_units=(128,))
+    vae.compile(optimizer="adam")
+    vae.fit(x, epochs=2, batch_size=100, verbose=0)
+    normal = evaluation.anomaly_scores(vae, x_test[:250])
+    noise = np.random.default_rng(0).uniform(size=(250, 28, 28, 1)).astype("float32")
+    anomalous = evaluation.anomaly_scores(vae, noise)
+    assert evaluation.auroc(normal, anomalous) > 0.99
+    threshold = evaluation.anomaly_threshold(normal[:125], quantile=0.95)
+    assert np.mean(anomalous > threshold) > 0.95
+    assert np.mean(normal[125:] > threshold) < 0.2
+
+
+def test_auroc_against_a_direct_count():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=50), rng.normal(0.5, size=40)
+    b[:5] = a[:5]  # ties
+    direct = np.mean([(1.0 if bj > ai else 0.5 if bj == ai else 0.0) for ai in a for bj in b])
+    assert evaluation.auroc(a, b) == pytest.approx(direct)
+
+
+def test_cyclical_annealing_schedule():
+    schedule = callbacks.CyclicalKLAnnealing(cycle_epochs=4, target=2.0, ratio=0.5)
+    assert [schedule.weight_at(e) for e in range(8)] == [0, 1, 2, 2, 0, 1, 2, 2]
+    with pytest.raises(ValueError, match=r"ratio in \(0, 1\]"):
+        callbacks.CyclicalKLAnnealing(4, ratio=0)
