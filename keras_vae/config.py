@@ -28,6 +28,7 @@ OPTIONS = {
     "prior": (str, "standard_normal",
               "standard_normal, learnable_gaussian, mixture_of_gaussians or vamp"),
     "prior_components": (int, None, "components of mixture_of_gaussians or vamp"),
+    "posterior": (str, "diagonal", "diagonal or full_covariance"),
     "kl_weight": (float, 1.0, "weight λ (β) on the KL term"),
     "kl_warmup_epochs": (int, 0, "raise the KL weight linearly over this many epochs"),
     "kl_cycle_epochs": (int, 0, "cyclical KL annealing with cycles of this many epochs"),
@@ -50,7 +51,7 @@ OPTIONS = {
 MODEL_KEYS = (
     "encoder", "decoder", "latent_dim", "hidden_units", "conv_filters",
     "activation", "prior", "kl_weight", "num_samples", "use_exact_kl",
-    "objective", "free_bits",
+    "objective", "free_bits", "posterior",
 )
 
 

@@ -101,6 +101,8 @@ def kl_per_dimension(vae, x, batch_size=1000):
     Needs a prior that factorises over dimensions with a closed-form KL
     (the standard normal or the learnable Gaussian).
     """
+    from keras_vae.posteriors import DiagonalGaussian
+
     prior = vae.prior.distribution()
     base = getattr(prior, "distribution", None)
     if not isinstance(prior, tfd.Independent) or not isinstance(base, tfd.Normal):
@@ -108,6 +110,8 @@ def kl_per_dimension(vae, x, batch_size=1000):
             f"The KL per dimension needs a factorised Gaussian prior; "
             f"{type(vae.prior).__name__} is not one."
         )
+    if not isinstance(vae.posterior_family, DiagonalGaussian):
+        raise ValueError("The KL per dimension needs the diagonal Gaussian posterior.")
     sums = 0.0
     for batch in _batches(np.asarray(x, dtype="float32"), batch_size):
         posterior = vae.posterior(batch)

@@ -13,14 +13,12 @@ from keras_vae import callbacks as callbacks_lib
 from keras_vae import distribute
 from keras_vae import likelihoods as likelihoods_lib
 from keras_vae import networks
+from keras_vae import posteriors as posteriors_lib
 from keras_vae import priors as priors_lib
 from keras_vae import validation
 
 tfd = tfp.distributions
 
-# A floor on the posterior scale keeps ln σ² finite; softplus cannot overflow.
-_MIN_POSTERIOR_SCALE = 1e-4
-_SOFTPLUS_INVERSE_OF_ONE = math.log(math.e - 1.0)
 _OBJECTIVES = ("elbo", "iwae")
 
 
@@ -62,13 +60,17 @@ class VAE(keras.Model):
             example `(28, 28, 1)`.
         latent_dim: positive int, the size of z.
         encoder: `"mlp"`, `"conv"`, or a Keras layer mapping a batch of
-            examples to `2 * latent_dim` values each (loc, then pre-softplus
+            examples to `posterior.params_size(latent_dim)` values each (for
+            the diagonal posterior `2 * latent_dim`: loc, then pre-softplus
             scale).
         decoder: `"mlp"`, `"conv"`, or a Keras layer mapping z to
             `prod(input_shape) * likelihood.params_size` values each.
         likelihood: `"bernoulli"`, `"gaussian"` (fixed scale),
             `"gaussian_learned_scale"`, or a `keras_vae.likelihoods` instance.
-        prior: `"standard_normal"` or a `keras_vae.priors.Prior` instance.
+        prior: `"standard_normal"`, `"learnable_gaussian"`,
+            `"mixture_of_gaussians"`, `"vamp"`, or a `keras_vae.priors.Prior`.
+        posterior: `"diagonal"` (default) or `"full_covariance"` (a
+            lower-triangular scale), or a `keras_vae.posteriors.Posterior`.
         kl_weight: non-negative float, the weight λ (β) on the KL term. Held
             in a variable: assign `vae.kl_weight = value` at any time, also
             from a callback during `fit`, without retracing.
@@ -108,6 +110,7 @@ class VAE(keras.Model):
         decoder="mlp",
         likelihood="bernoulli",
         prior="standard_normal",
+        posterior="diagonal",
         kl_weight=1.0,
         num_samples=1,
         use_exact_kl=True,
@@ -136,6 +139,7 @@ class VAE(keras.Model):
         self.activation = activation
         self.seed = seed
         self.likelihood = likelihoods_lib.get(likelihood)
+        self.posterior_family = posteriors_lib.get(posterior)
         # The decoder's outputs: the likelihood's parameters for every value.
         self.params_shape = self.data_shape[:-1] + (
             self.data_shape[-1] * self.likelihood.params_size,
@@ -143,11 +147,12 @@ class VAE(keras.Model):
 
         # === Layers ===
         self.encoder = networks.build_encoder(
-            encoder, self.data_shape, 2 * self.latent_dim,
+            encoder, self._encoder_input_shape(),
+            self.posterior_family.params_size(self.latent_dim),
             self.hidden_units, self.conv_filters, activation,
         )
         self.decoder = networks.build_decoder(
-            decoder, self.latent_dim, self.params_shape,
+            decoder, self._decoder_input_size(), self.params_shape,
             self.hidden_units, self.conv_filters, activation,
         )
         self.prior = priors_lib.get(prior)
@@ -173,8 +178,8 @@ class VAE(keras.Model):
 
     def build(self, input_shape):
         for layer, shape in (
-            (self.encoder, input_shape),
-            (self.decoder, (None, self.latent_dim)),
+            (self.encoder, (None,) + self._encoder_input_shape()),
+            (self.decoder, (None, self._decoder_input_size())),
         ):
             if not layer.built:
                 layer.build(shape)
@@ -200,14 +205,12 @@ class VAE(keras.Model):
         self.kl_tracker.update_state(terms.kl)
         return ops.mean(terms.likelihood.mean(), axis=0)
 
-    def elbo_terms(self, x):
+    def elbo_terms(self, inputs):
         """The ELBO's parts for a batch, per example (see `ElboTerms`)."""
-        x = self._standardize(x)
-        posterior = self.posterior(x)
-        z = posterior.distribution.loc + (
-            posterior.distribution.scale * self._noise(ops.shape(x)[0])
-        )
-        likelihood = self.likelihood_distribution(z)
+        x, condition = self._split_inputs(inputs)
+        posterior = self.posterior(x, condition)
+        z = self.posterior_family.reparameterize(posterior, self._noise(ops.shape(x)[0]))
+        likelihood = self.likelihood_distribution(z, condition)
         log_px = self.likelihood.log_prob(likelihood, x)  # (num_samples, batch)
         return ElboTerms(
             reconstruction=-ops.mean(log_px, axis=0),
@@ -240,25 +243,25 @@ class VAE(keras.Model):
             ) from None
         return ops.sum(ops.maximum(ops.mean(per_dimension, axis=0), self.free_bits))
 
-    def posterior(self, x):
-        """q(z|x): a diagonal Gaussian with batch shape `(batch,)`."""
-        params = ops.cast(self.encoder(x), "float32")
-        if math.prod(params.shape[1:]) != 2 * self.latent_dim:
+    def posterior(self, x, condition=None):
+        """q(z|x), a distribution with batch shape `(batch,)`."""
+        params = ops.cast(self.encoder(self._encoder_inputs(x, condition)), "float32")
+        size = self.posterior_family.params_size(self.latent_dim)
+        if math.prod(params.shape[1:]) != size:
             raise ValueError(
-                f"The encoder must output 2 * latent_dim = {2 * self.latent_dim} "
-                f"values per example (loc, then scale). Received outputs of "
-                f"shape {tuple(params.shape)}."
+                f"The encoder must output {size} values per example (the "
+                f"parameters of the {type(self.posterior_family).__name__} "
+                f"posterior with latent_dim {self.latent_dim}). Received outputs "
+                f"of shape {tuple(params.shape)}."
             )
-        params = ops.reshape(params, (-1, 2 * self.latent_dim))
-        loc, raw_scale = ops.split(params, 2, axis=-1)
-        scale = _MIN_POSTERIOR_SCALE + ops.softplus(
-            raw_scale + _SOFTPLUS_INVERSE_OF_ONE
-        )
-        return tfd.Independent(tfd.Normal(loc, scale), reinterpreted_batch_ndims=1)
+        return self.posterior_family.distribution(ops.reshape(params, (-1, size)))
 
-    def likelihood_distribution(self, z):
+    def likelihood_distribution(self, z, condition=None):
         """p(x|z) for z of shape `batch_shape + (latent_dim,)`."""
-        params = self._decoder_params(ops.reshape(z, (-1, self.latent_dim)))
+        flat_z = ops.reshape(z, (-1, self.latent_dim))
+        if condition is not None:  # one condition per example, for each sample
+            condition = tf.tile(condition, [ops.shape(flat_z)[0] // ops.shape(condition)[0]])
+        params = self._decoder_params(self._decoder_inputs(flat_z, condition))
         params = ops.reshape(params, tuple(ops.shape(z)[:-1]) + self.params_shape)
         return self.likelihood.distribution(params, len(self.data_shape))
 
@@ -305,25 +308,46 @@ class VAE(keras.Model):
         validation.check_shape(x.shape, self.data_shape)
         return ops.cast(x, "float32")
 
+    # === Conditioning hooks (used by ConditionalVAE) ===
+    def _split_inputs(self, inputs):
+        """`(examples, condition)`; the plain VAE has no condition."""
+        return self._standardize(inputs), None
+
+    def _encoder_input_shape(self):
+        return self.data_shape
+
+    def _decoder_input_size(self):
+        return self.latent_dim
+
+    def _encoder_inputs(self, x, condition):
+        return x
+
+    def _decoder_inputs(self, z, condition):
+        return z
+
     # === Public methods ===
     def encode(self, x):
-        """Return the posterior's `(loc, scale)`, each `(batch, latent_dim)`."""
-        posterior = self.posterior(self._standardize(x))
-        return posterior.distribution.loc, posterior.distribution.scale
+        """Return the posterior's `(loc, scale)`, each `(batch, latent_dim)`.
 
-    def decode(self, z):
+        `scale` is the standard deviation of each dimension.
+        """
+        posterior = self.posterior(*self._split_inputs(x))
+        return self.posterior_family.loc_and_scale(posterior)
+
+    def decode(self, z, condition=None):
         """Return the mean of p(x|z) in data space, `(batch,) + input_shape`."""
         z = ops.cast(ops.convert_to_tensor(z), "float32")
         validation.check_shape(z.shape, (self.latent_dim,), name="z")
-        params = self._decoder_params(z)
+        params = self._decoder_params(self._decoder_inputs(z, condition))
         return ops.reshape(self.likelihood.mean(params), (-1,) + self.data_shape)
 
-    def sample(self, num_samples, seed=None):
+    def sample(self, num_samples, seed=None, condition=None):
         """Decode `num_samples` draws from the prior (the mean images).
 
         Args:
             num_samples: positive int.
             seed: int for reproducible images, or None for fresh ones.
+            condition: for conditional models, what to generate.
         """
         num_samples = validation.positive_int("num_samples", num_samples)
         if seed is None:
@@ -332,12 +356,12 @@ class VAE(keras.Model):
             seed = [0, validation.positive_int("seed", seed, minimum=0)]
         # TFP takes a shape-[2] int32 tensor as a stateless seed.
         seed = ops.cast(seed, "int32")
-        return self.decode(self.prior.sample(num_samples, seed=seed))
+        return self.decode(self.prior.sample(num_samples, seed=seed), condition)
 
     def reconstruct(self, x):
         """Decode the posterior mean of each example: x → μ(x) → E[x|μ(x)]."""
         loc, _ = self.encode(x)
-        return self.decode(loc)
+        return self.decode(loc, self._split_inputs(x)[1])
 
     def interpolate(self, x_a, x_b, steps=8):
         """Decode the straight path between the encodings of two examples.
@@ -401,6 +425,7 @@ class VAE(keras.Model):
             decoder=self._network_config("decoder"),
             likelihood=keras.saving.serialize_keras_object(self.likelihood),
             prior=keras.saving.serialize_keras_object(self.prior),
+            posterior=keras.saving.serialize_keras_object(self.posterior_family),
             kl_weight=float(np.asarray(self._kl_weight.value)),
             num_samples=self.num_samples,
             use_exact_kl=self.use_exact_kl,
@@ -421,7 +446,7 @@ class VAE(keras.Model):
     @classmethod
     def from_config(cls, config):
         config = dict(config)
-        for key in ("encoder", "decoder", "likelihood", "prior"):
+        for key in ("encoder", "decoder", "likelihood", "prior", "posterior"):
             if isinstance(config.get(key), dict):
                 config[key] = keras.saving.deserialize_keras_object(config[key])
         return cls(**config)

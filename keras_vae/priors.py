@@ -13,19 +13,13 @@ aggregate posterior (the codes the data actually uses); the VampPrior makes
 it a mixture of posteriors, which fills the hole by construction.
 """
 
-import math
-
 import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from keras_vae.posteriors import positive_scale as _positive_scale
+
 tfd = tfp.distributions
-_SOFTPLUS_INVERSE_OF_ONE = math.log(math.e - 1.0)
-_MIN_SCALE = 1e-4
-
-
-def _positive_scale(raw):
-    return _MIN_SCALE + tf.math.softplus(raw + _SOFTPLUS_INVERSE_OF_ONE)
 
 
 class Prior(keras.layers.Layer):

@@ -85,6 +85,8 @@ def checked_data(data, shape, likelihood, name):
         return _checked_dataset(data, likelihood, name)
     if isinstance(data, tuple):
         return (checked_data(data[0], shape, likelihood, name),) + data[1:]
+    if isinstance(data, dict) and "images" in data:  # a conditional model's inputs
+        return {**data, "images": checked_data(data["images"], shape, likelihood, name)}
     if isinstance(data, (np.ndarray, tf.Tensor, list)):
         _check_array(np.asarray(data), shape, likelihood, name)
     return data
@@ -115,7 +117,8 @@ def _checked_dataset(dataset, likelihood, name):
     low, high = likelihood.support
 
     def check(*element):
-        x = tf.cast(element[0], tf.float32)
+        x = element[0]["images"] if isinstance(element[0], dict) else element[0]
+        x = tf.cast(x, tf.float32)
         checks = [
             tf.debugging.assert_all_finite(
                 x,

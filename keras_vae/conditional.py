@@ -1,0 +1,141 @@
+"""A conditional VAE: labels feed the encoder and the decoder."""
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import ops
+
+from keras_vae import validation
+from keras_vae.model import VAE
+
+
+@keras.saving.register_keras_serializable(package="keras_vae")
+class ConditionalVAE(VAE):
+    """A VAE conditioned on a class label (Sohn et al., 2015).
+
+    The encoder sees the image with the one-hot label as extra channels,
+    q(z|x, y); the decoder sees z with the one-hot label appended,
+    p(x|z, y). `sample(n, labels=...)` then generates chosen classes.
+
+    Args:
+        input_shape: as for `VAE`.
+        num_classes: positive int, labels are integers in [0, num_classes).
+        **kwargs: every other `VAE` argument (not the VampPrior, whose
+            pseudo-inputs have no labels).
+
+    Call arguments:
+        inputs: a dict `{"images": x, "labels": y}` (or the pair `(x, y)`);
+            train with `fit({"images": x_train, "labels": y_train})`.
+
+    Example:
+
+    ```python
+    cvae = keras_vae.ConditionalVAE(input_shape=(28, 28, 1), num_classes=10)
+    cvae.compile(optimizer="adam")
+    cvae.fit({"images": x_train, "labels": y_train}, epochs=10)
+    sevens = cvae.sample(16, labels=7)
+    ```
+    """
+
+    def __init__(self, input_shape, num_classes=10, **kwargs):
+        # Read by the network-building hooks during VAE.__init__.
+        self._classes = validation.positive_int("num_classes", num_classes)
+        super().__init__(input_shape, **kwargs)
+        self.num_classes = self._classes
+
+    # === Conditioning hooks ===
+    def _split_inputs(self, inputs):
+        if isinstance(inputs, dict):
+            x, labels = inputs.get("images"), inputs.get("labels")
+        elif isinstance(inputs, (tuple, list)) and len(inputs) == 2:
+            x, labels = inputs
+        else:
+            raise ValueError(
+                "A ConditionalVAE takes {'images': x, 'labels': y} (or the pair "
+                f"(x, y)). Received: {type(inputs).__name__}."
+            )
+        if x is None or labels is None:
+            raise ValueError("A ConditionalVAE needs both 'images' and 'labels'.")
+        labels = ops.reshape(ops.cast(ops.convert_to_tensor(labels), "int32"), (-1,))
+        return self._standardize(x), labels
+
+    def _encoder_input_shape(self):
+        return self.data_shape[:-1] + (self.data_shape[-1] + self._classes,)
+
+    def _decoder_input_size(self):
+        return self.latent_dim + self._classes
+
+    def _encoder_inputs(self, x, labels):
+        if labels is None:
+            raise ValueError("The ConditionalVAE's encoder needs labels.")
+        one_hot = ops.one_hot(labels, self._classes)
+        spatial = ops.shape(x)[1:-1]
+        one_hot = ops.reshape(one_hot, (-1,) + (1,) * len(spatial) + (self._classes,))
+        one_hot = ops.broadcast_to(one_hot, tuple(ops.shape(x)[:-1]) + (self._classes,))
+        return ops.concatenate([x, one_hot], axis=-1)
+
+    def _decoder_inputs(self, z, labels):
+        if labels is None:
+            raise ValueError(
+                "A ConditionalVAE decodes for given labels: pass condition=labels "
+                "(or labels= to sample)."
+            )
+        return ops.concatenate([z, ops.one_hot(labels, self._classes)], axis=-1)
+
+    # === Public methods ===
+    def sample(self, num_samples, seed=None, labels=None):
+        """Decode draws from the prior for the given labels.
+
+        Args:
+            num_samples: positive int.
+            seed: int for reproducible images, or None.
+            labels: one int (every image of that class) or `num_samples` ints.
+        """
+        num_samples = validation.positive_int("num_samples", num_samples)
+        labels = self._check_labels(np.broadcast_to(np.asarray(labels), (num_samples,))
+                                    if labels is not None else None)
+        return super().sample(num_samples, seed=seed, condition=labels)
+
+    def decode(self, z, labels=None):
+        return super().decode(z, self._check_labels(labels))
+
+    def interpolate(self, x_a, x_b, steps=8):
+        raise TypeError(
+            "ConditionalVAE.interpolate is not defined: encode both examples "
+            "with encode({'images': ..., 'labels': ...}) and decode the path "
+            "with decode(z, labels)."
+        )
+
+    def _check_labels(self, labels):
+        if labels is None:
+            raise ValueError(
+                f"A ConditionalVAE needs labels (integers in [0, {self._classes})) "
+                "to decode or sample."
+            )
+        labels = np.asarray(labels)
+        if labels.size and (labels.min() < 0 or labels.max() >= self._classes
+                            or not np.issubdtype(labels.dtype, np.integer)):
+            raise ValueError(
+                f"Expected integer labels in [0, {self._classes}). Received labels "
+                f"from {labels.min()} to {labels.max()} (dtype {labels.dtype})."
+            )
+        return tf.constant(labels.reshape(-1), tf.int32)
+
+    # === Training with checked labels ===
+    def fit(self, x=None, y=None, validation_data=None, **kwargs):
+        self._check_input_labels(x)
+        if isinstance(validation_data, tuple) and validation_data:
+            self._check_input_labels(validation_data[0])
+        return super().fit(x, y, validation_data=validation_data, **kwargs)
+
+    def evaluate(self, x=None, y=None, **kwargs):
+        self._check_input_labels(x)
+        return super().evaluate(x, y, **kwargs)
+
+    def _check_input_labels(self, inputs):
+        if isinstance(inputs, dict) and isinstance(inputs.get("labels"), np.ndarray):
+            self._check_labels(inputs["labels"])
+
+    # === Config ===
+    def get_config(self):
+        return {**super().get_config(), "num_classes": self._classes}

@@ -1,0 +1,106 @@
+"""Posterior families q(z|x): from the encoder's outputs to a distribution.
+
+A family says how many encoder outputs it needs (`params_size`), builds the
+TFP distribution, and draws z = μ + L·ε by the reparameterization trick so
+that gradients reach the encoder.
+
+- `DiagonalGaussian` (default): q = N(μ, diag σ²), 2·d outputs; the KL to a
+  Gaussian prior has a closed form.
+- `FullCovarianceGaussian`: q = N(μ, L Lᵀ) with L lower-triangular (its
+  diagonal through softplus with a floor), d + d(d+1)/2 outputs; it can
+  express correlated latent dimensions. The KL is estimated by Monte Carlo.
+"""
+
+import math
+
+import keras
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+tfd = tfp.distributions
+
+# A floor on the scale keeps ln σ² finite; softplus cannot overflow.
+MIN_SCALE = 1e-4
+_SOFTPLUS_INVERSE_OF_ONE = math.log(math.e - 1.0)
+
+
+def positive_scale(raw):
+    """MIN_SCALE + softplus(raw + softplus⁻¹(1)): 1 at raw = 0, never 0."""
+    return MIN_SCALE + tf.math.softplus(raw + _SOFTPLUS_INVERSE_OF_ONE)
+
+
+class Posterior:
+    """Base class of posterior families.
+
+    Subclasses define `params_size(latent_dim)`, `distribution(params)`,
+    `reparameterize(distribution, eps)` and `loc_and_scale(distribution)`.
+    """
+
+    def get_config(self):
+        return {}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+@keras.saving.register_keras_serializable(package="keras_vae")
+class DiagonalGaussian(Posterior):
+    """q(z|x) = N(μ, diag σ²); the encoder outputs μ, then σ before softplus."""
+
+    def params_size(self, latent_dim):
+        return 2 * latent_dim
+
+    def distribution(self, params):
+        loc, raw_scale = tf.split(params, 2, axis=-1)
+        return tfd.Independent(tfd.Normal(loc, positive_scale(raw_scale)),
+                               reinterpreted_batch_ndims=1)
+
+    def reparameterize(self, distribution, eps):
+        return distribution.distribution.loc + distribution.distribution.scale * eps
+
+    def loc_and_scale(self, distribution):
+        return distribution.distribution.loc, distribution.distribution.scale
+
+
+@keras.saving.register_keras_serializable(package="keras_vae")
+class FullCovarianceGaussian(Posterior):
+    """q(z|x) = N(μ, L Lᵀ); the encoder outputs μ, then the entries of L."""
+
+    def params_size(self, latent_dim):
+        return latent_dim + latent_dim * (latent_dim + 1) // 2
+
+    def distribution(self, params):
+        latent_dim = _latent_dim(params.shape[-1])
+        loc, raw = params[..., :latent_dim], params[..., latent_dim:]
+        tril = tfp.math.fill_triangular(raw)
+        diagonal = positive_scale(tf.linalg.diag_part(tril))
+        return tfd.MultivariateNormalTriL(loc, tf.linalg.set_diag(tril, diagonal))
+
+    def reparameterize(self, distribution, eps):
+        return distribution.loc + tf.linalg.matvec(distribution.scale_tril, eps)
+
+    def loc_and_scale(self, distribution):
+        return distribution.loc, distribution.stddev()
+
+
+def _latent_dim(params_size):
+    # params_size = d + d(d+1)/2  →  d² + 3d − 2·params_size = 0.
+    return int(round((-3 + math.sqrt(9 + 8 * params_size)) / 2))
+
+
+_REGISTRY = {"diagonal": DiagonalGaussian, "full_covariance": FullCovarianceGaussian}
+
+
+def get(identifier):
+    """Resolve a posterior family from a name, a config dict or an instance."""
+    if isinstance(identifier, Posterior):
+        return identifier
+    if isinstance(identifier, dict):
+        return keras.saving.deserialize_keras_object(identifier)
+    if isinstance(identifier, str) and identifier in _REGISTRY:
+        return _REGISTRY[identifier]()
+    raise ValueError(
+        f"Unknown posterior: {identifier!r}. Expected one of {sorted(_REGISTRY)}, "
+        "or a keras_vae.posteriors.Posterior instance."
+    )
