@@ -135,26 +135,31 @@ class ImageSummaries(keras.callbacks.Callback):
         num_samples: samples from the prior, with a fixed seed so that the
             epochs are comparable.
         seed: the sampling seed.
+        sample_labels: for a `ConditionalVAE`, the `num_samples` labels to
+            sample (its `examples` are then `{"images", "labels"}`).
     """
 
-    def __init__(self, log_dir, examples, num_samples=16, seed=0):
+    def __init__(self, log_dir, examples, num_samples=16, seed=0, sample_labels=None):
         super().__init__()
         self.log_dir = log_dir
         self.examples = examples
         self.num_samples = num_samples
         self.seed = seed
+        self.sample_labels = sample_labels
         self._writer = None
 
     def on_epoch_end(self, epoch, logs=None):
         if self._writer is None:
             self._writer = tf.summary.create_file_writer(self.log_dir)
         reconstructed = self.model.reconstruct(self.examples)
-        pairs = tf.concat([tf.cast(self.examples, tf.float32), reconstructed], axis=2)
+        images = self.examples["images"] if isinstance(self.examples, dict) else self.examples
+        pairs = tf.concat([tf.cast(images, tf.float32), reconstructed], axis=2)
+        extra = {} if self.sample_labels is None else {"labels": self.sample_labels}
+        samples = self.model.sample(self.num_samples, seed=self.seed, **extra)
         with self._writer.as_default():
-            tf.summary.image("samples", self.model.sample(self.num_samples, seed=self.seed),
-                             step=epoch, max_outputs=self.num_samples)
+            tf.summary.image("samples", samples, step=epoch, max_outputs=self.num_samples)
             tf.summary.image("reconstructions (original | reconstruction)", pairs,
-                             step=epoch, max_outputs=len(self.examples))
+                             step=epoch, max_outputs=len(images))
         self._writer.flush()
 
     def on_train_end(self, logs=None):

@@ -44,7 +44,7 @@ class ConditionalVAE(VAE):
         self.num_classes = self._classes
 
     # === Conditioning hooks ===
-    def _split_inputs(self, inputs):
+    def split_inputs(self, inputs):
         if isinstance(inputs, dict):
             x, labels = inputs.get("images"), inputs.get("labels")
         elif isinstance(inputs, (tuple, list)) and len(inputs) == 2:
@@ -58,6 +58,10 @@ class ConditionalVAE(VAE):
             raise ValueError("A ConditionalVAE needs both 'images' and 'labels'.")
         labels = ops.reshape(ops.cast(ops.convert_to_tensor(labels), "int32"), (-1,))
         return self._standardize(x), labels
+
+    def _model_input_shape(self):
+        # Keras records it; SavedModel export traces `call` with this structure.
+        return {"images": (None,) + self.data_shape, "labels": (None,)}
 
     def _encoder_input_shape(self):
         return self.data_shape[:-1] + (self.data_shape[-1] + self._classes,)
@@ -77,10 +81,16 @@ class ConditionalVAE(VAE):
     def _decoder_inputs(self, z, labels):
         if labels is None:
             raise ValueError(
-                "A ConditionalVAE decodes for given labels: pass condition=labels "
-                "(or labels= to sample)."
+                "A ConditionalVAE decodes for given labels: pass labels= to "
+                "decode or sample."
             )
-        return ops.concatenate([z, ops.one_hot(labels, self._classes)], axis=-1)
+        return ops.concatenate([z, self._one_hot(labels)], axis=-1)
+
+    def _one_hot(self, labels):
+        # Integer labels, or rows of class weights (for interpolation).
+        if len(labels.shape) == 2:
+            return ops.cast(labels, "float32")
+        return ops.one_hot(labels, self._classes)
 
     # === Public methods ===
     def sample(self, num_samples, seed=None, labels=None):
@@ -99,12 +109,26 @@ class ConditionalVAE(VAE):
     def decode(self, z, labels=None):
         return super().decode(z, self._check_labels(labels))
 
-    def interpolate(self, x_a, x_b, steps=8):
-        raise TypeError(
-            "ConditionalVAE.interpolate is not defined: encode both examples "
-            "with encode({'images': ..., 'labels': ...}) and decode the path "
-            "with decode(z, labels)."
-        )
+    def interpolate(self, x_a, x_b, steps=8, labels=None):
+        """Decode the straight path between two encodings, labels included.
+
+        Args:
+            x_a, x_b: single images of shape `input_shape`.
+            steps: int ≥ 2.
+            labels: `(label_a, label_b)`: each image is encoded with its own
+                label, and the one-hot condition moves from one to the other
+                along with z.
+        """
+        steps = validation.positive_int("steps", steps, minimum=2)
+        if labels is None or len(labels) != 2:
+            raise ValueError("ConditionalVAE.interpolate needs labels=(label_a, label_b).")
+        ends = self._check_labels(labels)
+        loc, _ = self.encode({"images": ops.stack([x_a, x_b]), "labels": ends})
+        t = ops.linspace(0.0, 1.0, steps)[:, None]
+        one_hot = ops.one_hot(ends, self._classes)
+        path = (1.0 - t) * loc[0] + t * loc[1]
+        weights = (1.0 - t) * one_hot[0] + t * one_hot[1]
+        return VAE.decode(self, path, weights)
 
     def _check_labels(self, labels):
         if labels is None:
@@ -112,6 +136,8 @@ class ConditionalVAE(VAE):
                 f"A ConditionalVAE needs labels (integers in [0, {self._classes})) "
                 "to decode or sample."
             )
+        if tf.is_tensor(labels) and not tf.executing_eagerly():
+            return tf.reshape(tf.cast(labels, tf.int32), [-1])  # checked in the graph
         labels = np.asarray(labels)
         if labels.size and (labels.min() < 0 or labels.max() >= self._classes
                             or not np.issubdtype(labels.dtype, np.integer)):

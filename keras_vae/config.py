@@ -34,6 +34,8 @@ OPTIONS = {
     "kl_cycle_epochs": (int, 0, "cyclical KL annealing with cycles of this many epochs"),
     "free_bits": (float, 0.0, "nats per latent dimension not penalised"),
     "objective": (str, "elbo", "elbo, or iwae (with num_samples = k)"),
+    "conditional": (bool, False, "a ConditionalVAE fed the dataset's labels"),
+    "num_classes": (int, None, "labels of a conditional model (default: from the data)"),
     "num_samples": (int, 1, "samples of z per example (V, or k for iwae)"),
     "use_exact_kl": (bool, True, "closed-form KL where one exists"),
     # --- training ---

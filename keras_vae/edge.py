@@ -47,27 +47,45 @@ class LiteRTGenerator:
             )
         self._decode = self.interpreter.get_signature_runner("decode")
         self._sample = self.interpreter.get_signature_runner("sample")
-        self.latent_dim = int(self._decode.get_input_details()["z"]["shape_signature"][-1])
+        inputs = self._decode.get_input_details()
+        self.latent_dim = int(inputs["z"]["shape_signature"][-1])
+        #: Whether the model is a ConditionalVAE, which needs labels.
+        self.conditional = "labels" in inputs
 
     def prior_z(self, n, seed=None):
         """n draws from the standard normal prior, made with NumPy."""
         _check_count(n)
         return np.random.default_rng(seed).standard_normal((n, self.latent_dim)).astype("float32")
 
-    def decode(self, z):
-        """Images `(n, height, width, channels)` for codes z `(n, latent_dim)`."""
+    def decode(self, z, labels=None):
+        """Images `(n, height, width, channels)` for codes z `(n, latent_dim)`
+        (and, for a conditional model, one label per code)."""
         z = np.asarray(z, dtype="float32")
         if z.ndim != 2 or z.shape[1] != self.latent_dim:
             raise ValueError(
                 f"Expected z of shape (n, {self.latent_dim}): latent_dim is "
                 f"{self.latent_dim}. Received: z.shape={z.shape}"
             )
-        return self._decode(z=z)["images"]
+        return self._decode(z=z, **self._labels(labels, len(z)))["images"]
 
-    def sample(self, n):
+    def sample(self, n, labels=None):
         """n images from codes drawn inside the model (fresh on every call)."""
         _check_count(n)
+        if self.conditional:
+            return self._sample(**self._labels(labels, n))["images"]
         return self._sample(n=np.array(n, dtype="int32"))["images"]
+
+    def _labels(self, labels, n):
+        if not self.conditional:
+            if labels is not None:
+                raise ValueError(f"{self.path} is not a conditional model: it takes no labels.")
+            return {}
+        if labels is None:
+            raise ValueError(f"{self.path} is a conditional model: pass labels (one int or n).")
+        labels = np.broadcast_to(np.asarray(labels, dtype="int32"), (n,))
+        if labels.min() < 0:
+            raise ValueError(f"Expected labels >= 0. Received: {labels.min()}")
+        return {"labels": np.ascontiguousarray(labels)}
 
 
 def _check_count(n):
@@ -129,14 +147,17 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=None,
                         help="draw z with NumPy from this seed (reproducible)")
     parser.add_argument("--out", default="samples.png", help="the PNG to write")
+    parser.add_argument("--label", type=int, default=None,
+                        help="the class to generate, for a conditional model")
     parser.add_argument("--scale", type=int, default=3,
                         help="enlarge each pixel to SCALE x SCALE (default 3)")
     args = parser.parse_args(argv)
     generator = LiteRTGenerator(args.model)
+    labels = args.label
     if args.seed is None:
-        images = generator.sample(args.num)
+        images = generator.sample(args.num, labels=labels)
     else:
-        images = generator.decode(generator.prior_z(args.num, seed=args.seed))
+        images = generator.decode(generator.prior_z(args.num, seed=args.seed), labels=labels)
     write_png(grid(images, scale=args.scale), args.out)
     print(json.dumps({"model": args.model, "images": int(len(images)), "png": args.out}))
     return 0

@@ -26,9 +26,17 @@ import tensorflow_probability as tfp
 tfd = tfp.distributions
 
 
-def _batches(x, batch_size):
-    for start in range(0, len(x), batch_size):
-        yield x[start: start + batch_size]
+def _length(inputs):
+    return len(inputs["images"]) if isinstance(inputs, dict) else len(inputs)
+
+
+def _batches(inputs, batch_size):
+    """Slices of examples, or of a ConditionalVAE's {"images", "labels"}."""
+    for start in range(0, _length(inputs), batch_size):
+        if isinstance(inputs, dict):
+            yield {key: value[start: start + batch_size] for key, value in inputs.items()}
+        else:
+            yield np.asarray(inputs[start: start + batch_size], dtype="float32")
 
 
 def log_likelihood(vae, x, num_samples=5000, batch_size=100, chunk_size=250,
@@ -50,18 +58,18 @@ def log_likelihood(vae, x, num_samples=5000, batch_size=100, chunk_size=250,
 
     @tf.function(reduce_retracing=True)
     def chunk_log_weights(batch, count, chunk_seed):
-        posterior = vae.posterior(batch)
+        x, condition = vae.split_inputs(batch)
+        posterior = vae.posterior(x, condition)
         z = posterior.sample(count, seed=chunk_seed)
-        log_px = vae.likelihood.log_prob(vae.likelihood_distribution(z), batch)
+        log_px = vae.likelihood.log_prob(vae.likelihood_distribution(z, condition), x)
         log_prior = vae.prior.distribution().log_prob(z)
         return tf.reduce_logsumexp(log_px + log_prior - posterior.log_prob(z), axis=0)
 
-    x = np.asarray(x, dtype="float32")
-    progress = keras.utils.Progbar(math.ceil(len(x) / batch_size), verbose=int(verbose),
+    progress = keras.utils.Progbar(math.ceil(_length(x) / batch_size), verbose=int(verbose),
                                    unit_name="batch")
     results = []
     for index, batch in enumerate(_batches(x, batch_size)):
-        total = np.full(len(batch), -np.inf)
+        total = np.full(_length(batch), -np.inf)
         for start in range(0, num_samples, chunk_size):
             count = min(chunk_size, num_samples - start)
             chunk_seed = tf.constant([seed, index * 1_000_003 + start], tf.int32)
@@ -79,7 +87,7 @@ def bits_per_dimension(negative_log_likelihood, dimensions):
 def negative_elbo(vae, x, batch_size=500):
     """Per-example negative ELBO (reconstruction + KL, kl_weight 1), nats."""
     scores = []
-    for batch in _batches(np.asarray(x, dtype="float32"), batch_size):
+    for batch in _batches(x, batch_size):
         terms = vae.elbo_terms(batch)
         scores.append(np.asarray(terms.reconstruction + terms.kl))
     return np.concatenate(scores)
@@ -91,7 +99,7 @@ def posterior_means(vae, x, batch_size=1000):
 
 def active_units(vae, x, threshold=0.01):
     """`(count, variances)`: dimensions whose posterior mean varies > threshold."""
-    variances = posterior_means(vae, np.asarray(x, dtype="float32")).var(axis=0)
+    variances = posterior_means(vae, x).var(axis=0)
     return int(np.sum(variances > threshold)), variances
 
 
@@ -113,10 +121,10 @@ def kl_per_dimension(vae, x, batch_size=1000):
     if not isinstance(vae.posterior_family, DiagonalGaussian):
         raise ValueError("The KL per dimension needs the diagonal Gaussian posterior.")
     sums = 0.0
-    for batch in _batches(np.asarray(x, dtype="float32"), batch_size):
-        posterior = vae.posterior(batch)
+    for batch in _batches(x, batch_size):
+        posterior = vae.posterior(*vae.split_inputs(batch))
         sums = sums + np.sum(tfd.kl_divergence(posterior.distribution, base), axis=0)
-    return sums / len(x)
+    return sums / _length(x)
 
 
 # === Anomaly detection ===

@@ -23,9 +23,19 @@ import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from keras_vae import registry
+
 tfd = tfp.distributions
 
 _PACKAGE = "keras_vae"
+
+
+def _positive(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ValueError(
+            f"Expected a positive number for {name}. Received: {name}={value!r}"
+        )
+    return float(value)
 
 
 def _softplus_inverse(y):
@@ -122,12 +132,7 @@ class Gaussian(Likelihood):
     params_size = 1
 
     def __init__(self, scale=0.1):
-        if not isinstance(scale, (int, float)) or not scale > 0:
-            raise ValueError(
-                "Expected a positive number for the Gaussian scale. "
-                f"Received: scale={scale!r}"
-            )
-        self.scale = float(scale)
+        self.scale = _positive("scale", scale)
 
     @property
     def balancing_constant(self):
@@ -152,12 +157,7 @@ class GaussianLearnedScale(Likelihood):
     params_size = 2
 
     def __init__(self, min_scale=1e-2):
-        if not isinstance(min_scale, (int, float)) or not min_scale > 0:
-            raise ValueError(
-                "Expected a positive number for min_scale. "
-                f"Received: min_scale={min_scale!r}"
-            )
-        self.min_scale = float(min_scale)
+        self.min_scale = _positive("min_scale", min_scale)
 
     def _distribution(self, blocks):
         loc, raw_scale = blocks
@@ -200,12 +200,7 @@ class DiscretizedLogistic(Likelihood):
     range_hint = "Scale 8-bit images by 1/255."
 
     def __init__(self, min_scale=1e-2):
-        if not isinstance(min_scale, (int, float)) or not min_scale > 0:
-            raise ValueError(
-                "Expected a positive number for min_scale. "
-                f"Received: min_scale={min_scale!r}"
-            )
-        self.min_scale = float(min_scale)
+        self.min_scale = _positive("min_scale", min_scale)
 
     def _distribution(self, blocks):
         loc, raw_scale = blocks
@@ -237,13 +232,4 @@ _REGISTRY = {
 
 def get(identifier):
     """Resolve a likelihood from a name, a config dict or an instance."""
-    if isinstance(identifier, Likelihood):
-        return identifier
-    if isinstance(identifier, dict):
-        return keras.saving.deserialize_keras_object(identifier)
-    if isinstance(identifier, str) and identifier in _REGISTRY:
-        return _REGISTRY[identifier]()
-    raise ValueError(
-        f"Unknown likelihood: {identifier!r}. Expected one of "
-        f"{sorted(_REGISTRY)}, or a keras_vae.likelihoods.Likelihood instance."
-    )
+    return registry.resolve(identifier, Likelihood, _REGISTRY, "likelihood")

@@ -174,7 +174,7 @@ class VAE(keras.Model):
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction_loss")
         self.kl_tracker = keras.metrics.Mean(name="kl_loss")
-        self.build((None,) + self.data_shape)
+        self.build(self._model_input_shape())
 
     def build(self, input_shape):
         for layer, shape in (
@@ -207,7 +207,7 @@ class VAE(keras.Model):
 
     def elbo_terms(self, inputs):
         """The ELBO's parts for a batch, per example (see `ElboTerms`)."""
-        x, condition = self._split_inputs(inputs)
+        x, condition = self.split_inputs(inputs)
         posterior = self.posterior(x, condition)
         z = self.posterior_family.reparameterize(posterior, self._noise(ops.shape(x)[0]))
         likelihood = self.likelihood_distribution(z, condition)
@@ -309,9 +309,13 @@ class VAE(keras.Model):
         return ops.cast(x, "float32")
 
     # === Conditioning hooks (used by ConditionalVAE) ===
-    def _split_inputs(self, inputs):
-        """`(examples, condition)`; the plain VAE has no condition."""
+    def split_inputs(self, inputs):
+        """`(examples, condition)` of model inputs, checked and cast; the
+        plain VAE has no condition (None)."""
         return self._standardize(inputs), None
+
+    def _model_input_shape(self):
+        return (None,) + self.data_shape
 
     def _encoder_input_shape(self):
         return self.data_shape
@@ -331,7 +335,7 @@ class VAE(keras.Model):
 
         `scale` is the standard deviation of each dimension.
         """
-        posterior = self.posterior(*self._split_inputs(x))
+        posterior = self.posterior(*self.split_inputs(x))
         return self.posterior_family.loc_and_scale(posterior)
 
     def decode(self, z, condition=None):
@@ -361,7 +365,7 @@ class VAE(keras.Model):
     def reconstruct(self, x):
         """Decode the posterior mean of each example: x → μ(x) → E[x|μ(x)]."""
         loc, _ = self.encode(x)
-        return self.decode(loc, self._split_inputs(x)[1])
+        return self.decode(loc, self.split_inputs(x)[1])
 
     def interpolate(self, x_a, x_b, steps=8):
         """Decode the straight path between the encodings of two examples.

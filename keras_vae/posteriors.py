@@ -17,6 +17,8 @@ import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from keras_vae import registry
+
 tfd = tfp.distributions
 
 # A floor on the scale keeps ln σ² finite; softplus cannot overflow.
@@ -93,14 +95,5 @@ _REGISTRY = {"diagonal": DiagonalGaussian, "full_covariance": FullCovarianceGaus
 
 
 def get(identifier):
-    """Resolve a posterior family from a name, a config dict or an instance."""
-    if isinstance(identifier, Posterior):
-        return identifier
-    if isinstance(identifier, dict):
-        return keras.saving.deserialize_keras_object(identifier)
-    if isinstance(identifier, str) and identifier in _REGISTRY:
-        return _REGISTRY[identifier]()
-    raise ValueError(
-        f"Unknown posterior: {identifier!r}. Expected one of {sorted(_REGISTRY)}, "
-        "or a keras_vae.posteriors.Posterior instance."
-    )
+    """Resolve a posterior from a name, a config dict or an instance."""
+    return registry.resolve(identifier, Posterior, _REGISTRY, "posterior")

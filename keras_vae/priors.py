@@ -17,6 +17,7 @@ import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from keras_vae import registry, validation
 from keras_vae.posteriors import positive_scale as _positive_scale
 
 tfd = tfp.distributions
@@ -100,12 +101,7 @@ class MixtureOfGaussians(Prior):
 
     def __init__(self, num_components=10, **kwargs):
         super().__init__(**kwargs)
-        if not isinstance(num_components, int) or num_components < 1:
-            raise ValueError(
-                "Expected a positive integer for num_components. "
-                f"Received: num_components={num_components!r}"
-            )
-        self.num_components = num_components
+        self.num_components = validation.positive_int("num_components", num_components)
 
     def build(self, latent_dim):
         super().build(latent_dim)
@@ -141,12 +137,7 @@ class VampPrior(Prior):
 
     def __init__(self, num_components=50, **kwargs):
         super().__init__(**kwargs)
-        if not isinstance(num_components, int) or num_components < 1:
-            raise ValueError(
-                "Expected a positive integer for num_components. "
-                f"Received: num_components={num_components!r}"
-            )
-        self.num_components = num_components
+        self.num_components = validation.positive_int("num_components", num_components)
         self._posterior = None
 
     def attach(self, vae):
@@ -180,13 +171,4 @@ _REGISTRY = {
 
 def get(identifier):
     """Resolve a prior from a name, a config dict or an instance."""
-    if isinstance(identifier, Prior):
-        return identifier
-    if isinstance(identifier, dict):
-        return keras.saving.deserialize_keras_object(identifier)
-    if isinstance(identifier, str) and identifier in _REGISTRY:
-        return _REGISTRY[identifier]()
-    raise ValueError(
-        f"Unknown prior: {identifier!r}. Expected one of {sorted(_REGISTRY)}, "
-        "or a keras_vae.priors.Prior instance."
-    )
+    return registry.resolve(identifier, Prior, _REGISTRY, "prior")

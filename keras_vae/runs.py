@@ -23,6 +23,7 @@ import numpy as np
 from keras_vae import callbacks as callbacks_lib
 from keras_vae import config as config_lib
 from keras_vae import data, distribute, evaluation, export, plotting
+from keras_vae.conditional import ConditionalVAE
 from keras_vae.model import VAE
 
 PICTURES = ("samples", "reconstructions", "interpolation", "latent_map",
@@ -63,11 +64,12 @@ def train(config, run_dir, overwrite=False, resume=False, verbose="auto",
     keras.mixed_precision.set_global_policy(
         "float32" if config["mixed_precision"] == "none" else config["mixed_precision"])
     splits = load_splits(config)
-    train_set = _dataset(config, splits.x_train, training=True,
+    config = _with_num_classes(config, splits)
+    train_set = _dataset(config, splits.x_train, training=True, labels=splits.y_train,
                          drop_remainder=config["drop_remainder"] or distribute.is_tpu(strategy))
-    test_set = _dataset(config, splits.x_test, training=False)
+    test_set = _dataset(config, splits.x_test, training=False, labels=splits.y_test)
     with strategy.scope():
-        vae = VAE(input_shape=splits.image_shape, **config_lib.model_kwargs(config))
+        vae = build_model(config, splits.image_shape)
         vae.compile(optimizer=_optimizer(config), jit_compile=config["jit_compile"])
     if not resume:
         shutil.rmtree(run_dir, ignore_errors=True)
@@ -82,6 +84,37 @@ def train(config, run_dir, overwrite=False, resume=False, verbose="auto",
     if not chief:
         return written  # the chief draws the pictures
     return written + [draw(run_dir, name, vae, config, splits) for name in PICTURES]
+
+
+def build_model(config, image_shape):
+    """The `VAE` (or `ConditionalVAE`) that `config` describes."""
+    kwargs = config_lib.model_kwargs(config)
+    if config["conditional"]:
+        return ConditionalVAE(input_shape=image_shape, num_classes=config["num_classes"],
+                              **kwargs)
+    return VAE(input_shape=image_shape, **kwargs)
+
+
+def _with_num_classes(config, splits):
+    if not config["conditional"]:
+        return config
+    if splits.y_train is None or splits.y_test is None:
+        raise ValueError(
+            f"conditional training needs labels, and the dataset {config['dataset']!r} "
+            "has none (images:<dir> takes them from subfolders, npz:<path> from "
+            "y_train and y_test)."
+        )
+    found = int(max(splits.y_train.max(), splits.y_test.max())) + 1
+    if config["num_classes"] and config["num_classes"] < found:
+        raise ValueError(
+            f"num_classes is {config['num_classes']} but the labels go up to {found - 1}."
+        )
+    return {**config, "num_classes": config["num_classes"] or found}
+
+
+def inputs(config, images, labels):
+    """Model inputs: the images, or {"images", "labels"} for a conditional model."""
+    return {"images": images, "labels": labels} if config["conditional"] else images
 
 
 def worker_dir(run_dir, strategy):
@@ -154,7 +187,9 @@ def _check_new_run_dir(run_dir, overwrite):
 
 
 def _callbacks(config, run_dir, splits):
-    examples = data.to_unit_interval(splits.x_test[:8]).numpy()
+    images = data.to_unit_interval(splits.x_test[:8]).numpy()
+    labels = None if splits.y_test is None else splits.y_test[:8]
+    sample_labels = np.arange(16) % config["num_classes"] if config["conditional"] else None
     result = [
         callbacks_lib.HistoryCSV(path(run_dir, "history")),
         callbacks_lib.SaveModelEachEpoch(path(run_dir, "model")),
@@ -162,8 +197,9 @@ def _callbacks(config, run_dir, splits):
                                          double_checkpoint=True),
         keras.callbacks.TensorBoard(path(run_dir, "tensorboard")),
         callbacks_lib.ImageSummaries(
-            os.path.join(path(run_dir, "tensorboard"), "images"), examples,
-            seed=config["seed"]),
+            os.path.join(path(run_dir, "tensorboard"), "images"),
+            inputs(config, images, labels), seed=config["seed"],
+            sample_labels=sample_labels),
     ]
     if config["kl_warmup_epochs"] > 0 and config["kl_cycle_epochs"] > 0:
         raise ValueError("Choose kl_warmup_epochs or kl_cycle_epochs, not both.")
@@ -188,8 +224,9 @@ def load_splits(config):
     return splits
 
 
-def _dataset(config, x, training, drop_remainder=False):
+def _dataset(config, x, training, drop_remainder=False, labels=None):
     return data.make_dataset(x, config["batch_size"], binarize=config["binarize"],
+                             labels=labels if config["conditional"] else None,
                              training=training, seed=config["seed"],
                              drop_remainder=drop_remainder)
 
@@ -232,13 +269,14 @@ def evaluate(run_dir, batch_size=500, verbose="auto", iw_samples=0, anomaly=None
     """
     config, vae = load_run(run_dir)
     splits = load_splits(config)
-    x_test = _prepared_test_images(config, splits.x_test)
+    images = _prepared_test_images(config, splits.x_test)
+    x_test = inputs(config, images, splits.y_test)
     logs = vae.evaluate(x_test, batch_size=batch_size, verbose=verbose, return_dict=True)
     active, _ = evaluation.active_units(vae, x_test)
     result = {
         "dataset": config["dataset"],
         "split": "test",
-        "examples": int(len(x_test)),
+        "examples": int(len(images)),
         "binarize": config["binarize"],
         "negative_elbo": float(logs["loss"]),
         "reconstruction_loss": float(logs["reconstruction_loss"]),
@@ -256,7 +294,7 @@ def evaluate(run_dir, batch_size=500, verbose="auto", iw_samples=0, anomaly=None
                                          verbose=verbose != 0)
         result["negative_log_likelihood"] = float(nll.mean())
         result["bits_per_dimension"] = float(evaluation.bits_per_dimension(
-            nll.mean(), int(np.prod(x_test.shape[1:]))))
+            nll.mean(), int(np.prod(images.shape[1:]))))
         result["iw_samples"] = iw_samples
     if anomaly:
         result["anomaly"] = _anomaly_report(vae, config, x_test, anomaly, anomaly_quantile)
@@ -279,7 +317,9 @@ def _anomaly_report(vae, config, x_test, spec, quantile):
             f"The anomaly dataset {spec!r} has images of shape {other.image_shape}; "
             f"the model takes {tuple(vae.data_shape)}."
         )
-    x_other = _prepared_test_images(config, other.x_test)
+    if config["conditional"] and other.y_test is None:
+        raise ValueError(f"A conditional model scores labelled data; {spec!r} has no labels.")
+    x_other = inputs(config, _prepared_test_images(config, other.x_test), other.y_test)
     normal = evaluation.anomaly_scores(vae, x_test)
     scores = evaluation.anomaly_scores(vae, x_other)
     threshold = evaluation.anomaly_threshold(normal, quantile)
@@ -306,23 +346,39 @@ def draw(run_dir, name, vae=None, config=None, splits=None, **options):
                    for key in (rows[0] if rows else {})}
         return plotting.training_curves(history, path(run_dir, name))
     if name == "samples":
-        images = vae.sample(options.get("num", 16), seed=options.get("seed", config["seed"]))
-        return plotting.image_grid(images, path(run_dir, name),
-                                   title="Samples from the prior")
+        return _draw_samples(vae, config, path(run_dir, name), options.get("num", 16),
+                             options.get("seed", config["seed"]))
     splits = splits or load_splits(config)
     x_test = data.to_unit_interval(splits.x_test).numpy()
+    y_test = splits.y_test
     if name == "reconstructions":
-        originals = x_test[: options.get("num", 10)]
-        return plotting.reconstructions(originals, vae.reconstruct(originals),
-                                        path(run_dir, name))
+        count = options.get("num", 10)
+        originals = x_test[:count]
+        labels = None if y_test is None else y_test[:count]
+        return plotting.reconstructions(
+            originals, vae.reconstruct(inputs(config, originals, labels)), path(run_dir, name))
     if name == "interpolation":
-        a, b = _two_different(splits.y_test)
+        a, b = _two_different(y_test)
         steps = options.get("steps", 10)
-        return plotting.interpolation(vae.interpolate(x_test[a], x_test[b], steps),
+        extra = {"labels": (y_test[a], y_test[b])} if config["conditional"] else {}
+        return plotting.interpolation(vae.interpolate(x_test[a], x_test[b], steps, **extra),
                                       path(run_dir, name))
-    codes, _ = vae.encode(x_test[:_MAX_MAP_POINTS])
-    labels = None if splits.y_test is None else splits.y_test[:_MAX_MAP_POINTS]
+    labels = None if y_test is None else y_test[:_MAX_MAP_POINTS]
+    codes, _ = vae.encode(inputs(config, x_test[:_MAX_MAP_POINTS], labels))
     return plotting.latent_map(codes, labels, path(run_dir, name))
+
+
+def _draw_samples(vae, config, target, num, seed):
+    if not config["conditional"]:
+        return plotting.image_grid(vae.sample(num, seed=seed), target,
+                                   title="Samples from the prior")
+    classes = config["num_classes"]
+    per_class = max(4, num // classes)
+    labels = np.repeat(np.arange(classes), per_class)
+    return plotting.image_grid(
+        vae.sample(len(labels), seed=seed, labels=labels), target, columns=per_class,
+        row_labels=[str(c) for c in range(classes)],
+        title="One class per row")
 
 
 def _two_different(labels):

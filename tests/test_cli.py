@@ -250,3 +250,12 @@ def test_resume_after_sigkill_finishes_the_same_epochs(tmp_path):
     assert history.read_text().splitlines()[1: 1 + len(kept)] == kept
     assert isinstance(keras.models.load_model(run_dir / "model.keras"), keras_vae.VAE)
     assert str(run_dir / "model.keras") in result.stdout
+
+
+def test_conditional_training_needs_labels(tmp_path, capsys):
+    data_file = tmp_path / "unlabelled.npz"
+    np.savez(data_file, x=np.random.default_rng(0).integers(0, 256, (40, 28, 28), dtype=np.uint8))
+    assert cli.main(["train", "--dataset", f"npz:{data_file}", "--conditional", "true",
+                     "--run-dir", str(tmp_path / "r")]) == 2
+    assert "conditional training needs labels" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()

@@ -28,7 +28,7 @@ def _bernoulli(x, seed):
 
 
 def make_dataset(x, batch_size, binarize="none", training=False, seed=0,
-                 shuffle=True, cache=True, drop_remainder=False):
+                 shuffle=True, cache=True, drop_remainder=False, labels=None):
     """Return a batched, prefetched `tf.data.Dataset` of images.
 
     Args:
@@ -41,19 +41,24 @@ def make_dataset(x, batch_size, binarize="none", training=False, seed=0,
         shuffle: shuffle a training split (reshuffled every epoch).
         cache: cache the scaled (and statically binarized) images in memory.
         drop_remainder: drop the last partial batch (static shapes for TPUs).
+        labels: optional integer labels `(n,)`; elements are then the dicts
+            `{"images": ..., "labels": ...}` that a `ConditionalVAE` takes.
     """
     if binarize not in BINARIZE_MODES:
         raise ValueError(
             f"Unknown binarize mode: {binarize!r}. Expected one of "
             f"{list(BINARIZE_MODES)}."
         )
-    dataset = tf.data.Dataset.from_tensor_slices(np.asarray(x))
-    dataset = dataset.map(to_unit_interval, num_parallel_calls=tf.data.AUTOTUNE)
+    elements = np.asarray(x) if labels is None else {
+        "images": np.asarray(x), "labels": np.asarray(labels, dtype="int32")}
+    dataset = tf.data.Dataset.from_tensor_slices(elements)
+    dataset = dataset.map(_on_images(to_unit_interval), num_parallel_calls=tf.data.AUTOTUNE)
     fresh_every_epoch = binarize == "dynamic" and training
     if binarize != "none" and not fresh_every_epoch:
         # Example i always gets the same draw, whatever the iteration order.
         dataset = dataset.enumerate().map(
-            lambda i, image: _bernoulli(image, tf.stack([tf.cast(seed, tf.int64), i])),
+            lambda i, element: _on_images(_bernoulli)(
+                element, tf.stack([tf.cast(seed, tf.int64), i])),
             num_parallel_calls=tf.data.AUTOTUNE,
         )
     if cache:
@@ -64,8 +69,18 @@ def make_dataset(x, batch_size, binarize="none", training=False, seed=0,
         # Dataset.random draws new seeds on every pass over the data.
         noise = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
         dataset = tf.data.Dataset.zip((dataset, noise)).map(
-            lambda image, r: _bernoulli(image, tf.stack([r, tf.constant(0, tf.int64)])),
+            lambda element, r: _on_images(_bernoulli)(
+                element, tf.stack([r, tf.constant(0, tf.int64)])),
             num_parallel_calls=tf.data.AUTOTUNE,
         )
     dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
     return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def _on_images(function):
+    """Apply `function` to an element's images, whether or not it has labels."""
+    def apply(element, *args):
+        if isinstance(element, dict):
+            return {**element, "images": function(element["images"], *args)}
+        return function(element, *args)
+    return apply

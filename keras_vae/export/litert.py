@@ -39,7 +39,8 @@ def export_litert(vae, out_dir, model_name="vae", quantize=("none",),
         signatures.write_archive(vae, saved_model, SIGNATURES, checked=False,
                                  dataset=dataset)
         for variant, path in paths.items():
-            content = convert(saved_model, variant, vae.latent_dim)
+            content = convert(saved_model, variant, vae.latent_dim,
+                              num_classes=getattr(vae, "num_classes", None))
             _write_bytes(path, content)
     text = json.dumps(signatures.metadata(vae, dataset), indent=2)
     _write_bytes(os.path.join(out_dir, f"{model_name}_metadata.json"), text.encode())
@@ -65,7 +66,7 @@ def litert_paths(out_dir, model_name, quantize, overwrite=False):
 
 
 def convert(saved_model_dir, variant="none", latent_dim=None,
-            signature_keys=SIGNATURES):
+            signature_keys=SIGNATURES, num_classes=None):
     """Convert a SavedModel's signatures to LiteRT with builtin ops only."""
     converter = tf.lite.TFLiteConverter.from_saved_model(
         saved_model_dir, signature_keys=list(signature_keys))
@@ -75,7 +76,8 @@ def convert(saved_model_dir, variant="none", latent_dim=None,
     if variant == "float16":
         converter.target_spec.supported_types = [tf.float16]
     if variant == "int8":
-        converter.representative_dataset = lambda: _calibration(latent_dim, signature_keys)
+        converter.representative_dataset = lambda: _calibration(
+            latent_dim, signature_keys, num_classes)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8,
                                                tf.lite.OpsSet.TFLITE_BUILTINS]
     try:
@@ -95,14 +97,18 @@ def convert(saved_model_dir, variant="none", latent_dim=None,
         ) from None
 
 
-def _calibration(latent_dim, signature_keys, batches=32, batch_size=16):
-    """Representative inputs for int8 calibration: z drawn from N(0, I)."""
+def _calibration(latent_dim, signature_keys, num_classes=None, batches=32, batch_size=16):
+    """Representative inputs for int8 calibration: z drawn from N(0, I)
+    (and labels cycling through the classes of a conditional model)."""
     rng = np.random.default_rng(0)
+    labels = {} if not num_classes else {
+        "labels": (np.arange(batch_size) % num_classes).astype("int32")}
     for _ in range(batches):
         if "decode" in signature_keys:
-            yield "decode", {"z": rng.standard_normal((batch_size, latent_dim)).astype("float32")}
+            z = rng.standard_normal((batch_size, latent_dim)).astype("float32")
+            yield "decode", {"z": z, **labels}
         if "sample" in signature_keys:
-            yield "sample", {"n": np.array(batch_size, "int32")}
+            yield "sample", labels or {"n": np.array(batch_size, "int32")}
 
 
 def _write_bytes(path, content):

@@ -42,7 +42,8 @@ def export_saved_model(vae, base_dir, model_name="vae", version=None,
     with open(os.path.join(temporary, METADATA_FILE), "w") as f:
         json.dump(signatures.metadata(vae, dataset), f, indent=2)
     write_warmup_requests(os.path.join(temporary, WARMUP_FILE), model_name,
-                          vae.latent_dim, tuple(vae.data_shape))
+                          vae.latent_dim, tuple(vae.data_shape),
+                          getattr(vae, "num_classes", None))
     shutil.rmtree(target, ignore_errors=True)
     os.replace(temporary, target)
     return target
@@ -76,7 +77,7 @@ def _check_version(version):
     return version
 
 
-def warmup_requests(model_name, latent_dim, image_shape):
+def warmup_requests(model_name, latent_dim, image_shape, num_classes=None):
     """PredictionLog records that exercise each signature once."""
     from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 
@@ -86,6 +87,14 @@ def warmup_requests(model_name, latent_dim, image_shape):
         "sample_seeded": {"n": np.array(1, "int32"), "seed": np.array(0, "int64")},
         "encode": {"x": np.zeros((1,) + image_shape, "float32")},
     }
+    if num_classes:  # a conditional model: labels, and sampling by labels
+        labels = np.zeros(1, "int32")
+        inputs = {
+            "decode": {**inputs["decode"], "labels": labels},
+            "sample": {"labels": labels},
+            "sample_seeded": {"labels": labels, "seed": np.array(0, "int64")},
+            "encode": {**inputs["encode"], "labels": labels},
+        }
     for name, values in inputs.items():
         request = predict_pb2.PredictRequest(
             model_spec=model_pb2.ModelSpec(name=model_name, signature_name=name))
@@ -95,9 +104,9 @@ def warmup_requests(model_name, latent_dim, image_shape):
             predict_log=prediction_log_pb2.PredictLog(request=request))
 
 
-def write_warmup_requests(path, model_name, latent_dim, image_shape):
+def write_warmup_requests(path, model_name, latent_dim, image_shape, num_classes=None):
     """Write TF Serving's warm-up file (a TFRecord of PredictionLog)."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with tf.io.TFRecordWriter(path) as writer:
-        for log in warmup_requests(model_name, latent_dim, image_shape):
+        for log in warmup_requests(model_name, latent_dim, image_shape, num_classes):
             writer.write(log.SerializeToString())

@@ -30,6 +30,7 @@ def metadata(vae, dataset=None):
         "prior": type(vae.prior).__name__,
         "training_data": dataset,
         "max_samples": MAX_SAMPLES,
+        "num_classes": getattr(vae, "num_classes", None),
         "outputs": "images: the mean of p(x|z), values in data space",
     }
 
@@ -41,14 +42,20 @@ def _checked(condition, message, checked):
 
 
 def serving_functions(vae, checked=True, dataset=None):
-    """Return `{name: (function, input_signature)}` for export."""
-    d, shape = vae.latent_dim, tuple(vae.data_shape)
+    """Return `{name: (function, input_signature)}` for export.
 
-    def decode(z):
+    A `ConditionalVAE` takes `labels` (int32 `[batch]`) beside `z` and `x`,
+    and its `sample` signatures take the labels instead of `n`.
+    """
+    d, shape = vae.latent_dim, tuple(vae.data_shape)
+    conditional = getattr(vae, "num_classes", None)
+
+    def decode(z, labels=None):
         with tf.control_dependencies(_checked(
                 tf.equal(tf.shape(z)[1], d),
-                f"z must have shape [batch, {d}]: latent_dim is {d}.", checked)):
-            return {"images": vae.decode(tf.identity(z))}
+                f"z must have shape [batch, {d}]: latent_dim is {d}.", checked)
+                + _label_checks(labels, conditional, checked)):
+            return {"images": vae.decode(tf.identity(z), **_labels(labels))}
 
     def _n_checks(n):
         return _checked(
@@ -56,32 +63,62 @@ def serving_functions(vae, checked=True, dataset=None):
             f"n must be an integer in [1, {MAX_SAMPLES}]; request several "
             f"batches for more than {MAX_SAMPLES} images.", checked)
 
-    def sample(n):
-        with tf.control_dependencies(_n_checks(n)):
-            return {"images": vae.decode(vae.prior.sample(tf.identity(n)))}
+    def sample(n, labels=None):
+        with tf.control_dependencies(_n_checks(n) + _label_checks(labels, conditional, checked)):
+            z = vae.prior.sample(tf.identity(n))
+            return {"images": vae.decode(z, **_labels(labels))}
 
-    def sample_seeded(n, seed):
-        with tf.control_dependencies(_n_checks(n)):
+    def sample_seeded(n, seed, labels=None):
+        with tf.control_dependencies(_n_checks(n) + _label_checks(labels, conditional, checked)):
             stateless_seed = tf.stack([tf.constant(0, tf.int64), seed])
-            return {"images": vae.decode(vae.prior.sample(tf.identity(n), seed=stateless_seed))}
+            z = vae.prior.sample(tf.identity(n), seed=stateless_seed)
+            return {"images": vae.decode(z, **_labels(labels))}
 
-    def encode(x):
+    def encode(x, labels=None):
         with tf.control_dependencies(_checked(
                 tf.reduce_all(tf.equal(tf.shape(x)[1:], shape)),
-                f"x must have shape [batch, {', '.join(map(str, shape))}].", checked)):
-            loc, scale = vae.encode(tf.identity(x))
+                f"x must have shape [batch, {', '.join(map(str, shape))}].", checked)
+                + _label_checks(labels, conditional, checked)):
+            inputs = tf.identity(x) if labels is None else {"images": x, "labels": labels}
+            loc, scale = vae.encode(inputs)
             return {"loc": loc, "scale": scale}
 
     text = json.dumps(metadata(vae, dataset))
     z_spec = tf.TensorSpec([None, d], tf.float32, name="z")
     n_spec = tf.TensorSpec([], tf.int32, name="n")
-    return {
+    seed_spec = tf.TensorSpec([], tf.int64, name="seed")
+    x_spec = tf.TensorSpec((None,) + shape, tf.float32, name="x")
+    functions = {
         "decode": (decode, [z_spec]),
         "sample": (sample, [n_spec]),
-        "sample_seeded": (sample_seeded, [n_spec, tf.TensorSpec([], tf.int64, name="seed")]),
-        "encode": (encode, [tf.TensorSpec((None,) + shape, tf.float32, name="x")]),
+        "sample_seeded": (sample_seeded, [n_spec, seed_spec]),
+        "encode": (encode, [x_spec]),
         "metadata": (lambda: {"json": tf.constant(text)}, []),
     }
+    if not conditional:
+        return functions
+    labels_spec = tf.TensorSpec([None], tf.int32, name="labels")
+    # Conditional sampling: n images, one per label, so n = len(labels).
+    return {
+        "decode": (decode, [z_spec, labels_spec]),
+        "sample": (lambda labels: sample(tf.shape(labels)[0], labels), [labels_spec]),
+        "sample_seeded": (lambda labels, seed: sample_seeded(tf.shape(labels)[0], seed, labels),
+                          [labels_spec, seed_spec]),
+        "encode": (encode, [x_spec, labels_spec]),
+        "metadata": functions["metadata"],
+    }
+
+
+def _labels(labels):
+    return {} if labels is None else {"labels": labels}
+
+
+def _label_checks(labels, num_classes, checked):
+    if labels is None:
+        return []
+    return _checked(
+        tf.logical_and(tf.reduce_all(labels >= 0), tf.reduce_all(labels < num_classes)),
+        f"labels must be integers in [0, {num_classes}).", checked)
 
 
 def write_archive(vae, path, names, checked=True, dataset=None):
