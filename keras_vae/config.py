@@ -46,6 +46,7 @@ OPTIONS = {
     "seed": (int, 0, "seeds weights, noise, shuffling and binarization"),
     "strategy": (str, "auto", "auto, default, mirrored, multi_worker or tpu"),
     "jit_compile": (bool, False, "compile the training step with XLA"),
+    "steps_per_execution": (int, 1, "training steps per compiled call (10 is faster)"),
     "mixed_precision": (str, "none", "none, mixed_float16 or mixed_bfloat16"),
     "drop_remainder": (bool, False, "drop the last partial batch (static shapes)"),
 }

@@ -70,7 +70,8 @@ def train(config, run_dir, overwrite=False, resume=False, verbose="auto",
     test_set = _dataset(config, splits.x_test, training=False, labels=splits.y_test)
     with strategy.scope():
         vae = build_model(config, splits.image_shape)
-        vae.compile(optimizer=_optimizer(config), jit_compile=config["jit_compile"])
+        vae.compile(optimizer=_optimizer(config), jit_compile=config["jit_compile"],
+                    steps_per_execution=config["steps_per_execution"])
     if not resume:
         shutil.rmtree(run_dir, ignore_errors=True)
         os.makedirs(run_dir)

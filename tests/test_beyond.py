@@ -14,7 +14,7 @@ def _log_normal(z, loc, scale):
     return (-0.5 * ((z - loc) / scale) ** 2 - np.log(scale) - 0.5 * np.log(2 * np.pi)).sum(-1)
 
 
-def _numpy_prior_log_prob(prior, z):
+def _numpy_prior_log_prob(prior, z, vae=None):
     """log p(z) from the prior's weights, written out in NumPy."""
     softplus = lambda t: np.log1p(np.exp(t + np.log(np.e - 1))) + 1e-4  # noqa: E731
     if isinstance(prior, priors.StandardNormal):
@@ -27,11 +27,17 @@ def _numpy_prior_log_prob(prior, z):
         log_pi = logits - np.logaddexp.reduce(logits)
         parts = [log_pi[k] + _log_normal(z, locs[k], scales[k]) for k in range(len(locs))]
         return np.logaddexp.reduce(np.stack(parts), axis=0)
+    if isinstance(prior, priors.VampPrior):  # the posteriors at the pseudo-inputs
+        pseudo = np.clip(prior.pseudo_inputs.numpy(), 0, 1)
+        locs, scales = (np.asarray(t, "float64") for t in vae.encode(pseudo))
+        parts = [_log_normal(z, locs[k], scales[k]) for k in range(len(locs))]
+        return np.logaddexp.reduce(np.stack(parts), axis=0) - np.log(len(locs))
     raise AssertionError(prior)
 
 
 @pytest.mark.parametrize("prior", [
-    priors.StandardNormal(), priors.LearnableGaussian(), priors.MixtureOfGaussians(3)])
+    priors.StandardNormal(), priors.LearnableGaussian(), priors.MixtureOfGaussians(3),
+    priors.VampPrior(3)])
 def test_monte_carlo_kl_matches_a_high_sample_numpy_reference(small_data, prior):
     samples = 20000
     vae = small_vae(prior=prior, num_samples=samples, use_exact_kl=False, latent_dim=2)
@@ -42,7 +48,7 @@ def test_monte_carlo_kl_matches_a_high_sample_numpy_reference(small_data, prior)
     kl_model = vae.evaluate(x, verbose=0, return_dict=True)["kl_loss"]
     loc, scale = (np.asarray(t, "float64") for t in vae.encode(x))
     z = loc + scale * np.random.default_rng(0).standard_normal((200_000,) + loc.shape)
-    log_ratio = _log_normal(z, loc, scale) - _numpy_prior_log_prob(prior, z)
+    log_ratio = _log_normal(z, loc, scale) - _numpy_prior_log_prob(prior, z, vae)
     reference = np.mean(log_ratio)
     # The model's estimate averages samples × 2 draws: allow 4 standard errors.
     standard_error = log_ratio.std() / np.sqrt(samples * len(x))
