@@ -35,7 +35,7 @@ def build_parser():
                        help="replace an existing run directory")
     train.add_argument("--resume", metavar="RUN",
                        help="continue the interrupted training of RUN")
-    for name, (kind, default, text) in config_lib.OPTIONS.items():
+    for name, (_, default, text) in config_lib.OPTIONS.items():
         train.add_argument("--" + name.replace("_", "-"), dest=name, default=None,
                            metavar=name.upper(), help=f"{text} (default: {default})")
 

@@ -13,9 +13,11 @@
     RUN/backup/              the last epoch's state while training runs
 """
 
+import hashlib
 import json
 import os
 import shutil
+import tempfile
 
 import keras
 import numpy as np
@@ -121,9 +123,6 @@ def inputs(config, images, labels):
 def worker_dir(run_dir, strategy):
     """Where a non-chief worker writes: fixed per run and worker, so that a
     resumed multi-worker run finds every worker's backup again."""
-    import hashlib
-    import tempfile
-
     key = hashlib.sha1(os.path.abspath(run_dir).encode()).hexdigest()[:10]
     task = strategy.cluster_resolver.task_id
     return os.path.join(tempfile.gettempdir(), f"keras-vae-{key}-worker{task}")

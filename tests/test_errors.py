@@ -5,7 +5,6 @@ import pytest
 import tensorflow as tf
 from conftest import small_vae
 
-import keras_vae
 
 
 @pytest.mark.parametrize(
