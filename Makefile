@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-large demo clean
+.PHONY: install test demo clean
 
 install: $(STAMP)
 
@@ -18,9 +18,6 @@ $(STAMP): setup.cfg pyproject.toml
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
-
-test-large: $(STAMP)
-	$(BIN)/python -m pytest -m large
 
 # The main job: train on the bundled MNIST, evaluate, draw, export, summarise.
 demo: $(STAMP)
