@@ -11,11 +11,8 @@ the change in test negative ELBO when that decoder replaces the Keras one
 """
 
 import argparse
-import datetime
 import os
-import platform
 import statistics
-import sys
 import tempfile
 import time
 
@@ -23,6 +20,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+import _report  # benchmarks/_report.py, beside this script
 import keras_vae
 from keras_vae import edge, export, runs
 
@@ -112,16 +110,12 @@ def main(argv=None):
                          f"{error.max():.2e}",
                          f"{error.mean():.2e}", f"{nelbo - float_nelbo:+.4f}"))
 
-    command = "python benchmarks/export_benchmark.py " + " ".join(sys.argv[1:] if argv is None else argv)
     header = ("| decoder | size | batch 1 (ms) | batch 64 (ms) | images/s (batch 64) | "
               "max abs error | mean abs error | Δ test negative ELBO (nats) |")
     lines = [
         "# Export benchmark",
         "",
-        f"Command: `{command}`  ",
-        f"Date: {datetime.date.today()}; machine: {platform.machine()}, "
-        f"{os.cpu_count()} CPU cores; TensorFlow {tf.__version__}, Keras {keras.__version__}, "
-        f"keras_vae {keras_vae.__version__}.  ",
+        *_report.provenance("export_benchmark.py", argv),
         f"Model: {'run ' + args.run if args.run else 'quick 784-64-16 model'}; "
         f"latent_dim {vae.latent_dim}; {len(x)} test images (binarize={config['binarize']}); "
         f"latency is the median of {repeats} calls after a warm-up; errors are of the "
@@ -131,10 +125,7 @@ def main(argv=None):
         header,
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ] + ["| " + " | ".join(row) + " |" for row in rows]
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out, "w") as f:
-        f.write("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    _report.write(args.out, lines)
 
 
 if __name__ == "__main__":

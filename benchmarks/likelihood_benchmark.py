@@ -23,16 +23,12 @@ is `--minutes` of training on 2 CPU cores, and the table says so.
 """
 
 import argparse
-import datetime
-import os
-import platform
-import sys
 import time
 
 import keras
 import numpy as np
-import tensorflow as tf
 
+import _report  # benchmarks/_report.py, beside this script
 import keras_vae
 
 PUBLISHED = {"burda": 86.76, "iwae": 84.78, "vamp": 85.57}
@@ -89,15 +85,10 @@ def main(argv=None):
     elbo = keras_vae.evaluation.negative_elbo(vae, x_eval).mean()
     nll = -keras_vae.evaluation.log_likelihood(vae, x_eval, num_samples=k).mean()
     active, _ = keras_vae.evaluation.active_units(vae, x_eval)
-    command = "python benchmarks/likelihood_benchmark.py " + " ".join(
-        sys.argv[1:] if argv is None else argv)
     lines = [
         f"# Test log-likelihood on binarized MNIST: `{args.model}`",
         "",
-        f"Command: `{command}`  ",
-        f"Date: {datetime.date.today()}; machine: {platform.machine()}, {os.cpu_count()} CPU "
-        f"cores; TensorFlow {tf.__version__}, Keras {keras.__version__}, keras_vae "
-        f"{keras_vae.__version__}.",
+        *_report.provenance("likelihood_benchmark.py", argv),
         "",
         "| model | epochs | training time | test NLL (k={}) | test negative ELBO | active units | published NLL |".format(k),
         "| --- | --- | --- | --- | --- | --- | --- |",
@@ -106,10 +97,7 @@ def main(argv=None):
         "",
         f"Test images: {len(x_eval)}.",
     ]
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out, "w") as f:
-        f.write("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    _report.write(args.out, lines)
 
 
 if __name__ == "__main__":

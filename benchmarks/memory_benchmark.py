@@ -10,16 +10,12 @@ Memory must stay flat: the report gives the growth from the second epoch
 """
 
 import argparse
-import datetime
-import os
-import platform
-import sys
 import time
 
 import keras
 import psutil
-import tensorflow as tf
 
+import _report  # benchmarks/_report.py, beside this script
 import keras_vae
 
 
@@ -54,15 +50,10 @@ def main(argv=None):
     vae.fit(train, epochs=epochs, callbacks=[log], verbose=0)
 
     first, last = log.rows[min(1, len(log.rows) - 1)][1], log.rows[-1][1]
-    command = "python benchmarks/memory_benchmark.py " + " ".join(
-        sys.argv[1:] if argv is None else argv)
     lines = [
         "# Memory during a long training run",
         "",
-        f"Command: `{command}`  ",
-        f"Date: {datetime.date.today()}; machine: {platform.machine()}, {os.cpu_count()} "
-        f"CPU cores; TensorFlow {tf.__version__}, Keras {keras.__version__}, "
-        f"keras_vae {keras_vae.__version__}.  ",
+        *_report.provenance("memory_benchmark.py", argv),
         f"Default MLP VAE on {'2000 images of ' if limit else ''}MNIST, dynamic "
         f"binarization, batch 128, {epochs} epochs. Resident memory grew by "
         f"{last - first:+.0f} MiB from epoch {min(2, len(log.rows))} to epoch {epochs} "
@@ -71,10 +62,7 @@ def main(argv=None):
         "| epoch | resident memory (MiB) | elapsed (s) | loss |",
         "| --- | --- | --- | --- |",
     ] + [f"| {e} | {rss:.0f} | {t:.0f} | {loss:.2f} |" for e, rss, t, loss in log.rows]
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out, "w") as f:
-        f.write("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    _report.write(args.out, lines)
 
 
 if __name__ == "__main__":

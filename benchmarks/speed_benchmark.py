@@ -19,12 +19,9 @@ epoch. Peak resident memory is that of this process after each run.
 """
 
 import argparse
-import datetime
 import os
-import platform
 import resource
 import statistics
-import sys
 import time
 
 import keras
@@ -32,6 +29,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+import _report  # benchmarks/_report.py, beside this script
 import keras_vae
 
 LATENT, HIDDEN, BATCH = 50, (512, 512), 128
@@ -182,15 +180,10 @@ def main(argv=None):
 
     baseline = rows[3][1]
     torch_speed = rows[4][1]
-    command = "python benchmarks/speed_benchmark.py " + " ".join(
-        sys.argv[1:] if argv is None else argv)
     lines = [
         "# Training speed",
         "",
-        f"Command: `{command}`  ",
-        f"Date: {datetime.date.today()}; machine: {platform.machine()}, {os.cpu_count()} CPU "
-        f"cores; TensorFlow {tf.__version__}, Keras {keras.__version__}, keras_vae "
-        f"{keras_vae.__version__}.  ",
+        *_report.provenance("speed_benchmark.py", argv),
         f"MLP VAE 784-512-512-50, batch 128, Adam, {len(x)} statically binarized MNIST "
         f"images, {epochs} epochs; throughput is the median over the epochs after the "
         "first. Peak memory is the process's after each run (cumulative).",
@@ -205,10 +198,7 @@ def main(argv=None):
         versus_torch = f"{speed / torch_speed:.2f}×" if torch_speed else "–"
         lines.append(f"| {name} | {speed:.0f} | {speed / baseline:.2f}× | {versus_torch} | "
                      f"{loss:.2f} | {peak:.0f} |")
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out, "w") as f:
-        f.write("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    _report.write(args.out, lines)
 
 
 if __name__ == "__main__":
