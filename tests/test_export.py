@@ -261,21 +261,6 @@ def test_export_refuses_models_that_are_not_keras_vae(tmp_path):
         runs.export_model(str(tmp_path / "other.keras"), formats=("onnx",))
 
 
-def test_export_benchmark_quick_mode(tmp_path):
-    out = tmp_path / "export.md"
-    subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "export_benchmark.py"),
-                    "--quick", "--out", str(out)], capture_output=True, text=True,
-                   check=True, timeout=300)
-    text = out.read_text()
-    assert "python benchmarks/export_benchmark.py --quick" in text
-    rows = [line for line in text.splitlines() if line.startswith("| ") and "---" not in line][1:]
-    names = [row.split("|")[1].strip() for row in rows]
-    assert names == ["Keras predict_on_batch", "SavedModel decode", "LiteRT float32",
-                     "LiteRT float16", "LiteRT dynamic", "LiteRT int8"]
-    float32 = rows[2].split("|")
-    assert float(float32[5]) > 0  # images per second
-    assert float(float32[6]) < 1e-5  # max abs error of the float32 file
-
 
 # === A conditional model: trained from a data source, exported with labels ===
 def test_conditional_run_trains_evaluates_and_exports_with_labels(tmp_path):

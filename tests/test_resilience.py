@@ -208,15 +208,3 @@ def test_corrupt_backup_is_named_on_resume(tmp_path):
     with pytest.raises(ValueError, match=rf"The backup {weights} is truncated or corrupt"):
         runs.train(None, str(run_dir), resume=True)
 
-
-def test_memory_benchmark_quick_mode(tmp_path):
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    out = tmp_path / "memory.md"
-    subprocess.run([sys.executable, os.path.join(root, "benchmarks", "memory_benchmark.py"),
-                    "--quick", "--out", str(out)], check=True, capture_output=True,
-                   timeout=300)
-    text = out.read_text()
-    assert "python benchmarks/memory_benchmark.py --quick" in text
-    rows = [line.split("|") for line in text.splitlines() if line.startswith("| ") and line[2].isdigit()]
-    assert [int(row[1]) for row in rows] == [1, 2, 3]
-    assert all(float(row[2]) > 100 for row in rows)  # resident MiB of a TF process
