@@ -60,12 +60,16 @@ class StandardNormal(Prior):
         )
 
     def sample(self, num_samples, seed=None):
-        shape = tf.stack([tf.cast(num_samples, tf.int32), self.latent_dim])
-        if seed is None:
-            # A stateful draw: LiteRT has it as a builtin op, so exported
-            # sampling runs on devices (stateless ops would need Flex).
-            return tf.random.normal(shape)
-        return tf.random.stateless_normal(shape, seed=seed)
+        return _standard_normal(num_samples, self.latent_dim, seed)
+
+
+def _standard_normal(num_samples, latent_dim, seed):
+    shape = tf.stack([tf.cast(num_samples, tf.int32), latent_dim])
+    if seed is None:
+        # A stateful draw: LiteRT has it as a builtin op, so exported
+        # sampling runs on devices (stateless ops would need Flex).
+        return tf.random.normal(shape)
+    return tf.random.stateless_normal(shape, seed=seed)
 
 
 @keras.saving.register_keras_serializable(package="keras_vae")
@@ -86,6 +90,11 @@ class LearnableGaussian(Prior):
             tfd.Normal(loc=self.loc, scale=_positive_scale(self.raw_scale)),
             reinterpreted_batch_ndims=1,
         )
+
+    def sample(self, num_samples, seed=None):
+        # μ + σ·ε with the standard normal's draw, so LiteRT can run it.
+        eps = _standard_normal(num_samples, self.latent_dim, seed)
+        return self.loc + _positive_scale(self.raw_scale) * eps
 
 
 @keras.saving.register_keras_serializable(package="keras_vae")

@@ -292,3 +292,15 @@ def test_conditional_model_checks_labels_and_reloads(tmp_path, small_data):
     # The same z decodes differently for different labels.
     z = np.zeros((1, 2), "float32")
     assert not np.allclose(cvae.decode(z, labels=[0]), cvae.decode(z, labels=[2]))
+
+
+def test_learnable_gaussian_samples_have_its_moments_and_export_to_litert(tmp_path):
+    vae = small_vae(prior="learnable_gaussian", latent_dim=2)
+    vae.prior.loc.assign([1.0, -2.0])
+    vae.prior.raw_scale.assign([1.0, -1.0])
+    z = np.asarray(vae.prior.sample(20000, seed=tf.constant([0, 1])))
+    scale = np.log1p(np.exp(np.array([1.0, -1.0]) + np.log(np.e - 1))) + 1e-4
+    np.testing.assert_allclose(z.mean(0), [1.0, -2.0], atol=0.03)
+    np.testing.assert_allclose(z.std(0), scale, rtol=0.03)
+    paths = keras_vae.export.export_litert(vae, str(tmp_path), quantize=("none",))
+    assert keras_vae.edge.LiteRTGenerator(paths["none"]).sample(3).shape == (3, 6, 6, 1)
