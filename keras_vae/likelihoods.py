@@ -24,6 +24,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from keras_vae import registry
+from keras_vae.posteriors import positive_scale
 
 tfd = tfp.distributions
 
@@ -36,10 +37,6 @@ def _positive(name, value):
             f"Expected a positive number for {name}. Received: {name}={value!r}"
         )
     return float(value)
-
-
-def _softplus_inverse(y):
-    return math.log(math.expm1(y))
 
 
 class Likelihood:
@@ -161,9 +158,7 @@ class GaussianLearnedScale(Likelihood):
 
     def _distribution(self, blocks):
         loc, raw_scale = blocks
-        scale = self.min_scale + tf.math.softplus(
-            raw_scale + _softplus_inverse(1.0)
-        )
+        scale = positive_scale(raw_scale, floor=self.min_scale)
         return tfd.Normal(loc=loc, scale=scale)
 
     def get_config(self):
@@ -204,7 +199,7 @@ class DiscretizedLogistic(Likelihood):
 
     def _distribution(self, blocks):
         loc, raw_scale = blocks
-        scale = self.min_scale + tf.math.softplus(raw_scale + _softplus_inverse(1.0))
+        scale = positive_scale(raw_scale, floor=self.min_scale)
         # QuantizedDistribution puts P(Y = k) on (k − 1, k]; shifting the
         # logistic down by ½ makes that the bin (k − ½, k + ½] around k.
         logistic = tfd.Logistic(loc=255.0 * loc - 0.5, scale=scale)

@@ -26,9 +26,9 @@ MIN_SCALE = 1e-4
 _SOFTPLUS_INVERSE_OF_ONE = math.log(math.e - 1.0)
 
 
-def positive_scale(raw):
-    """MIN_SCALE + softplus(raw + softplus⁻¹(1)): 1 at raw = 0, never 0."""
-    return MIN_SCALE + tf.math.softplus(raw + _SOFTPLUS_INVERSE_OF_ONE)
+def positive_scale(raw, floor=MIN_SCALE):
+    """floor + softplus(raw + softplus⁻¹(1)): about 1 at raw = 0, never below floor."""
+    return floor + tf.math.softplus(raw + _SOFTPLUS_INVERSE_OF_ONE)
 
 
 class Posterior:
