@@ -2,7 +2,7 @@
 
     python benchmarks/likelihood_benchmark.py --model burda --minutes 60 --out docs/benchmarks/likelihood-burda.md
     python benchmarks/likelihood_benchmark.py --model iwae --minutes 60 --out docs/benchmarks/likelihood-iwae.md
-    python benchmarks/likelihood_benchmark.py --model vamp --lr-schedule cosine --minutes 60 --out docs/benchmarks/likelihood-vamp.md
+    python benchmarks/likelihood_benchmark.py --model best --lr-schedule cosine --minutes 60 --out docs/benchmarks/likelihood-best.md
     python benchmarks/likelihood_benchmark.py --quick --out /tmp/likelihood.md   # CI smoke run
 
 Protocol (data/mnist/README.md): pixels scaled to [0, 1]; each training
@@ -17,7 +17,10 @@ Models:
   side, 50 latent dimensions, ELBO (Burda et al. 2015: 86.76 nats);
 - `iwae`: the same trained with the IWAE bound, k = 50 (published 84.78);
 - `vamp`: the same with a VampPrior of 500 pseudo-inputs and the IWAE
-  bound, k = 5 (VampPrior, one layer, published 85.57).
+  bound, k = 5 (VampPrior, one layer, published 85.57);
+- `best`: what won a short pilot on this CPU: the IWAE bound with k = 5 and
+  two hidden layers of 500 tanh units each side (the published best are the
+  VampPrior's 85.57 and the two-stochastic-layer IWAE's 82.90).
 
 The published runs trained for thousands of epochs on GPUs; the budget here
 is `--minutes` of training on 2 CPU cores, and the table says so. Adam
@@ -36,12 +39,14 @@ import numpy as np
 import _report  # benchmarks/_report.py, beside this script
 import keras_vae
 
-PUBLISHED = {"burda": 86.76, "iwae": 84.78, "vamp": 85.57}
-MODELS = {  # keras_vae.VAE arguments beside the shared architecture
+PUBLISHED = {"burda": "86.76 nats", "iwae": "84.78 nats", "vamp": "85.57 nats",
+             "best": "85.57 nats (VampPrior), 82.90 nats (two-layer IWAE)"}
+MODELS = {  # keras_vae.VAE arguments beside the shared ones
     "burda": lambda: {},
     "iwae": lambda: {"objective": "iwae", "num_samples": 50},
     "vamp": lambda: {"objective": "iwae", "num_samples": 5,
                      "prior": keras_vae.priors.VampPrior(500)},
+    "best": lambda: {"objective": "iwae", "num_samples": 5, "hidden_units": (500, 500)},
 }
 
 
@@ -92,8 +97,9 @@ def main(argv=None):
     test = keras_vae.data.make_dataset(x_test[:test_limit], 1000, binarize="dynamic",
                                        training=False, seed=0)
     x_eval = np.concatenate(list(test.as_numpy_iterator()))
-    vae = keras_vae.VAE(input_shape=(28, 28, 1), latent_dim=50, hidden_units=(200, 200),
-                        activation="tanh", seed=0, **MODELS[args.model]())
+    options = {"hidden_units": (200, 200), **MODELS[args.model]()}
+    vae = keras_vae.VAE(input_shape=(28, 28, 1), latent_dim=50, activation="tanh", seed=0,
+                        **options)
     vae.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=True)
     budget = _TimeBudget(minutes, cosine=args.lr_schedule == "cosine")
     start = time.time()
@@ -103,6 +109,8 @@ def main(argv=None):
     elbo = keras_vae.evaluation.negative_elbo(vae, x_eval).mean()
     nll = -keras_vae.evaluation.log_likelihood(vae, x_eval, num_samples=k).mean()
     active, _ = keras_vae.evaluation.active_units(vae, x_eval)
+    described = {key: type(value).__name__ if isinstance(value, keras.layers.Layer) else value
+                 for key, value in options.items()}
     lines = [
         f"# Test log-likelihood on binarized MNIST: `{args.model}`",
         "",
@@ -111,10 +119,10 @@ def main(argv=None):
         "| model | epochs | training time | test NLL (k={}) | test negative ELBO | active units | published NLL |".format(k),
         "| --- | --- | --- | --- | --- | --- | --- |",
         f"| {args.model} | {budget.epochs} | {train_minutes:.1f} min | {nll:.2f} nats | "
-        f"{elbo:.2f} nats | {active} / 50 | {PUBLISHED[args.model]} nats (thousands of GPU epochs) |",
+        f"{elbo:.2f} nats | {active} / 50 | {PUBLISHED[args.model]} (thousands of GPU epochs) |",
         "",
-        f"Test images: {len(x_eval)}. Training: batch 100, Adam from 1e-3, "
-        f"learning-rate schedule `{args.lr_schedule}`.",
+        f"Test images: {len(x_eval)}. Model: {described}. Training: batch 100, "
+        f"Adam from 1e-3, learning-rate schedule `{args.lr_schedule}`.",
     ]
     _report.write(args.out, lines)
 

@@ -62,7 +62,7 @@ def log_likelihood(vae, x, num_samples=5000, batch_size=100, chunk_size=250,
         posterior = vae.posterior(x, condition)
         z = posterior.sample(count, seed=chunk_seed)
         log_px = vae.likelihood.log_prob(vae.likelihood_distribution(z, condition), x)
-        log_prior = vae.prior.distribution().log_prob(z)
+        log_prior = vae.prior.log_prob(z)
         return tf.reduce_logsumexp(log_px + log_prior - posterior.log_prob(z), axis=0)
 
     progress = keras.utils.Progbar(math.ceil(_length(x) / batch_size), verbose=int(verbose),

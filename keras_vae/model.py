@@ -221,7 +221,7 @@ class VAE(keras.Model):
     def _objective(self, terms):
         """The batch-mean loss that `call` adds: −ELBO, or −IWAE bound."""
         if self.objective == "iwae":
-            log_ratio = (self.prior.distribution().log_prob(terms.z)
+            log_ratio = (self.prior.log_prob(terms.z)
                          - terms.posterior.log_prob(terms.z))
             log_weights = terms.log_px + self._kl_weight * log_ratio
             bound = tf.reduce_logsumexp(log_weights, axis=0) - math.log(self.num_samples)
@@ -295,13 +295,12 @@ class VAE(keras.Model):
         return eps[:, start : start + batch_size]
 
     def _kl_divergence(self, posterior, z):
-        prior = self.prior.distribution()
         if self.use_exact_kl:
             try:
-                return tfd.kl_divergence(posterior, prior)
+                return tfd.kl_divergence(posterior, self.prior.distribution())
             except NotImplementedError:
                 pass  # No closed form for this pair: estimate it below.
-        return ops.mean(posterior.log_prob(z) - prior.log_prob(z), axis=0)
+        return ops.mean(posterior.log_prob(z) - self.prior.log_prob(z), axis=0)
 
     def _standardize(self, x):
         x = ops.convert_to_tensor(x)

@@ -65,6 +65,38 @@ def test_vamp_prior_is_the_mixture_of_posteriors_at_its_pseudo_inputs(small_data
     want = np.logaddexp.reduce(np.stack(parts), axis=0) - np.log(4)
     got = vae.prior.distribution().log_prob(z.astype("float32"))
     np.testing.assert_allclose(got, want, rtol=1e-4)
+    np.testing.assert_allclose(vae.prior.log_prob(z.astype("float32")), want, rtol=1e-4)
+
+
+@pytest.mark.parametrize("prior", [priors.MixtureOfGaussians(5), priors.VampPrior(6)])
+def test_mixture_priors_log_prob_matches_numpy_for_any_batch_shape(prior):
+    vae = small_vae(prior=prior, latent_dim=3)
+    if isinstance(prior, priors.MixtureOfGaussians):
+        prior.raw_scales.assign(np.linspace(-6, 2, 15).reshape(5, 3))  # scales 0.004 to 2
+        prior.logits.assign([0.0, 1.0, -1.0, 2.0, 0.5])
+    z = np.random.default_rng(2).normal(size=(4, 7, 3))
+    want = _numpy_prior_log_prob(prior, z, vae)
+    got = prior.log_prob(z.astype("float32"))
+    assert got.shape == (4, 7)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-3)
+
+
+def test_diagonal_mixture_log_prob_against_the_direct_form_at_small_scales():
+    """The matrix-product expansion against float64 NumPy, with scales down to 0.005."""
+    rng = np.random.default_rng(0)
+    k, d, n = 200, 20, 2000
+    locs = rng.normal(size=(k, d))
+    scales = np.where(rng.random((k, d)) < 0.3, rng.uniform(0.005, 0.1, (k, d)),
+                      rng.uniform(0.8, 1.0, (k, d)))
+    logits = rng.normal(size=k)
+    owner = rng.integers(0, k, n)  # codes near one component, as in a VAE
+    z = locs[owner] + scales[owner] * rng.normal(size=(n, d))
+    log_pi = logits - np.logaddexp.reduce(logits)
+    want = np.logaddexp.reduce(
+        np.stack([log_pi[j] + _log_normal(z, locs[j], scales[j]) for j in range(k)]), axis=0)
+    got = priors.diagonal_mixture_log_prob(*(t.astype("float32") for t in (z, locs, scales, logits)))
+    error = np.asarray(got, "float64") - want
+    assert np.abs(error).max() < 0.1 and abs(error.mean()) < 1e-3, (np.abs(error).max(), error.mean())
 
 
 @pytest.mark.parametrize("name", ["learnable_gaussian", "mixture_of_gaussians", "vamp"])
