@@ -7,16 +7,19 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _quick_report(script, tmp_path):
+def _quick_report(script, tmp_path, *options):
     """Run `benchmarks/<script> --quick`; return its report and table rows."""
     out = tmp_path / "report.md"
     subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", script), "--quick",
-                    "--out", str(out)], check=True, capture_output=True, timeout=600)
+                    *options, "--out", str(out)], check=True, capture_output=True, timeout=600)
     text = out.read_text()
-    assert f"python benchmarks/{script} --quick" in text  # the reproducing command
+    # The reproducing command.
+    assert f"python benchmarks/{script} --quick {' '.join(options)}".strip() in text
     rows = [[cell.strip() for cell in line.split("|")[1:-1]] for line in text.splitlines()
             if line.startswith("| ") and "---" not in line]
     return text, rows[1:]  # without the header row
@@ -34,12 +37,17 @@ def test_speed_benchmark_quick_mode(tmp_path):
     assert rows[3][2] == "1.00×"  # the baseline against itself
 
 
-def test_likelihood_benchmark_quick_mode(tmp_path):
-    _, rows = _quick_report("likelihood_benchmark.py", tmp_path)
+@pytest.mark.parametrize("options, published, hidden", [
+    ((), "86.76 nats", "(200, 200)"),
+    (("--model", "best", "--lr-schedule", "cosine"), "82.90 nats (two-layer IWAE)", "(500, 500)"),
+])
+def test_likelihood_benchmark_quick_mode(tmp_path, options, published, hidden):
+    text, rows = _quick_report("likelihood_benchmark.py", tmp_path, *options)
     (row,) = rows
     nll, elbo = float(row[3].split()[0]), float(row[4].split()[0])
     assert 80 < nll <= elbo + 0.5 < 600  # the k = 50 bound is at least the ELBO's
-    assert "86.76" in row[6]
+    assert published in row[6]
+    assert f"'hidden_units': {hidden}" in text
 
 
 def test_memory_benchmark_quick_mode(tmp_path):
