@@ -4,12 +4,14 @@
     python benchmarks/memory_benchmark.py --quick --out /tmp/memory.md   # CI smoke run
 
 Trains the default MLP VAE on the bundled MNIST (dynamic binarization,
-batch 128) and records the process's resident set size after every epoch.
-Memory must stay flat: the report gives the growth from the second epoch
+batch 128) and records the process's resident set size after every epoch,
+and its peak resident set size so far (the high-water mark, which also
+catches spikes inside an epoch). Memory must stay flat: the report gives the growth from the second epoch
 (after TensorFlow's one-off allocations) to the last.
 """
 
 import argparse
+import resource
 import time
 
 import keras
@@ -27,9 +29,10 @@ class _MemoryLog(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         rss = psutil.Process().memory_info().rss / 2**20
-        self.rows.append((epoch + 1, rss, time.time() - self._start, logs["loss"]))
-        print(f"epoch {epoch + 1}: {rss:.0f} MiB resident, loss {logs['loss']:.2f}",
-              flush=True)
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+        self.rows.append((epoch + 1, rss, peak, time.time() - self._start, logs["loss"]))
+        print(f"epoch {epoch + 1}: {rss:.0f} MiB resident (peak {peak:.0f} MiB), "
+              f"loss {logs['loss']:.2f}", flush=True)
 
 
 def main(argv=None):
@@ -57,11 +60,13 @@ def main(argv=None):
         f"Default MLP VAE on {'2000 images of ' if limit else ''}MNIST, dynamic "
         f"binarization, batch 128, {epochs} epochs. Resident memory grew by "
         f"{last - first:+.0f} MiB from epoch {min(2, len(log.rows))} to epoch {epochs} "
-        f"({(last - first) / max(1, len(log.rows) - 2):+.1f} MiB per epoch).",
+        f"({(last - first) / max(1, len(log.rows) - 2):+.1f} MiB per epoch); "
+        f"peak resident memory of the whole run: {log.rows[-1][2]:.0f} MiB.",
         "",
-        "| epoch | resident memory (MiB) | elapsed (s) | loss |",
-        "| --- | --- | --- | --- |",
-    ] + [f"| {e} | {rss:.0f} | {t:.0f} | {loss:.2f} |" for e, rss, t, loss in log.rows]
+        "| epoch | resident memory (MiB) | peak so far (MiB) | elapsed (s) | loss |",
+        "| --- | --- | --- | --- | --- |",
+    ] + [f"| {e} | {rss:.0f} | {peak:.0f} | {t:.0f} | {loss:.2f} |"
+         for e, rss, peak, t, loss in log.rows]
     _report.write(args.out, lines)
 
 

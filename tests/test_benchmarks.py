@@ -54,6 +54,9 @@ def test_memory_benchmark_quick_mode(tmp_path):
     _, rows = _quick_report("memory_benchmark.py", tmp_path)
     assert [int(row[0]) for row in rows] == [1, 2, 3]
     assert all(float(row[1]) > 100 for row in rows)  # resident MiB of a TF process
+    peaks = [float(row[2]) for row in rows]
+    assert all(peak >= float(row[1]) for peak, row in zip(peaks, rows))  # high-water mark
+    assert peaks == sorted(peaks)  # never decreases
 
 
 def test_export_benchmark_quick_mode(tmp_path):
