@@ -29,7 +29,10 @@ class _MemoryLog(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         rss = psutil.Process().memory_info().rss / 2**20
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+        # The kernel's high-water mark (KiB on Linux) can lag the current RSS by
+        # a MiB or so, so the peak is the larger of it and every RSS seen.
+        peak = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, rss,
+                   self.rows[-1][2] if self.rows else 0.0)
         self.rows.append((epoch + 1, rss, peak, time.time() - self._start, logs["loss"]))
         print(f"epoch {epoch + 1}: {rss:.0f} MiB resident (peak {peak:.0f} MiB), "
               f"loss {logs['loss']:.2f}", flush=True)
