@@ -6,8 +6,9 @@
 Trains the default MLP VAE on the bundled MNIST (dynamic binarization,
 batch 128) and records the process's resident set size after every epoch,
 and its peak resident set size so far (the high-water mark, which also
-catches spikes inside an epoch). Memory must stay flat: the report gives the growth from the second epoch
-(after TensorFlow's one-off allocations) to the last.
+catches spikes inside an epoch). Memory must stay flat: the report gives
+the growth from the second epoch (after TensorFlow's one-off allocations)
+to the last.
 """
 
 import argparse
