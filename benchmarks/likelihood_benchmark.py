@@ -3,6 +3,7 @@
     python benchmarks/likelihood_benchmark.py --model burda --minutes 20 --out docs/benchmarks/likelihood-burda.md
     python benchmarks/likelihood_benchmark.py --model iwae --minutes 50 --out docs/benchmarks/likelihood-iwae.md
     python benchmarks/likelihood_benchmark.py --model best --lr-schedule cosine --minutes 75 --out docs/benchmarks/likelihood-best.md
+    python benchmarks/likelihood_benchmark.py --model best --lr-schedule cosine --minutes 120 --out docs/benchmarks/likelihood-best-120.md
     python benchmarks/likelihood_benchmark.py --quick --out /tmp/likelihood.md   # CI smoke run
 
 Protocol (data/mnist/README.md): pixels scaled to [0, 1]; each training
