@@ -165,6 +165,8 @@ def _table(result):
     rows = [("negative ELBO", result["negative_elbo"]),
             ("reconstruction", result["reconstruction_loss"]),
             ("KL", result["kl_loss"])]
+    if result["training_objective_name"] != "negative ELBO":
+        rows.append(("training loss", result["training_objective"]))
     if "negative_log_likelihood" in result:
         rows.append((f"NLL (k={result['iw_samples']})", result["negative_log_likelihood"]))
     header = (f"Test set of {result['dataset']} ({result['examples']} examples, "
@@ -172,7 +174,12 @@ def _table(result):
     lines = [header] + [f"  {name:<16}{value:10.2f}" for name, value in rows]
     lines.append(f"  {'active units':<16}{result['active_units']:10d}")
     if "bits_per_dimension" in result:
-        lines.append(f"  {'bits/dimension':<16}{result['bits_per_dimension']:10.4f}")
+        lines.append(f"  {'bits/dimension':<16}{result['bits_per_dimension']:10.4f}"
+                     f"  ({result['bits_per_dimension_convention']})")
+    if "bits_per_dimension_omitted" in result:
+        lines.append(f"  no bits/dimension: {result['bits_per_dimension_omitted']}")
+    if result["training_objective_name"] != "negative ELBO":
+        lines.append(f"  (training loss: {result['training_objective_name']})")
     if "anomaly" in result:
         a = result["anomaly"]
         lines.append(f"Anomalies ({a['dataset']}): AUROC {a['auroc']:.4f}; threshold "

@@ -9,8 +9,16 @@ z_i ~ q(z|x):
 
 computed with log-sum-exp, in chunks of samples and batches of examples so
 that memory stays bounded whatever k. It is a lower bound on log p(x) that
-tightens as k grows (k = 1 is the ELBO). Bits per dimension divide the
-negative log-likelihood by D ln 2.
+tightens as k grows (k = 1 is the ELBO).
+
+Bits per dimension depend on what the likelihood measures (`bits_convention`):
+for a probability of discrete data (Bernoulli on binarized data, the
+discretized logistic) they are −log₂ P(x) / D = NLL / (D ln 2). For a density
+on data in [0, 1] scaled from 8-bit levels (Gaussian, continuous Bernoulli)
+they are (NLL + D ln 256) / (D ln 2): the density taken as the probability of
+a 1/256-wide bin, the convention of Theis et al. (2016) and Dinh et al.
+(2017). Elsewhere (a Bernoulli cross-entropy on grey levels, a density on
+binary data) there is no meaningful number and none is reported.
 
 A latent dimension is active when the variance over the data of its
 posterior mean exceeds 0.01 (Burda et al.).
@@ -79,9 +87,56 @@ def log_likelihood(vae, x, num_samples=5000, batch_size=100, chunk_size=250,
     return np.concatenate(results)
 
 
-def bits_per_dimension(negative_log_likelihood, dimensions):
-    """Nats per example to bits per data dimension."""
-    return np.asarray(negative_log_likelihood) / (dimensions * math.log(2.0))
+#: The conventions of `bits_per_dimension`, as reports name them.
+BITS_CONVENTIONS = {
+    "discrete": "NLL / (D ln 2): the probability of discrete data",
+    "8bit_density": ("(NLL + D ln 256) / (D ln 2): a density on [0, 1] data as the "
+                     "probability of its 1/256-wide 8-bit bin"),
+}
+
+
+def bits_per_dimension(negative_log_likelihood, dimensions, convention="discrete"):
+    """Nats per example to bits per data dimension (see `BITS_CONVENTIONS`).
+
+    Args:
+        negative_log_likelihood: −log p(x) in nats, per example.
+        dimensions: D, the number of values in one example.
+        convention: `"discrete"` when p is a probability of discrete data;
+            `"8bit_density"` when p is a density on data in [0, 1] scaled from
+            8-bit levels.
+    """
+    if convention not in BITS_CONVENTIONS:
+        raise ValueError(
+            f"Unknown bits-per-dimension convention: {convention!r}. Expected one "
+            f"of {list(BITS_CONVENTIONS)}."
+        )
+    nll = np.asarray(negative_log_likelihood, dtype="float64")
+    if convention == "8bit_density":
+        nll = nll + dimensions * math.log(256.0)
+    return nll / (dimensions * math.log(2.0))
+
+
+def bits_convention(likelihood, binarized):
+    """`(convention, None)` for `bits_per_dimension`, or `(None, reason)` when
+    the likelihood's log p(x|z) gives no meaningful bits per dimension.
+
+    Args:
+        likelihood: a `keras_vae.likelihoods` instance.
+        binarized: whether the data are binary (binarized images).
+    """
+    kind = getattr(likelihood, "kind", "density")
+    name = type(likelihood).__name__
+    if kind == "levels":
+        return "discrete", None
+    if kind == "binary":
+        if binarized:
+            return "discrete", None
+        return None, (f"the {name} log-probability of grey levels is a cross-entropy, "
+                      "not a log-likelihood; binarize the data for bits per dimension")
+    if binarized:
+        return None, (f"the {name} likelihood is a density, and a density on binary "
+                      "data has no bits-per-dimension meaning")
+    return "8bit_density", None
 
 
 def negative_elbo(vae, x, batch_size=500):
@@ -156,6 +211,19 @@ def auroc(normal_scores, anomaly_scores_):
     ties counting one half (the Mann–Whitney statistic)."""
     normal = np.sort(np.asarray(normal_scores, dtype="float64"))
     anomalous = np.asarray(anomaly_scores_, dtype="float64")
+    for name, scores in (("normal", normal), ("anomaly", anomalous)):
+        bad = int(np.sum(~np.isfinite(scores)))
+        if bad:
+            raise ValueError(
+                f"{bad} of the {len(scores)} {name} scores are NaN or infinite, and "
+                "the AUROC cannot rank them. Check the model (a NaN loss?) and the "
+                "data (values outside the likelihood's range?) that gave them."
+            )
+    if not len(normal) or not len(anomalous):
+        raise ValueError(
+            f"The AUROC needs scores of both kinds. Received {len(normal)} normal "
+            f"and {len(anomalous)} anomaly scores."
+        )
     below = np.searchsorted(normal, anomalous, side="left")
     equal = np.searchsorted(normal, anomalous, side="right") - below
     return float(np.mean((below + 0.5 * equal) / len(normal)))

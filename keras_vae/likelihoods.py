@@ -50,6 +50,12 @@ class Likelihood:
     #: The closed interval that data must lie in, and how to fix data outside.
     support = (-math.inf, math.inf)
     range_hint = ""
+    #: What log p(x|z) measures, which decides the bits-per-dimension
+    #: convention (`keras_vae.evaluation.bits_convention`): `"binary"`, a
+    #: probability of binary data (a cross-entropy on grey levels);
+    #: `"levels"`, a probability of the 256 levels of 8-bit data;
+    #: `"density"`, a density on data in [0, 1].
+    kind = "density"
 
     def distribution(self, params, event_ndims):
         """Return p(x|z) as a distribution with `event_ndims` event dimensions.
@@ -71,6 +77,13 @@ class Likelihood:
     def mean(self, params):
         """The mean of p(x|z) in data space, shaped like the data."""
         return self._distribution(self._blocks(params)).mean()
+
+    def distribution_mean(self, distribution):
+        """The data-space mean of a distribution from `distribution()`.
+
+        Equals `mean(params)` for the params that made it.
+        """
+        return distribution.mean()
 
     def _blocks(self, params):
         # Distributions always compute in float32, also under mixed precision.
@@ -111,6 +124,7 @@ class Bernoulli(Likelihood):
         "Rescale the data (for 8-bit images, divide by 255) or use "
         "likelihood='gaussian'."
     )
+    kind = "binary"
 
     def _distribution(self, blocks):
         return tfd.Bernoulli(logits=blocks[0], dtype=tf.float32)
@@ -173,6 +187,8 @@ class ContinuousBernoulli(Bernoulli):
     cross-entropy lacks the normalising constant C(λ); its mean is not λ.
     """
 
+    kind = "density"
+
     def _distribution(self, blocks):
         return tfd.ContinuousBernoulli(logits=blocks[0], dtype=tf.float32)
 
@@ -193,6 +209,7 @@ class DiscretizedLogistic(Likelihood):
     params_size = 2
     support = (0.0, 1.0)
     range_hint = "Scale 8-bit images by 1/255."
+    kind = "levels"
 
     def __init__(self, min_scale=1e-2):
         self.min_scale = _positive("min_scale", min_scale)
@@ -211,6 +228,12 @@ class DiscretizedLogistic(Likelihood):
     def mean(self, params):
         loc, _ = self._blocks(params)
         return tf.clip_by_value(loc, 0.0, 1.0)
+
+    def distribution_mean(self, distribution):
+        # TFP's QuantizedDistribution has no mean: undo the shift of the
+        # logistic's loc made in `_distribution`, as `mean(params)` reads it.
+        logistic = distribution.distribution.distribution
+        return tf.clip_by_value((logistic.loc + 0.5) / 255.0, 0.0, 1.0)
 
     def get_config(self):
         return {"min_scale": self.min_scale}

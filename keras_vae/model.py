@@ -10,11 +10,12 @@ import tensorflow_probability as tfp
 from keras import ops
 
 from keras_vae import callbacks as callbacks_lib
-from keras_vae import distribute
+from keras_vae import compatibility, distribute, registry
 from keras_vae import likelihoods as likelihoods_lib
 from keras_vae import networks
 from keras_vae import posteriors as posteriors_lib
 from keras_vae import priors as priors_lib
+from keras_vae import replicas as replicas_lib
 from keras_vae import validation
 
 tfd = tfp.distributions
@@ -140,6 +141,8 @@ class VAE(keras.Model):
         self.seed = seed
         self.likelihood = likelihoods_lib.get(likelihood)
         self.posterior_family = posteriors_lib.get(posterior)
+        prior = priors_lib.get(prior)
+        compatibility.check(self._option_levels(encoder, prior))
         # The decoder's outputs: the likelihood's parameters for every value.
         self.params_shape = self.data_shape[:-1] + (
             self.data_shape[-1] * self.likelihood.params_size,
@@ -155,7 +158,7 @@ class VAE(keras.Model):
             decoder, self._decoder_input_size(), self.params_shape,
             self.hidden_units, self.conv_filters, activation,
         )
-        self.prior = priors_lib.get(prior)
+        self.prior = prior
         # Named networks are rebuilt from the widths on loading; others saved.
         self._network_names = {
             "encoder": encoder if isinstance(encoder, str) else None,
@@ -175,6 +178,20 @@ class VAE(keras.Model):
         self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction_loss")
         self.kl_tracker = keras.metrics.Mean(name="kl_loss")
         self.build(self._model_input_shape())
+
+    def _option_levels(self, encoder, prior):
+        """This model's level of each option of `keras_vae.compatibility`."""
+        return {
+            "likelihood": registry.name_of(self.likelihood, likelihoods_lib._REGISTRY),
+            "prior": registry.name_of(prior, priors_lib._REGISTRY),
+            "posterior": registry.name_of(self.posterior_family, posteriors_lib._REGISTRY),
+            "objective": self.objective,
+            "network": encoder if isinstance(encoder, str) else None,
+            "conditional": "yes" if getattr(self, "_classes", None) else "no",
+            "free_bits": "> 0" if self.free_bits > 0 else "0",
+            "num_samples": "> 1" if self.num_samples > 1 else "1",
+            "use_exact_kl": str(self.use_exact_kl),
+        }
 
     def build(self, input_shape):
         for layer, shape in (
@@ -203,7 +220,7 @@ class VAE(keras.Model):
         self.add_loss(self._objective(terms))
         self.reconstruction_tracker.update_state(terms.reconstruction)
         self.kl_tracker.update_state(terms.kl)
-        return ops.mean(terms.likelihood.mean(), axis=0)
+        return ops.mean(self.likelihood.distribution_mean(terms.likelihood), axis=0)
 
     def elbo_terms(self, inputs):
         """The ELBO's parts for a batch, per example (see `ElboTerms`)."""
@@ -231,17 +248,44 @@ class VAE(keras.Model):
         return ops.mean(terms.reconstruction) + self._kl_weight * kl
 
     def _free_bits_kl(self, posterior):
-        # Σ_j max(λ, mean over the batch of KL_j), Kingma et al. (2016).
+        """Σ_j max(λ, mean over the global batch of KL_j) (Kingma et al., 2016).
+
+        Under a distribution strategy the floor applies to the mean over the
+        whole global batch (gathered by `keras_vae.replicas`): each replica
+        adds R · (its sum of KL_j) / N on the dimensions above the floor and
+        λ elsewhere, which Keras divides by the R replicas and sums to the
+        one-device value and gradient.
+        """
+        per_dimension = self._kl_per_dimension_of(posterior)
+        local_sum = ops.sum(per_dimension, axis=0)
+        gathered = replicas_lib.state(self)
+        if gathered is not None:
+            context = tf.distribute.get_replica_context()
+            global_mean = gathered["kl_mean"]
+            share = (context.num_replicas_in_sync * local_sum
+                     / ops.cast(gathered["total"], local_sum.dtype))
+        else:
+            share = local_sum / ops.cast(ops.shape(per_dimension)[0], local_sum.dtype)
+            global_mean = tf.stop_gradient(share)
+        return ops.sum(ops.where(global_mean > self.free_bits, share, self.free_bits))
+
+    def kl_per_dimension(self, x, condition=None):
+        """KL(q(z_j|x) ‖ p(z_j)) per example and latent dimension, `(batch,
+        latent_dim)`, for a factorised posterior and prior."""
+        return self._kl_per_dimension_of(self.posterior(x, condition))
+
+    def _kl_per_dimension_of(self, posterior):
         prior = self.prior.distribution()
         try:
-            per_dimension = tfd.kl_divergence(posterior.distribution, prior.distribution)
+            return tfd.kl_divergence(posterior.distribution, prior.distribution)
         except (NotImplementedError, AttributeError):
             raise ValueError(
                 f"free_bits needs a closed-form KL per latent dimension; the "
-                f"prior {type(self.prior).__name__} has none. Use the "
-                "'standard_normal' or 'learnable_gaussian' prior, or free_bits=0."
+                f"prior {type(self.prior).__name__} with the "
+                f"{type(self.posterior_family).__name__} posterior has none. Use the "
+                "'standard_normal' or 'learnable_gaussian' prior with the 'diagonal' "
+                "posterior, or free_bits=0."
             ) from None
-        return ops.sum(ops.maximum(ops.mean(per_dimension, axis=0), self.free_bits))
 
     def posterior(self, x, condition=None):
         """q(z|x), a distribution with batch shape `(batch,)`."""
@@ -281,23 +325,32 @@ class VAE(keras.Model):
         """ε ~ N(0, I) of shape (num_samples, batch_size, latent_dim).
 
         Under a distribution strategy each replica draws the noise of the
-        whole global batch from the shared seed and keeps its own slice, so
-        replicas never share ε and a run on N replicas sees the same noise as
-        a one-device run on the same global batch.
+        whole global batch from the shared seed and keeps its own rows
+        (their start gathered by `keras_vae.replicas`, so uneven splits
+        such as 33 → 17 + 16 work too): replicas never share ε, and a run
+        on N replicas sees the same noise as a one-device run on the same
+        global batch.
         """
         context = tf.distribute.get_replica_context()
         replicas = context.num_replicas_in_sync if context else 1
-        shape = (self.num_samples, replicas * batch_size, self.latent_dim)
-        eps = keras.random.normal(shape, seed=self.seed_generator)
         if replicas == 1:
-            return eps
-        start = context.replica_id_in_sync_group * batch_size
+            shape = (self.num_samples, batch_size, self.latent_dim)
+            return keras.random.normal(shape, seed=self.seed_generator)
+        gathered = replicas_lib.state(self)
+        if gathered is None:  # called directly: assume an even split
+            start = context.replica_id_in_sync_group * batch_size
+            total = replicas * batch_size
+        else:
+            start, total = gathered["start"], gathered["total"]
+        shape = tf.stack([self.num_samples, total, self.latent_dim])
+        eps = keras.random.normal(shape, seed=self.seed_generator)
         return eps[:, start : start + batch_size]
 
     def _kl_divergence(self, posterior, z):
         if self.use_exact_kl:
             try:
-                return tfd.kl_divergence(posterior, self.prior.distribution())
+                return self.posterior_family.kl_divergence(posterior,
+                                                           self.prior.distribution())
             except NotImplementedError:
                 pass  # No closed form for this pair: estimate it below.
         return ops.mean(posterior.log_prob(z) - self.prior.log_prob(z), axis=0)
@@ -383,10 +436,16 @@ class VAE(keras.Model):
 
     # === Training with checked data ===
     def train_step(self, data):
-        return self._multi_worker_logs(super().train_step(data))
+        with replicas_lib.global_batch(self, keras.utils.unpack_x_y_sample_weight(data)[0]):
+            return self._multi_worker_logs(super().train_step(data))
 
     def test_step(self, data):
-        return self._multi_worker_logs(super().test_step(data))
+        with replicas_lib.global_batch(self, keras.utils.unpack_x_y_sample_weight(data)[0]):
+            return self._multi_worker_logs(super().test_step(data))
+
+    def predict_step(self, data):
+        with replicas_lib.global_batch(self, keras.utils.unpack_x_y_sample_weight(data)[0]):
+            return super().predict_step(data)
 
     def _multi_worker_logs(self, logs):
         # Keras 3 averages the logs of multi-worker runs along axis 0, which

@@ -8,7 +8,9 @@ that gradients reach the encoder.
   Gaussian prior has a closed form.
 - `FullCovarianceGaussian`: q = N(μ, L Lᵀ) with L lower-triangular (its
   diagonal through softplus with a floor), d + d(d+1)/2 outputs; it can
-  express correlated latent dimensions. The KL is estimated by Monte Carlo.
+  express correlated latent dimensions. The KL to a Gaussian prior has the
+  closed form ½ [tr(Σ_p⁻¹ Σ_q) + (μ_p − μ_q)ᵀ Σ_p⁻¹ (μ_p − μ_q) − d
+  + ln det Σ_p − ln det Σ_q]; to a mixture it is estimated by Monte Carlo.
 """
 
 import math
@@ -37,6 +39,11 @@ class Posterior:
     Subclasses define `params_size(latent_dim)`, `distribution(params)`,
     `reparameterize(distribution, eps)` and `loc_and_scale(distribution)`.
     """
+
+    def kl_divergence(self, distribution, prior):
+        """The closed-form KL(q ‖ p) per example; raises NotImplementedError
+        where TFP has none (the model then estimates it by Monte Carlo)."""
+        return tfd.kl_divergence(distribution, prior)
 
     def get_config(self):
         return {}
@@ -81,6 +88,17 @@ class FullCovarianceGaussian(Posterior):
 
     def reparameterize(self, distribution, eps):
         return distribution.loc + tf.linalg.matvec(distribution.scale_tril, eps)
+
+    def kl_divergence(self, distribution, prior):
+        # TFP has KL(MVN ‖ MVN) but not KL(MVN ‖ Independent(Normal)): a
+        # factorised Gaussian prior is the MVN with a diagonal scale.
+        base = getattr(prior, "distribution", None)
+        if isinstance(prior, tfd.Independent) and isinstance(base, tfd.Normal):
+            loc, scale = base.loc, base.scale
+            scale = tf.broadcast_to(scale, tf.broadcast_dynamic_shape(
+                tf.shape(loc), tf.shape(scale)))
+            prior = tfd.MultivariateNormalDiag(loc, scale)
+        return tfd.kl_divergence(distribution, prior)
 
     def loc_and_scale(self, distribution):
         return distribution.loc, distribution.stddev()

@@ -22,3 +22,12 @@ def resolve(identifier, base_class, names, kind):
         f"Unknown {kind}: {identifier!r}. Expected one of {sorted(names)}, or a "
         f"{base_class.__module__}.{base_class.__name__} instance."
     )
+
+
+def name_of(instance, names):
+    """The name in `names` ({name: class}) of `instance`'s exact class, or None
+    (a subclass or a user's own class has no name)."""
+    for name, cls in names.items():
+        if type(instance) is cls:
+            return name
+    return None

@@ -278,9 +278,14 @@ def evaluate(run_dir, batch_size=500, verbose="auto", iw_samples=0, anomaly=None
         "split": "test",
         "examples": int(len(images)),
         "binarize": config["binarize"],
-        "negative_elbo": float(logs["loss"]),
+        # −ELBO = reconstruction + KL at weight 1, whatever the training used.
+        "negative_elbo": float(logs["reconstruction_loss"] + logs["kl_loss"]),
         "reconstruction_loss": float(logs["reconstruction_loss"]),
         "kl_loss": float(logs["kl_loss"]),
+        # What `fit` minimised: −ELBO only with the ELBO objective, kl_weight
+        # 1 and no free bits.
+        "training_objective": float(logs["loss"]),
+        "training_objective_name": objective_name(vae),
         "kl_weight": float(np.asarray(vae.kl_weight.value)),
         "active_units": active,
         "units": "nats per example",
@@ -293,14 +298,36 @@ def evaluate(run_dir, batch_size=500, verbose="auto", iw_samples=0, anomaly=None
         nll = -evaluation.log_likelihood(vae, x_test, num_samples=iw_samples,
                                          verbose=verbose != 0)
         result["negative_log_likelihood"] = float(nll.mean())
-        result["bits_per_dimension"] = float(evaluation.bits_per_dimension(
-            nll.mean(), int(np.prod(images.shape[1:]))))
         result["iw_samples"] = iw_samples
+        convention, reason = evaluation.bits_convention(
+            vae.likelihood, binarized=config["binarize"] != "none")
+        if convention:
+            result["bits_per_dimension"] = float(evaluation.bits_per_dimension(
+                nll.mean(), int(np.prod(images.shape[1:])), convention))
+            result["bits_per_dimension_convention"] = (
+                evaluation.BITS_CONVENTIONS[convention])
+        else:
+            result["bits_per_dimension_omitted"] = reason
     if anomaly:
         result["anomaly"] = _anomaly_report(vae, config, x_test, anomaly, anomaly_quantile)
     callbacks_lib.write_atomically(path(run_dir, "evaluation"),
                                    json.dumps(result, indent=2) + "\n")
     return result
+
+
+def objective_name(vae):
+    """What the model's `loss` is, in words."""
+    weight = float(np.asarray(vae.kl_weight.value))
+    if vae.objective == "iwae":
+        name = f"negative IWAE bound (k={vae.num_samples})"
+    else:
+        name = "negative ELBO"
+    details = []
+    if weight != 1.0:
+        details.append(f"KL weight {weight:g}")
+    if vae.free_bits > 0:
+        details.append(f"free bits {vae.free_bits:g} nats per dimension")
+    return name + (f" with {', '.join(details)}" if details else "")
 
 
 def _prepared_test_images(config, x):

@@ -1,0 +1,208 @@
+"""Which options combine: the one source of truth for refusals and the table.
+
+Every documented option of the model has a few *levels* (a likelihood's
+name, free bits off or on, ...). A pair of levels is either supported or
+refused by one `Rule` below; `VAE.__init__` calls `check` and raises the
+rule's `ValueError` before anything is built, the combination tests take
+their matrix from `LEVELS`, and `docs/compatibility.md` is written by
+`python -m keras_vae.compatibility` from the same rules.
+
+A pair is refused when it cannot work, or when one option would be
+silently ignored (an accepted option always changes the result).
+"""
+
+import collections
+import itertools
+import sys
+
+#: The levels of each option in the combination matrix.
+LEVELS = {
+    "likelihood": ("bernoulli", "continuous_bernoulli", "discretized_logistic",
+                   "gaussian", "gaussian_learned_scale"),
+    "prior": ("standard_normal", "learnable_gaussian", "mixture_of_gaussians", "vamp"),
+    "posterior": ("diagonal", "full_covariance"),
+    "objective": ("elbo", "iwae"),
+    "network": ("mlp", "conv"),
+    "conditional": ("no", "yes"),
+    "free_bits": ("0", "> 0"),
+    "num_samples": ("1", "> 1"),
+    "use_exact_kl": ("True", "False"),
+}
+
+Rule = collections.namedtuple("Rule", "first second reason instead")
+
+RULES = (
+    Rule(("free_bits", "> 0"), ("objective", "iwae"),
+         "the IWAE bound has no separate KL term for free bits to floor",
+         "objective='elbo' with free bits, or free_bits=0 with IWAE"),
+    Rule(("free_bits", "> 0"), ("prior", "mixture_of_gaussians"),
+         "free bits floor a closed-form KL per latent dimension, and a mixture "
+         "prior has none",
+         "prior='standard_normal' or 'learnable_gaussian', or free_bits=0"),
+    Rule(("free_bits", "> 0"), ("prior", "vamp"),
+         "free bits floor a closed-form KL per latent dimension, and the VampPrior "
+         "has none",
+         "prior='standard_normal' or 'learnable_gaussian', or free_bits=0"),
+    Rule(("free_bits", "> 0"), ("posterior", "full_covariance"),
+         "the KL of a full-covariance posterior does not split into one term per "
+         "latent dimension",
+         "posterior='diagonal', or free_bits=0"),
+    Rule(("use_exact_kl", "False"), ("prior", "mixture_of_gaussians"),
+         "the KL to a mixture prior is always a Monte-Carlo estimate, so "
+         "use_exact_kl=False would change nothing",
+         "use_exact_kl=True (the default)"),
+    Rule(("use_exact_kl", "False"), ("prior", "vamp"),
+         "the KL to the VampPrior is always a Monte-Carlo estimate, so "
+         "use_exact_kl=False would change nothing",
+         "use_exact_kl=True (the default)"),
+    Rule(("conditional", "yes"), ("prior", "vamp"),
+         "the VampPrior's pseudo-inputs have no labels to condition on",
+         "prior='mixture_of_gaussians' for a learnt multimodal prior, or an "
+         "unconditional VAE"),
+)
+
+#: Export paths that a level does not support, with the reason.
+EXPORT_LIMITS = {
+    ("prior", "mixture_of_gaussians"): (
+        "LiteRT", "its `sample` draws a mixture component with ops that LiteRT's "
+        "builtins lack; the SavedModel export works"),
+    ("prior", "vamp"): (
+        "LiteRT", "its `sample` draws a mixture component with ops that LiteRT's "
+        "builtins lack; the SavedModel export works"),
+}
+
+
+def _key(level):
+    return tuple(level)
+
+
+_RULES_BY_PAIR = {}
+for _rule in RULES:
+    _RULES_BY_PAIR[frozenset((_key(_rule.first), _key(_rule.second)))] = _rule
+
+
+def rule_for(first, second):
+    """The `Rule` refusing two `(option, level)` pairs, or None."""
+    return _RULES_BY_PAIR.get(frozenset((_key(first), _key(second))))
+
+
+def _describe(level):
+    option, value = level
+    if option == "conditional":
+        return "a ConditionalVAE" if value == "yes" else "an unconditional VAE"
+    if value.startswith(">"):
+        return f"{option} {value}"
+    if value in ("True", "False") or value.isdigit():
+        return f"{option}={value}"
+    return f"{option}={value!r}"
+
+
+def check(levels):
+    """Raise `ValueError` if two of `levels` ({option: level}) are refused.
+
+    Options missing from `levels`, or whose level is None (a user's own
+    likelihood, prior or network), are not checked.
+    """
+    known = [(option, level) for option, level in levels.items() if level is not None]
+    for first, second in itertools.combinations(known, 2):
+        rule = rule_for(first, second)
+        if rule:  # named in the rule's order, so the message is stable
+            raise ValueError(
+                f"{_describe(rule.first)} cannot be combined with "
+                f"{_describe(rule.second)}: "
+                f"{rule.reason}. Use {rule.instead}."
+            )
+
+
+def supported(levels):
+    """Whether no pair of `levels` ({option: level}) is refused."""
+    try:
+        check(levels)
+    except ValueError:
+        return False
+    return True
+
+
+def all_pairs():
+    """A list of supported combinations ({option: level}) in which every
+    supported pair of levels of two options appears at least once.
+
+    A greedy all-pairs construction: it is deterministic, and small (a few
+    more rows than the largest product of two options' level counts).
+    """
+    options = list(LEVELS)
+    uncovered = {
+        ((a, x), (b, y))
+        for a, b in itertools.combinations(options, 2)
+        for x in LEVELS[a] for y in LEVELS[b]
+        if rule_for((a, x), (b, y)) is None
+    }
+    rows = []
+    while uncovered:
+        # Start from the uncovered pair, then fill each option greedily.
+        (a, x), (b, y) = min(uncovered, key=lambda p: (options.index(p[0][0]), p))
+        row = {a: x, b: y}
+        for option in options:
+            if option in row:
+                continue
+            best = None
+            for value in LEVELS[option]:
+                candidate = {**row, option: value}
+                if not supported(candidate):
+                    continue
+                gain = sum(((o, row[o]), (option, value)) in uncovered
+                           or ((option, value), (o, row[o])) in uncovered for o in row)
+                if best is None or gain > best[0]:
+                    best = (gain, value)
+            row[option] = best[1]
+        row = {option: row[option] for option in options}
+        covered = {(p, q) for p, q in uncovered if row[p[0]] == p[1] and row[q[0]] == q[1]}
+        uncovered -= covered
+        rows.append(row)
+    return rows
+
+
+def markdown():
+    """The compatibility table of every pair of options, as Markdown."""
+    lines = [
+        "# Which options combine",
+        "",
+        "Written by `python -m keras_vae.compatibility > docs/compatibility.md` from",
+        "`keras_vae/compatibility.py`, the rules the model itself applies: a refused",
+        "pair raises `ValueError` when the `VAE` is built, naming both options and",
+        "what to use instead. Every pair not listed below is supported and is run",
+        "by `tests/test_combinations.py` (fit, evaluate, predict, save and load,",
+        "decode, sample, reconstruct, `keras-vae evaluate`, SavedModel and LiteRT",
+        "export).",
+        "",
+        "## Refused pairs",
+        "",
+        "| option | option | why | use instead |",
+        "|---|---|---|---|",
+    ]
+    for rule in RULES:
+        lines.append(f"| `{_describe(rule.first)}` | `{_describe(rule.second)}` | "
+                     f"{rule.reason} | {rule.instead} |")
+    lines += ["", "## Every pair", "",
+              "✓ supported, ✗ refused (see above). Rows and columns are the levels of",
+              "each option.", ""]
+    columns = [(o, v) for o in LEVELS for v in LEVELS[o]]
+    header = "| | " + " | ".join(f"{o}: {v}" for o, v in columns) + " |"
+    lines += [header, "|---" * (len(columns) + 1) + "|"]
+    for row_level in columns:
+        cells = []
+        for column_level in columns:
+            if row_level[0] == column_level[0]:
+                cells.append("·")
+            else:
+                cells.append("✗" if rule_for(row_level, column_level) else "✓")
+        lines.append(f"| **{row_level[0]}: {row_level[1]}** | " + " | ".join(cells) + " |")
+    lines += ["", "## Export", "",
+              "| level | path not supported | why |", "|---|---|---|"]
+    for level, (path, reason) in EXPORT_LIMITS.items():
+        lines.append(f"| `{_describe(level)}` | {path} | {reason} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.stdout.write(markdown())
