@@ -61,17 +61,6 @@ RULES = (
          "unconditional VAE"),
 )
 
-#: Export paths that a level does not support, with the reason.
-EXPORT_LIMITS = {
-    ("prior", "mixture_of_gaussians"): (
-        "LiteRT", "its `sample` draws a mixture component with ops that LiteRT's "
-        "builtins lack; the SavedModel export works"),
-    ("prior", "vamp"): (
-        "LiteRT", "its `sample` draws a mixture component with ops that LiteRT's "
-        "builtins lack; the SavedModel export works"),
-}
-
-
 def _key(level):
     return tuple(level)
 
@@ -197,10 +186,9 @@ def markdown():
             else:
                 cells.append("✗" if rule_for(row_level, column_level) else "✓")
         lines.append(f"| **{row_level[0]}: {row_level[1]}** | " + " | ".join(cells) + " |")
-    lines += ["", "## Export", "",
-              "| level | path not supported | why |", "|---|---|---|"]
-    for level, (path, reason) in EXPORT_LIMITS.items():
-        lines.append(f"| `{_describe(level)}` | {path} | {reason} |")
+    lines += ["", "Every supported combination exports to SavedModel (TF Serving) and to",
+              "LiteRT with builtin ops only, `sample` included: the mixture priors draw",
+              "their component with `tf.random.categorical`, a LiteRT builtin."]
     return "\n".join(lines) + "\n"
 
 

@@ -83,8 +83,12 @@ class FullCovarianceGaussian(Posterior):
         latent_dim = _latent_dim(params.shape[-1])
         loc, raw = params[..., :latent_dim], params[..., latent_dim:]
         tril = tfp.math.fill_triangular(raw)
-        diagonal = positive_scale(tf.linalg.diag_part(tril))
-        return tfd.MultivariateNormalTriL(loc, tf.linalg.set_diag(tril, diagonal))
+        # The diagonal through a mask, not diag_part/set_diag: LiteRT has no
+        # builtin kernel for those, and the VampPrior samples through here.
+        eye = tf.eye(latent_dim, dtype=tril.dtype)
+        diagonal = positive_scale(tf.reduce_sum(tril * eye, axis=-1))
+        scale_tril = tril * (1.0 - eye) + eye * diagonal[..., None]
+        return tfd.MultivariateNormalTriL(loc, scale_tril)
 
     def reparameterize(self, distribution, eps):
         return distribution.loc + tf.linalg.matvec(distribution.scale_tril, eps)

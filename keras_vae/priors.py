@@ -108,6 +108,22 @@ class StandardNormal(Prior):
         return _standard_normal(num_samples, self.latent_dim, seed)
 
 
+def _component_draws(num_samples, logits, latent_dim, seed):
+    """`(k, eps)`: a mixture component index per sample and N(0, I) noise.
+
+    Unseeded draws use `tf.random.categorical` and `tf.random.normal`,
+    which LiteRT runs as builtin ops; seeded ones their stateless forms.
+    """
+    n = tf.cast(num_samples, tf.int32)
+    if seed is None:
+        k = tf.random.categorical(logits[None], n, dtype=tf.int32)[0]
+    else:
+        category_seed, seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+        k = tf.random.stateless_categorical(logits[None], n, seed=category_seed,
+                                            dtype=tf.int32)[0]
+    return k, _standard_normal(n, latent_dim, seed)
+
+
 def _standard_normal(num_samples, latent_dim, seed):
     shape = tf.stack([tf.cast(num_samples, tf.int32), latent_dim])
     if seed is None:
@@ -177,6 +193,12 @@ class MixtureOfGaussians(Prior):
         return diagonal_mixture_log_prob(z, self.locs, _positive_scale(self.raw_scales),
                                          self.logits)
 
+    def sample(self, num_samples, seed=None):
+        # μ_k + σ_k·ε for a drawn component k (builtin ops on LiteRT).
+        k, eps = _component_draws(num_samples, self.logits, self.latent_dim, seed)
+        scales = _positive_scale(self.raw_scales)
+        return tf.gather(self.locs, k) + tf.gather(scales, k) * eps
+
     def get_config(self):
         return {**super().get_config(), "num_components": self.num_components}
 
@@ -204,6 +226,7 @@ class VampPrior(Prior):
         self._data_shape = tuple(vae.data_shape)
         # The pseudo-inputs stay in the range of the data the likelihood takes.
         self._support = tuple(vae.likelihood.support)
+        self._reparameterize = vae.posterior_family.reparameterize
 
     def build(self, latent_dim):
         super().build(latent_dim)
@@ -211,14 +234,23 @@ class VampPrior(Prior):
             shape=(self.num_components,) + self._data_shape, name="pseudo_inputs",
             initializer=keras.initializers.RandomUniform(0.0, 1.0))
 
-    def _components(self):
+    def _components(self, indices=None):
+        """q(z|u_k) for every pseudo-input, or for the ones at `indices`."""
+        inputs = self.pseudo_inputs
+        if indices is not None:
+            inputs = tf.gather(inputs, indices)
         # Clipped to the data range, as Tomczak & Welling's hardtanh does;
         # unclipped for likelihoods on the whole real line.
         low, high = self._support
-        inputs = self.pseudo_inputs
         if math.isfinite(low) or math.isfinite(high):
             inputs = tf.clip_by_value(inputs, max(low, -3.4e38), min(high, 3.4e38))
         return self._posterior(inputs)
+
+    def sample(self, num_samples, seed=None):
+        # A pseudo-input k drawn uniformly, then z from q(z|u_k).
+        k, eps = _component_draws(num_samples, tf.zeros([self.num_components]),
+                                  self.latent_dim, seed)
+        return self._reparameterize(self._components(k), eps)
 
     def distribution(self):
         logits = tf.zeros([self.num_components])
