@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test demo clean
+.PHONY: install test test-wheel test-all demo clean
 
 install: $(STAMP)
 
@@ -18,6 +18,15 @@ $(STAMP): setup.cfg pyproject.toml
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# Build the wheel and sdist, check them, install the wheel into a fresh
+# virtual environment and run the quickstart outside the repository.
+test-wheel: $(STAMP)
+	$(BIN)/python -m pytest -m slow tests/test_install.py
+
+# Everything, the full product of the combination matrix included (hours).
+test-all: $(STAMP)
+	$(BIN)/python -m pytest -m ""
 
 # The main job: train on the bundled MNIST, evaluate, draw, export, summarise.
 demo: $(STAMP)

@@ -23,7 +23,8 @@ OPTIONS = {
     "hidden_units": (list, [512, 256], "Dense widths of the mlp networks"),
     "conv_filters": (list, [32, 64], "channels of the conv networks"),
     "activation": (str, "relu", "activation of the hidden layers"),
-    "likelihood": (str, "bernoulli", "bernoulli, gaussian or gaussian_learned_scale"),
+    "likelihood": (str, "bernoulli", "bernoulli, continuous_bernoulli, discretized_logistic, "
+                   "gaussian or gaussian_learned_scale"),
     "gaussian_scale": (float, 0.1, "fixed scale of the gaussian likelihood"),
     "prior": (str, "standard_normal",
               "standard_normal, learnable_gaussian, mixture_of_gaussians or vamp"),

@@ -74,17 +74,62 @@ def _parse_idx(raw, path):
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
 
 
-def load_mnist(path=None, verify=True):
+def keras_cache_path():
+    """Where Keras caches `mnist.npz`: `$KERAS_HOME/datasets`, else `~/.keras/datasets`."""
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    return os.path.join(home, "datasets", "mnist.npz")
+
+
+def load_mnist(path=None, verify=True, download=True):
     """Load MNIST as `((x_train, y_train), (x_test, y_test))`.
 
     Images are uint8 arrays of shape `(n, 28, 28, 1)`, labels uint8 `(n,)`.
+    The files are looked for, in this order:
+
+    1. `path`, a folder with the four IDX files, when given;
+    2. `$KERAS_VAE_MNIST_DIR`, when set;
+    3. the repository's `data/mnist` (when run from a checkout);
+    4. Keras's cached `mnist.npz` (`~/.keras/datasets`, or `$KERAS_HOME`);
+    5. a download through `keras.datasets.mnist.load_data()` (when online,
+       and `download` is true).
+
+    An error names every place looked in and how to supply the files.
 
     Args:
-        path: folder with the four IDX files; defaults to the repository's
-            `data/mnist`, or `$KERAS_VAE_MNIST_DIR` when set.
-        verify: check each file's sha256 against the published value.
+        path: folder with the four IDX files.
+        verify: check each IDX file's sha256 against the published value.
+        download: allow step 5.
     """
-    path = path or os.environ.get("KERAS_VAE_MNIST_DIR") or DEFAULT_MNIST_DIR
+    folder = path or os.environ.get("KERAS_VAE_MNIST_DIR")
+    if folder:  # asked for explicitly: no fallback that would hide a typo
+        return _read_folder(folder, verify)
+    if os.path.exists(os.path.join(DEFAULT_MNIST_DIR, _FILES["train_images"])):
+        return _read_folder(DEFAULT_MNIST_DIR, verify)
+    cached = keras_cache_path()
+    if os.path.exists(cached):
+        return _read_npz(cached)
+    failure = "downloads not allowed (download=False)"
+    if download:
+        try:
+            import keras
+
+            keras.datasets.mnist.load_data()
+            return _read_npz(cached)
+        except Exception as error:  # no network, a proxy, a full disk...
+            failure = f"{type(error).__name__}: {str(error).splitlines()[0][:200]}"
+    raise FileNotFoundError(
+        "MNIST was not found. Looked in: the KERAS_VAE_MNIST_DIR environment "
+        f"variable (not set); the repository copy {DEFAULT_MNIST_DIR} (absent: "
+        f"the package is installed, not run from a checkout); Keras's cache "
+        f"{cached} (absent); a download with keras.datasets.mnist.load_data() "
+        f"({failure}). Fix: set KERAS_VAE_MNIST_DIR to a folder with "
+        f"{', '.join(_FILES.values())} (the repository's data/mnist has them), "
+        "or run keras.datasets.mnist.load_data() once on a machine online and "
+        "copy ~/.keras/datasets/mnist.npz here."
+    )
+
+
+def _read_folder(path, verify):
     arrays = {
         key: read_idx(
             os.path.join(path, name), _SHA256[key] if verify else None
@@ -94,4 +139,20 @@ def load_mnist(path=None, verify=True):
     return (
         (arrays["train_images"][..., None], arrays["train_labels"]),
         (arrays["test_images"][..., None], arrays["test_labels"]),
+    )
+
+
+def _read_npz(path):
+    """Keras's `mnist.npz`: x_train, y_train, x_test, y_test."""
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {key: f[key] for key in ("x_train", "y_train", "x_test", "y_test")}
+    except (OSError, ValueError, KeyError) as error:
+        raise ValueError(
+            f"{path} is not Keras's MNIST file ({type(error).__name__}: {error}). "
+            "Delete it to download it again, or set KERAS_VAE_MNIST_DIR."
+        ) from None
+    return (
+        (arrays["x_train"].astype(np.uint8)[..., None], arrays["y_train"].astype(np.uint8)),
+        (arrays["x_test"].astype(np.uint8)[..., None], arrays["y_test"].astype(np.uint8)),
     )
