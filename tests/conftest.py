@@ -42,3 +42,10 @@ def small_vae(**kwargs):
     config = dict(input_shape=(6, 6, 1), latent_dim=3, hidden_units=(8,), seed=7)
     config.update(kwargs)
     return keras_vae.VAE(**config)
+
+
+@pytest.fixture(scope="session")
+def strategy():
+    """One MirroredStrategy over the two logical CPUs for the whole session:
+    two strategies on the same devices would share collective keys."""
+    return tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])

@@ -135,11 +135,6 @@ def test_mixture_log_prob_is_stable_at_small_scales(scale):
 
 
 # === Replicas: uneven splits and free bits over the global batch ===
-@pytest.fixture(scope="module")
-def strategy():
-    return tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-
-
 def test_an_uneven_split_gives_every_example_its_own_noise(strategy):
     x = np.random.default_rng(0).uniform(size=(33, 6, 6, 1)).astype("float32")
     with strategy.scope():

@@ -6,11 +6,6 @@ import tensorflow as tf
 from conftest import small_vae
 
 
-@pytest.fixture(scope="module")
-def strategy():
-    return tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-
-
 def _trained(small_data, strategy=None):
     scope = strategy.scope() if strategy else tf.distribute.get_strategy().scope()
     with scope:
