@@ -15,12 +15,15 @@ import collections
 import itertools
 import sys
 
+from keras_vae import likelihoods, posteriors, priors
+
 #: The levels of each option in the combination matrix.
 LEVELS = {
-    "likelihood": ("bernoulli", "continuous_bernoulli", "discretized_logistic",
-                   "gaussian", "gaussian_learned_scale"),
-    "prior": ("standard_normal", "learnable_gaussian", "mixture_of_gaussians", "vamp"),
-    "posterior": ("diagonal", "full_covariance"),
+    # The registries' names, so a new likelihood, prior or posterior joins
+    # the matrix (and its tests) the moment it is registered.
+    "likelihood": tuple(likelihoods._REGISTRY),
+    "prior": tuple(priors._REGISTRY),
+    "posterior": tuple(posteriors._REGISTRY),
     "objective": ("elbo", "iwae"),
     "network": ("mlp", "conv"),
     "conditional": ("no", "yes"),
