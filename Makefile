@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-wheel test-all demo clean
+.PHONY: install lint test test-wheel test-all mutation demo clean
 
 install: $(STAMP)
 
@@ -18,6 +18,10 @@ $(STAMP): setup.cfg pyproject.toml
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# The project's ruff settings (pyproject.toml); also checked by the test suite.
+lint: $(STAMP)
+	$(BIN)/ruff check .
 
 # Build the wheel and sdist, check them, install the wheel into a fresh
 # virtual environment and run the quickstart outside the repository.

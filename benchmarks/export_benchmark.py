@@ -16,13 +16,21 @@ import statistics
 import tempfile
 import time
 
+import _report  # benchmarks/_report.py, beside this script
 import keras
 import numpy as np
 import tensorflow as tf
 
-import _report  # benchmarks/_report.py, beside this script
 import keras_vae
 from keras_vae import edge, export, runs
+
+
+def _size_on_disk(path):
+    """Bytes of a file, or of every file under a folder."""
+    if not os.path.isdir(path):
+        return os.path.getsize(path)
+    return sum(os.path.getsize(os.path.join(root, name))
+               for root, _, names in os.walk(path) for name in names)
 
 
 def _median_seconds(fn, repeats):
@@ -84,8 +92,7 @@ def main(argv=None):
         saved = export.export_saved_model(vae, folder)
         litert = export.export_litert(vae, folder, quantize=tuple(export.VARIANTS))
         decode_signature = tf.saved_model.load(saved).signatures["decode"]
-        size = lambda p: sum(os.path.getsize(os.path.join(r, f))  # noqa: E731
-                             for r, _, fs in os.walk(p) for f in fs) if os.path.isdir(p) else os.path.getsize(p)
+        size = _size_on_disk
         decoders = {
             "Keras predict_on_batch": (
                 None, lambda b: vae.likelihood.mean(vae.decoder.predict_on_batch(b))),
@@ -97,12 +104,13 @@ def main(argv=None):
         rows = []
         float_nelbo = _negative_elbo(x, reference, kl)
         for name, (path, fn) in decoders.items():
-            lat1 = _median_seconds(lambda: fn(z1), repeats)
-            lat64 = _median_seconds(lambda: fn(z64), repeats)
+            lat1 = _median_seconds(lambda fn=fn: fn(z1), repeats)
+            lat64 = _median_seconds(lambda fn=fn: fn(z64), repeats)
             if name.startswith("Keras"):
                 error, nelbo = np.zeros(1), float_nelbo
             else:
-                images = np.concatenate([np.asarray(fn(z[i:i + 500])) for i in range(0, len(z), 500)])
+                images = np.concatenate([np.asarray(fn(z[i:i + 500]))
+                                         for i in range(0, len(z), 500)])
                 error = np.abs(images - reference)
                 nelbo = _negative_elbo(x, images, kl)
             rows.append((name, "–" if path is None else f"{size(path) / 1024:.0f} KiB",

@@ -1,9 +1,13 @@
 """Test log-likelihood on dynamically binarized MNIST, against published numbers.
 
-    python benchmarks/likelihood_benchmark.py --model burda --minutes 20 --out docs/benchmarks/likelihood-burda.md
-    python benchmarks/likelihood_benchmark.py --model iwae --minutes 50 --out docs/benchmarks/likelihood-iwae.md
-    python benchmarks/likelihood_benchmark.py --model best --lr-schedule cosine --minutes 75 --out docs/benchmarks/likelihood-best.md
-    python benchmarks/likelihood_benchmark.py --model best --lr-schedule cosine --minutes 120 --out docs/benchmarks/likelihood-best-120.md
+    python benchmarks/likelihood_benchmark.py --model burda --minutes 20 \\
+        --out docs/benchmarks/likelihood-burda.md
+    python benchmarks/likelihood_benchmark.py --model iwae --minutes 50 \\
+        --out docs/benchmarks/likelihood-iwae.md
+    python benchmarks/likelihood_benchmark.py --model best --lr-schedule cosine --minutes 75 \\
+        --out docs/benchmarks/likelihood-best.md
+    python benchmarks/likelihood_benchmark.py --model best --lr-schedule cosine --minutes 120 \\
+        --out docs/benchmarks/likelihood-best-120.md
     python benchmarks/likelihood_benchmark.py --quick --out /tmp/likelihood.md   # CI smoke run
 
 Protocol (data/mnist/README.md): pixels scaled to [0, 1]; each training
@@ -34,10 +38,10 @@ import argparse
 import math
 import time
 
+import _report  # benchmarks/_report.py, beside this script
 import keras
 import numpy as np
 
-import _report  # benchmarks/_report.py, beside this script
 import keras_vae
 
 PUBLISHED = {"burda": "86.76 nats", "iwae": "84.78 nats", "vamp": "85.57 nats",
@@ -82,7 +86,8 @@ def main(argv=None):
     parser.add_argument("--model", choices=sorted(MODELS), default="burda")
     parser.add_argument("--minutes", type=float, default=60.0)
     parser.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant",
-                        help="Adam's learning rate: constant 1e-3, or a cosine decay over --minutes")
+                        help="Adam's learning rate: constant 1e-3, or a cosine decay "
+                             "over --minutes")
     parser.add_argument("--k", type=int, default=5000, help="importance samples")
     parser.add_argument("--quick", action="store_true",
                         help="a few hundred steps, 200 test images, k = 50")
@@ -117,7 +122,8 @@ def main(argv=None):
         "",
         *_report.provenance("likelihood_benchmark.py", argv),
         "",
-        "| model | epochs | training time | test NLL (k={}) | test negative ELBO | active units | published NLL |".format(k),
+        f"| model | epochs | training time | test NLL (k={k}) | test negative ELBO "
+        "| active units | published NLL |",
         "| --- | --- | --- | --- | --- | --- | --- |",
         f"| {args.model} | {budget.epochs} | {train_minutes:.1f} min | {nll:.2f} nats | "
         f"{elbo:.2f} nats | {active} / 50 | {PUBLISHED[args.model]} (thousands of GPU epochs) |",

@@ -15,10 +15,10 @@ import argparse
 import resource
 import time
 
+import _report  # benchmarks/_report.py, beside this script
 import keras
 import psutil
 
-import _report  # benchmarks/_report.py, beside this script
 import keras_vae
 
 

@@ -24,12 +24,12 @@ import resource
 import statistics
 import time
 
+import _report  # benchmarks/_report.py, beside this script
 import keras
 import numpy as np
 import tensorflow as tf
 from keras import ops
 
-import _report  # benchmarks/_report.py, beside this script
 import keras_vae
 
 LATENT, HIDDEN, BATCH = 50, (512, 512), 128
@@ -95,7 +95,7 @@ class _ExampleVAE(keras.Model):
             kl = 0.5 * ops.sum(std**2 + mean**2 - 1 - 2 * ops.log(std), axis=1)
             loss = ops.mean(reconstruction + kl)
         grads = tape.gradient(loss, self.trainable_weights)
-        self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
+        self.optimizer.apply_gradients(zip(grads, self.trainable_weights, strict=True))
         self.loss_tracker.update_state(loss)
         return {"loss": self.loss_tracker.result()}
 
@@ -188,7 +188,8 @@ def main(argv=None):
         f"images, {epochs} epochs; throughput is the median over the epochs after the "
         "first. Peak memory is the process's after each run (cumulative).",
         "",
-        "| implementation | images/s | vs custom train_step | vs PyTorch | final loss | peak RSS (MiB) |",
+        "| implementation | images/s | vs custom train_step | vs PyTorch | final loss "
+        "| peak RSS (MiB) |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
     for name, speed, loss, peak in rows:

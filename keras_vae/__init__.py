@@ -1,36 +1,38 @@
-"""keras_vae: variational autoencoders for Keras 3 and TensorFlow Probability."""
+"""keras_vae: variational autoencoders for Keras 3 and TensorFlow Probability.
 
-from keras_vae._quiet import tensorflow_banners_hidden
+The library: `VAE` and `ConditionalVAE` (keras_vae.models), the
+distributions they are made of (`likelihoods`, `posteriors`, `priors`),
+`callbacks` and `distribute` for training, `data`, `evaluation`,
+`plotting`, `export` and the device-side `edge`. The command line and its
+run directories (`keras_vae.cli`, `keras_vae.runs`) are built on top and
+are not imported here.
+"""
 
-with tensorflow_banners_hidden():
-    import tensorflow  # noqa: F401  (started here so that its banners are hidden)
-    import tensorflow_probability  # noqa: F401
+from keras_vae import _quiet
 
-from keras_vae import (
-    callbacks,
-    data,
-    edge,
-    evaluation,
-    export,
-    likelihoods,
-    plotting,
-    posteriors,
-    priors,
-)
-from keras_vae.conditional import ConditionalVAE
-from keras_vae.model import VAE
+if _quiet.started_as_command_line():  # never in a library user's process
+    with _quiet.tensorflow_banners_hidden():
+        import tensorflow  # noqa: F401  (its start-up banners are filtered here)
 
-__version__ = "0.1.0"
+from keras_vae import data, edge, evaluation, export, plotting  # noqa: E402
+from keras_vae.distributions import likelihoods, posteriors, priors
+from keras_vae.models import objectives
+from keras_vae.models.conditional import ConditionalVAE
+from keras_vae.models.vae import VAE
+from keras_vae.training import callbacks, distribute
+from keras_vae.version import __version__
 
 __all__ = [
     "VAE",
     "ConditionalVAE",
     "callbacks",
     "data",
+    "distribute",
     "edge",
     "evaluation",
     "export",
     "likelihoods",
+    "objectives",
     "plotting",
     "posteriors",
     "priors",

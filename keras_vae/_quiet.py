@@ -26,6 +26,15 @@ _NOISE = (
 )
 
 
+def started_as_command_line():
+    """Whether this process is the `keras-vae` command (the console script,
+    or `python -m keras_vae` while the package is being found): only then
+    does `import keras_vae` filter TensorFlow's banners. A library user's
+    process (a notebook, a script, a test run) is left alone."""
+    program = os.path.basename(sys.argv[0]) if sys.argv else ""
+    return program == "-m" or program.startswith("keras-vae")
+
+
 def tensorflow_banners_hidden():
     """Capture fd 2 during the block and replay all but TensorFlow's banners."""
     return native_stderr_filtered(_NOISE)

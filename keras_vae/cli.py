@@ -27,7 +27,14 @@ def build_parser():
     parser = argparse.ArgumentParser(
         prog="keras-vae", description="Variational autoencoders with Keras 3.")
     commands = parser.add_subparsers(dest="command", required=True)
+    _add_train(commands)
+    _add_evaluate(commands)
+    _add_export(commands)
+    _add_pictures(commands)
+    return parser
 
+
+def _add_train(commands):
     train = commands.add_parser("train", help="train a VAE into a run directory")
     train.add_argument("--config", help="a YAML or JSON file of options")
     train.add_argument("--run-dir", help="where to write (default runs/DATASET-TIME)")
@@ -35,10 +42,12 @@ def build_parser():
                        help="replace an existing run directory")
     train.add_argument("--resume", metavar="RUN",
                        help="continue the interrupted training of RUN")
-    for name, (_, default, text) in config_lib.OPTIONS.items():
+    for name, (_, default, text) in config_lib.options().items():
         train.add_argument("--" + name.replace("_", "-"), dest=name, default=None,
                            metavar=name.upper(), help=f"{text} (default: {default})")
 
+
+def _add_evaluate(commands):
     evaluate = commands.add_parser("evaluate", help="test-set ELBO of a run")
     evaluate.add_argument("run")
     evaluate.add_argument("--batch-size", type=int, default=500)
@@ -49,6 +58,8 @@ def build_parser():
                           help="score another dataset's test split against this one")
     evaluate.add_argument("--anomaly-quantile", type=float, default=0.99)
 
+
+def _add_export(commands):
     export = commands.add_parser(
         "export", help="SavedModel for TF Serving and LiteRT files for devices")
     export.add_argument("model", metavar="RUN_OR_MODEL",
@@ -63,6 +74,8 @@ def build_parser():
     export.add_argument("--overwrite", action="store_true",
                         help="replace an existing version or LiteRT file")
 
+
+def _add_pictures(commands):
     for command, (_, text) in _PICTURE_COMMANDS.items():
         picture = commands.add_parser(command, help=f"draw {text}")
         picture.add_argument("run")
@@ -72,14 +85,16 @@ def build_parser():
             picture.add_argument("--seed", type=int, default=0)
         if command == "interpolate":
             picture.add_argument("--steps", type=int, default=10)
-    return parser
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
-    # Imported here so that `--help` and argument errors answer at once.
     from keras_vae._quiet import tensorflow_banners_hidden
 
+    # The options' defaults and valid names come from the model, which
+    # imports TensorFlow: its start-up banners are filtered out.
+    with tensorflow_banners_hidden():
+        parser = build_parser()
+    args = parser.parse_args(argv)
     try:
         with tensorflow_banners_hidden():
             from keras_vae import runs
@@ -92,7 +107,7 @@ def main(argv=None):
         print(f"keras-vae {args.command}: error: {error}", file=sys.stderr)
         return 2
     except RuntimeError as error:
-        from keras_vae.callbacks import NonFiniteLossError
+        from keras_vae.training.callbacks import NonFiniteLossError
 
         if not isinstance(error, NonFiniteLossError):
             raise
@@ -111,7 +126,9 @@ def _prepare(args, runs):
         tf.config.list_logical_devices()
         return None
     config = _train_config(args, runs)
-    return config, runs.distribute.get_strategy(config["strategy"])
+    from keras_vae.training import distribute
+
+    return config, distribute.get_strategy(config["strategy"])
 
 
 def _run(args, runs, prepared):
@@ -143,7 +160,7 @@ def _names(text):
 
 def _train_config(args, runs):
     flags = {k: v for k, v in vars(args).items()
-             if k in config_lib.OPTIONS and v is not None}
+             if k in config_lib.options() and v is not None}
     if args.resume:
         if flags or args.config or args.run_dir:
             raise ValueError(

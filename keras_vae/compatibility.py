@@ -15,7 +15,7 @@ import collections
 import itertools
 import sys
 
-from keras_vae import likelihoods, posteriors, priors
+from keras_vae.distributions import likelihoods, posteriors, priors
 
 #: The levels of each option in the combination matrix.
 LEVELS = {

@@ -1,45 +1,57 @@
 """Run configuration: one table of options, read from files and flags.
 
-Every option has a type, a default and a help line in `OPTIONS`; the command
-line's flags and the checks of config files are derived from it, so adding
-an option is one line.
+The model's options take their defaults from `keras_vae.VAE`'s signature and
+their valid names from the registries of likelihoods, priors, posteriors,
+objectives and networks; the data and training options are listed here.
+The command line's flags and help, and the checks of config files, are
+derived from `options()`, so nothing is written twice.
 """
 
+import functools
+import inspect
 import json
 import os
 
 # name: (type, default, help). Lists are written "512,256" on the command line.
-OPTIONS = {
-    # --- data ---
+_DATA = {
     "dataset": (str, "mnist", "mnist, tfds:<name>, npz:<path> or images:<dir>"),
     "data_dir": (str, None, "MNIST folder, or the TFDS data directory"),
     "image_size": (str, None, "resize images:<dir> sources to HEIGHTxWIDTH"),
     "binarize": (str, "dynamic", "dynamic, static or none"),
     "limit": (int, None, "train on the first LIMIT training images only"),
-    # --- model ---
-    "encoder": (str, "mlp", "mlp or conv"),
-    "decoder": (str, "mlp", "mlp or conv"),
-    "latent_dim": (int, 16, "size of the latent code z"),
-    "hidden_units": (list, [512, 256], "Dense widths of the mlp networks"),
-    "conv_filters": (list, [32, 64], "channels of the conv networks"),
-    "activation": (str, "relu", "activation of the hidden layers"),
-    "likelihood": (str, "bernoulli", "bernoulli, continuous_bernoulli, discretized_logistic, "
-                   "gaussian or gaussian_learned_scale"),
-    "gaussian_scale": (float, 0.1, "fixed scale of the gaussian likelihood"),
-    "prior": (str, "standard_normal",
-              "standard_normal, learnable_gaussian, mixture_of_gaussians or vamp"),
-    "prior_components": (int, None, "components of mixture_of_gaussians or vamp"),
-    "posterior": (str, "diagonal", "diagonal or full_covariance"),
-    "kl_weight": (float, 1.0, "weight λ (β) on the KL term"),
+}
+
+# The VAE's arguments that runs set, and what each means; defaults and valid
+# names come from the model and its registries (`options()`).
+_MODEL_HELP = {
+    "encoder": "the encoder network",
+    "decoder": "the decoder network",
+    "latent_dim": "size of the latent code z",
+    "hidden_units": "Dense widths of the mlp networks",
+    "conv_filters": "channels of the conv networks",
+    "activation": "activation of the hidden layers",
+    "likelihood": "the likelihood p(x|z)",
+    "prior": "the prior p(z)",
+    "posterior": "the posterior q(z|x)",
+    "kl_weight": "weight λ (β) on the KL term",
+    "free_bits": "nats per latent dimension not penalised",
+    "objective": "the training objective (iwae uses num_samples = k)",
+    "num_samples": "samples of z per example (V, or k for iwae)",
+    "use_exact_kl": "closed-form KL where one exists",
+}
+MODEL_KEYS = tuple(_MODEL_HELP)
+
+_EXTRA = {
+    "gaussian_scale": ("fixed scale of the gaussian likelihood", "likelihood", "scale"),
     "kl_warmup_epochs": (int, 0, "raise the KL weight linearly over this many epochs"),
     "kl_cycle_epochs": (int, 0, "cyclical KL annealing with cycles of this many epochs"),
-    "free_bits": (float, 0.0, "nats per latent dimension not penalised"),
-    "objective": (str, "elbo", "elbo, or iwae (with num_samples = k)"),
+    "prior_components": (int, None, "components of mixture_of_gaussians or vamp "
+                         "(default: the prior's own)"),
     "conditional": (bool, False, "a ConditionalVAE fed the dataset's labels"),
     "num_classes": (int, None, "labels of a conditional model (default: from the data)"),
-    "num_samples": (int, 1, "samples of z per example (V, or k for iwae)"),
-    "use_exact_kl": (bool, True, "closed-form KL where one exists"),
-    # --- training ---
+}
+
+_TRAINING = {
     "optimizer": (str, "adam", "any Keras optimizer name (adam, rmsprop, adagrad, ...)"),
     "learning_rate": (float, 1e-3, "the optimizer's learning rate"),
     "epochs": (int, 10, "training epochs"),
@@ -52,20 +64,54 @@ OPTIONS = {
     "drop_remainder": (bool, False, "drop the last partial batch (static shapes)"),
 }
 
-MODEL_KEYS = (
-    "encoder", "decoder", "latent_dim", "hidden_units", "conv_filters",
-    "activation", "prior", "kl_weight", "num_samples", "use_exact_kl",
-    "objective", "free_bits", "posterior",
-)
+
+@functools.cache
+def options():
+    """`{name: (type, default, help)}` of every run option, in order.
+
+    Imports the model (and so TensorFlow) on first use.
+    """
+    from keras_vae.distributions import likelihoods
+    from keras_vae.models.vae import VAE
+
+    signature = inspect.signature(VAE.__init__).parameters
+    names = _registered_names()
+    model = {}
+    for name, text in _MODEL_HELP.items():
+        default = signature[name].default
+        kind = list if isinstance(default, tuple) else type(default)
+        default = list(default) if isinstance(default, tuple) else default
+        if name in names:
+            text = f"{text}: {_or_list(names[name])}"
+        model[name] = (kind, default, text)
+    scale = inspect.signature(likelihoods.Gaussian.__init__).parameters["scale"].default
+    extra = {"gaussian_scale": (float, scale, _EXTRA["gaussian_scale"][0]),
+             **{k: v for k, v in _EXTRA.items() if k != "gaussian_scale"}}
+    return {**_DATA, **model, **extra, **_TRAINING}
+
+
+def _registered_names():
+    from keras_vae.distributions import likelihoods, posteriors, priors
+    from keras_vae.models import networks, objectives
+
+    return {
+        "likelihood": list(likelihoods._REGISTRY), "prior": list(priors._REGISTRY),
+        "posterior": list(posteriors._REGISTRY), "objective": list(objectives._REGISTRY),
+        "encoder": list(networks.NAMES), "decoder": list(networks.NAMES),
+    }
+
+
+def _or_list(names):
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
 
 
 def defaults():
-    return {name: default for name, (_, default, _) in OPTIONS.items()}
+    return {name: default for name, (_, default, _) in options().items()}
 
 
 def parse_value(name, value):
     """Convert a flag or file value to the option's type, or raise."""
-    kind = OPTIONS[name][0]
+    kind = options()[name][0]
     if value is None:
         return None
     try:
@@ -98,11 +144,11 @@ def resolve(file_values=None, overrides=None):
     """Defaults, then a config file's values, then flags; all checked."""
     config = defaults()
     for source in (file_values or {}, overrides or {}):
-        unknown = sorted(set(source) - set(OPTIONS))
+        unknown = sorted(set(source) - set(options()))
         if unknown:
             raise ValueError(
                 f"Unknown config key(s): {', '.join(unknown)}. Valid keys: "
-                f"{', '.join(OPTIONS)}."
+                f"{', '.join(options())}."
             )
         config.update({k: parse_value(k, v) for k, v in source.items()})
     return config
@@ -133,11 +179,11 @@ def model_kwargs(config):
     kwargs = {key: config[key] for key in MODEL_KEYS}
     kwargs["likelihood"] = config["likelihood"]
     if config["likelihood"] == "gaussian":
-        from keras_vae import likelihoods
+        from keras_vae.distributions import likelihoods
 
         kwargs["likelihood"] = likelihoods.Gaussian(scale=config["gaussian_scale"])
     if config["prior_components"]:
-        from keras_vae import priors
+        from keras_vae.distributions import priors
 
         prior_class = type(priors.get(config["prior"]))
         if prior_class not in (priors.MixtureOfGaussians, priors.VampPrior):

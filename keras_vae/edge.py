@@ -12,8 +12,9 @@ import zlib
 
 import numpy as np
 
-#: The largest n the `sample` signatures accept: a request for more images
-#: is refused, since it would allocate n · prod(image_shape) floats at once.
+#: The largest n the exported `sample` signatures accept, as
+#: `keras_vae.export.MAX_SAMPLES` builds it into the files (this module runs
+#: without the package, so it keeps its own copy; a test checks they agree).
 MAX_SAMPLES = 4096
 
 

@@ -29,22 +29,22 @@ import math
 import keras
 import numpy as np
 import tensorflow as tf
-import tensorflow_probability as tfp
 
-tfd = tfp.distributions
-
-
-def _length(inputs):
-    return len(inputs["images"]) if isinstance(inputs, dict) else len(inputs)
+from keras_vae.models import objectives
 
 
-def _batches(inputs, batch_size):
-    """Slices of examples, or of a ConditionalVAE's {"images", "labels"}."""
-    for start in range(0, _length(inputs), batch_size):
-        if isinstance(inputs, dict):
-            yield {key: value[start: start + batch_size] for key, value in inputs.items()}
-        else:
-            yield np.asarray(inputs[start: start + batch_size], dtype="float32")
+def _length(vae, inputs):
+    return len(vae.input_arrays(inputs)[0])
+
+
+def _batches(vae, inputs, batch_size):
+    """The model's inputs, `batch_size` examples at a time (the model says
+    how its inputs split into images and labels)."""
+    images, labels = vae.input_arrays(inputs)
+    for start in range(0, len(images), batch_size):
+        end = start + batch_size
+        yield vae.join_inputs(np.asarray(images[start:end], dtype="float32"),
+                              None if labels is None else labels[start:end])
 
 
 def log_likelihood(vae, x, num_samples=5000, batch_size=100, chunk_size=250,
@@ -70,14 +70,15 @@ def log_likelihood(vae, x, num_samples=5000, batch_size=100, chunk_size=250,
         posterior = vae.posterior(x, condition)
         z = posterior.sample(count, seed=chunk_seed)
         log_px = vae.likelihood.log_prob(vae.likelihood_distribution(z, condition), x)
-        log_prior = vae.prior.log_prob(z)
-        return tf.reduce_logsumexp(log_px + log_prior - posterior.log_prob(z), axis=0)
+        log_weights = objectives.log_importance_weights(
+            log_px, vae.prior.log_prob(z), posterior.log_prob(z))
+        return tf.reduce_logsumexp(log_weights, axis=0)
 
-    progress = keras.utils.Progbar(math.ceil(_length(x) / batch_size), verbose=int(verbose),
+    progress = keras.utils.Progbar(math.ceil(_length(vae, x) / batch_size), verbose=int(verbose),
                                    unit_name="batch")
     results = []
-    for index, batch in enumerate(_batches(x, batch_size)):
-        total = np.full(_length(batch), -np.inf)
+    for index, batch in enumerate(_batches(vae, x, batch_size)):
+        total = np.full(_length(vae, batch), -np.inf)
         for start in range(0, num_samples, chunk_size):
             count = min(chunk_size, num_samples - start)
             chunk_seed = tf.constant([seed, index * 1_000_003 + start], tf.int32)
@@ -142,14 +143,14 @@ def bits_convention(likelihood, binarized):
 def negative_elbo(vae, x, batch_size=500):
     """Per-example negative ELBO (reconstruction + KL, kl_weight 1), nats."""
     scores = []
-    for batch in _batches(x, batch_size):
+    for batch in _batches(vae, x, batch_size):
         terms = vae.elbo_terms(batch)
         scores.append(np.asarray(terms.reconstruction + terms.kl))
     return np.concatenate(scores)
 
 
 def posterior_means(vae, x, batch_size=1000):
-    return np.concatenate([np.asarray(vae.encode(b)[0]) for b in _batches(x, batch_size)])
+    return np.concatenate([np.asarray(vae.encode(b)[0]) for b in _batches(vae, x, batch_size)])
 
 
 def active_units(vae, x, threshold=0.01):
@@ -159,27 +160,17 @@ def active_units(vae, x, threshold=0.01):
 
 
 def kl_per_dimension(vae, x, batch_size=1000):
-    """Mean KL(q(z_j|x) ‖ p(z_j)) over the data, for each latent dimension.
+    """Mean KL(q(z_j|x) ‖ p(z_j)) over the data, for each latent dimension
+    (`VAE.kl_per_dimension` averaged over `x`).
 
-    Needs a prior that factorises over dimensions with a closed-form KL
-    (the standard normal or the learnable Gaussian).
+    Needs a prior and posterior that factorise over dimensions with a
+    closed-form KL (the standard normal or the learnable Gaussian prior with
+    the diagonal posterior); otherwise a ValueError says so.
     """
-    from keras_vae.posteriors import DiagonalGaussian
-
-    prior = vae.prior.distribution()
-    base = getattr(prior, "distribution", None)
-    if not isinstance(prior, tfd.Independent) or not isinstance(base, tfd.Normal):
-        raise ValueError(
-            f"The KL per dimension needs a factorised Gaussian prior; "
-            f"{type(vae.prior).__name__} is not one."
-        )
-    if not isinstance(vae.posterior_family, DiagonalGaussian):
-        raise ValueError("The KL per dimension needs the diagonal Gaussian posterior.")
     sums = 0.0
-    for batch in _batches(x, batch_size):
-        posterior = vae.posterior(*vae.split_inputs(batch))
-        sums = sums + np.sum(tfd.kl_divergence(posterior.distribution, base), axis=0)
-    return sums / _length(x)
+    for batch in _batches(vae, x, batch_size):
+        sums = sums + np.sum(vae.kl_per_dimension(*vae.split_inputs(batch)), axis=0)
+    return sums / _length(vae, x)
 
 
 # === Anomaly detection ===

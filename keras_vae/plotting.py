@@ -1,7 +1,9 @@
 """Pictures of a VAE and its training, written as PNG files with matplotlib.
 
 Every function writes its file atomically (a crash never leaves half a PNG)
-and returns the path.
+and returns the path. Figures are made with matplotlib's object API
+(`matplotlib.figure.Figure`), never through pyplot: the caller's backend (a
+notebook's, for instance) and pyplot's list of open figures are untouched.
 """
 
 import math
@@ -9,14 +11,13 @@ import os
 
 import numpy as np
 
+from keras_vae import files
 
-def _pyplot():
-    import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def _figure(**kwargs):
+    from matplotlib.figure import Figure
 
-    return plt
+    return Figure(**kwargs)
 
 
 def _check_images(images):
@@ -40,14 +41,12 @@ def image_grid(images, path, columns=None, title=None, row_labels=None):
         title: optional figure title.
         row_labels: optional text at the left of each row.
     """
-    plt = _pyplot()
     images = _check_images(images)
     n = len(images)
     columns = columns or math.ceil(math.sqrt(n))
     rows = math.ceil(n / columns)
-    figure, axes = plt.subplots(
-        rows, columns, figsize=(columns, rows + (0.4 if title else 0)), squeeze=False
-    )
+    figure = _figure(figsize=(columns, rows + (0.4 if title else 0)))
+    axes = figure.subplots(rows, columns, squeeze=False)
     for index, axis in enumerate(axes.flat):
         axis.set_xticks([])
         axis.set_yticks([])
@@ -85,7 +84,8 @@ def latent_map(codes, labels, path):
     Codes with 2 dimensions are drawn as they are (the course notes' figure);
     wider codes are projected on their first two principal components.
     """
-    plt = _pyplot()
+    from matplotlib import colormaps
+
     codes = np.asarray(codes, dtype="float64")
     if codes.shape[1] == 2:
         points, axes_names = codes, ("z[0]", "z[1]")
@@ -93,11 +93,12 @@ def latent_map(codes, labels, path):
         centred = codes - codes.mean(axis=0)
         _, _, components = np.linalg.svd(centred, full_matrices=False)
         points, axes_names = centred @ components[:2].T, ("PC 1", "PC 2")
-    figure, axis = plt.subplots(figsize=(6.5, 5))
+    figure = _figure(figsize=(6.5, 5))
+    axis = figure.subplots()
     if labels is None:
         axis.scatter(points[:, 0], points[:, 1], s=2, alpha=0.5)
     else:
-        colours = plt.get_cmap("tab10" if len(np.unique(labels)) <= 10 else "tab20")
+        colours = colormaps["tab10" if len(np.unique(labels)) <= 10 else "tab20"]
         for index, label in enumerate(np.unique(labels)):
             chosen = labels == label
             axis.scatter(points[chosen, 0], points[chosen, 1], s=2, alpha=0.6,
@@ -114,10 +115,10 @@ def latent_map(codes, labels, path):
 
 def training_curves(history, path):
     """Loss, reconstruction and KL per epoch, training and validation."""
-    plt = _pyplot()
     keys = ("loss", "reconstruction_loss", "kl_loss")
-    figure, axes = plt.subplots(1, 3, figsize=(12, 3.5))
-    for axis, key in zip(axes, keys):
+    figure = _figure(figsize=(12, 3.5))
+    axes = figure.subplots(1, 3)
+    for axis, key in zip(axes, keys, strict=True):
         for prefix, style in (("", "-o"), ("val_", "--o")):
             values = history.get(prefix + key)
             if values:
@@ -134,8 +135,6 @@ def training_curves(history, path):
 def _save(figure, path):
     # Write beside the target, then rename: a crash never leaves half a PNG.
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    temporary = f"{path}.partial.png"
-    figure.savefig(temporary, dpi=80)
-    _pyplot().close(figure)
-    os.replace(temporary, path)
+    with files.replacing(path) as temporary:
+        figure.savefig(temporary, dpi=80)
     return str(path)

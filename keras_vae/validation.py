@@ -59,7 +59,7 @@ def check_shape(shape, expected, name="x"):
     """Raise unless `shape` is `(batch,) + expected` (unknown dims pass)."""
     shape = tuple(shape)
     matches = len(shape) == len(expected) + 1 and all(
-        got is None or got == want for got, want in zip(shape[1:], expected)
+        got is None or got == want for got, want in zip(shape[1:], expected, strict=True)
     )
     if not matches:
         raise ValueError(

@@ -66,7 +66,7 @@ def test_memory_benchmark_quick_mode(tmp_path):
     assert [int(row[0]) for row in rows] == [1, 2, 3]
     assert all(float(row[1]) > 100 for row in rows)  # resident MiB of a TF process
     peaks = [float(row[2]) for row in rows]
-    assert all(peak >= float(row[1]) for peak, row in zip(peaks, rows))  # high-water mark
+    assert all(peak >= float(row[1]) for peak, row in zip(peaks, rows, strict=True))  # high-water mark
     assert peaks == sorted(peaks)  # never decreases
     kernel_peak = usage.ru_maxrss / 1024  # KiB on Linux
     assert f"peak resident memory of the whole run: {peaks[-1]:.0f} MiB" in text

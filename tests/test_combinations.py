@@ -73,8 +73,8 @@ class _Keep(keras.callbacks.Callback):
         self.trained = self.model
 
 
-def _inputs(config, x, labels):
-    return runs.inputs(config, x, labels)
+def _inputs(vae, x, labels):
+    return runs.inputs(vae, x, labels)
 
 
 def run_cell(levels, dataset, tmp_path):
@@ -85,7 +85,7 @@ def run_cell(levels, dataset, tmp_path):
     assert all(os.path.exists(p) for p in written)
     vae = keep.trained
     conditional = levels["conditional"] == "yes"
-    assert (vae.num_classes if conditional else getattr(vae, "num_classes", None)) == (
+    assert vae.num_classes == (
         CLASSES if conditional else None)
 
     # fit's history and keras-vae evaluate: finite, and the numbers add up.
@@ -98,9 +98,9 @@ def run_cell(levels, dataset, tmp_path):
 
     # predict, decode, sample, reconstruct, encode: shapes, ranges, finite.
     splits = runs.load_splits(config)
-    x = runs._prepared_test_images(config, splits.x_test)[:5]
+    x = runs.build.prepared_test_images(config, splits.x_test)[:5]
     labels = splits.y_test[:5].astype("int32")
-    inputs = _inputs(config, x, labels)
+    inputs = _inputs(vae, x, labels)
     predicted = vae.predict(inputs, verbose=0)
     assert predicted.shape == (5,) + IMAGE + (1,) and np.all(np.isfinite(predicted))
     z = np.random.default_rng(0).standard_normal((5, LATENT)).astype("float32")
@@ -160,7 +160,7 @@ def test_cell(levels, dataset, tmp_path):
     run_cell(levels, dataset, tmp_path)
 
 
-FULL = [dict(zip(compatibility.LEVELS, values))
+FULL = [dict(zip(compatibility.LEVELS, values, strict=True))
         for values in itertools.product(*compatibility.LEVELS.values())]
 FULL = [row for row in FULL if compatibility.supported(row) and row not in PAIRS]
 

@@ -6,7 +6,6 @@ import tensorflow as tf
 from conftest import small_vae
 
 
-
 @pytest.mark.parametrize(
     "kwargs, message",
     [
@@ -59,7 +58,7 @@ def test_bernoulli_rejects_data_outside_unit_interval(small_data):
         vae.fit(np.round(small_data * 255), epochs=1, verbose=0)
     with pytest.raises(ValueError, match=r"Received validation_data with minimum -0.99"):
         vae.fit(small_data, validation_data=(small_data - 1,), epochs=1, verbose=0)
-    for a, b in zip(before, vae.get_weights()):
+    for a, b in zip(before, vae.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
     # The Gaussian likelihood takes any finite values.
     gaussian = small_vae(likelihood="gaussian")
@@ -89,7 +88,7 @@ def test_nan_in_a_dataset_stops_training_before_the_weights_change(small_data):
     dataset = tf.data.Dataset.from_tensor_slices(x).batch(16)
     with pytest.raises(tf.errors.InvalidArgumentError, match="x contains NaN or infinite"):
         vae.fit(dataset, epochs=1, verbose=0)
-    for a, b in zip(before, vae.get_weights()):
+    for a, b in zip(before, vae.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
 
 

@@ -296,3 +296,7 @@ def test_conditional_run_trains_evaluates_and_exports_with_labels(tmp_path):
     assert generator.sample(5, labels=7).shape == (5, 28, 28, 1)
     with pytest.raises(ValueError, match="is a conditional model: pass labels"):
         generator.sample(5)
+
+
+def test_the_device_code_knows_the_exporters_sample_limit():
+    assert edge.MAX_SAMPLES == export.MAX_SAMPLES

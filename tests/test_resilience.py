@@ -14,7 +14,8 @@ import tensorflow as tf
 from conftest import small_vae
 
 import keras_vae
-from keras_vae import callbacks, config as config_lib, distribute, runs
+from keras_vae import callbacks, distribute, runs
+from keras_vae import config as config_lib
 
 ARGS = ["--dataset", "mnist", "--limit", "512", "--epochs", "2", "--batch-size", "64",
         "--hidden-units", "32", "--seed", "0", "--binarize", "static"]
@@ -49,7 +50,7 @@ def test_multi_worker_training_on_localhost_matches_one_process(tmp_path):
     finally:  # never leave a hung worker behind
         for worker in workers:
             worker.kill()
-    for worker, (_, err) in zip(workers, outputs):
+    for worker, (_, err) in zip(workers, outputs, strict=True):
         assert worker.returncode == 0, err[-3000:]
     # The chief wrote the run directory; worker 1 wrote only its own folder.
     assert os.path.exists(os.path.join(run_dir, "samples.png"))
@@ -58,7 +59,7 @@ def test_multi_worker_training_on_localhost_matches_one_process(tmp_path):
     assert os.path.join(run_dir, "model.keras") not in outputs[1][0]
     chief = keras.models.load_model(os.path.join(run_dir, "model.keras"))
     second = keras.models.load_model(os.path.join(other, "model.keras"))
-    for a, b in zip(chief.get_weights(), second.get_weights()):
+    for a, b in zip(chief.get_weights(), second.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)  # all-reduced: identical weights
 
     single_dir = str(tmp_path / "single")
@@ -67,7 +68,7 @@ def test_multi_worker_training_on_localhost_matches_one_process(tmp_path):
                    timeout=240)
     # Same global batches; the two workers' noise slots differ from one
     # process's, so the losses agree to 0.5%, not exactly.
-    for multi, single in zip(_history(run_dir), _history(single_dir)):
+    for multi, single in zip(_history(run_dir), _history(single_dir), strict=True):
         for key in ("loss", "reconstruction_loss", "val_loss"):
             assert multi[key] == pytest.approx(single[key], rel=5e-3), key
 
@@ -97,8 +98,8 @@ def test_tpu_without_a_tpu_says_so(monkeypatch):
 def test_static_shapes_for_accelerators(tmp_path):
     config = config_lib.resolve({"limit": 300, "batch_size": 64, "drop_remainder": True})
     splits = runs.load_splits(config)
-    dataset = runs._dataset(config, splits.x_train, training=True,
-                            drop_remainder=config["drop_remainder"])
+    dataset = runs.build.dataset(config, splits.x_train, training=True,
+                                 drop_remainder=config["drop_remainder"])
     assert dataset.element_spec.shape.as_list() == [64, 28, 28, 1]
     assert sum(1 for _ in dataset) == 300 // 64
     # The global batch is split over replicas: 2 replicas get 32 each.

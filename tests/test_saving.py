@@ -25,7 +25,7 @@ def test_round_trip_keeps_config_outputs_and_optimizer(tmp_path, small_data):
     np.testing.assert_array_equal(again.decode(z), vae.decode(z))
     # The optimizer state survives: same step count and moment estimates.
     assert int(again.optimizer.iterations) == int(vae.optimizer.iterations) == 8
-    for a, b in zip(again.optimizer.variables, vae.optimizer.variables):
+    for a, b in zip(again.optimizer.variables, vae.optimizer.variables, strict=True):
         np.testing.assert_array_equal(a, b)
     again.fit(small_data, epochs=1, batch_size=16, verbose=0)
     assert int(again.optimizer.iterations) == 12

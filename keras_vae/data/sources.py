@@ -183,7 +183,7 @@ def _folder_labels(folder, paths):
 
 def _check_one_size(images, paths):
     first = images[0].shape
-    for image, path in zip(images, paths):
+    for image, path in zip(images, paths, strict=True):
         if image.shape != first:
             raise ValueError(
                 f"Images of different sizes: {paths[0]} is {_size(first)} but "

@@ -9,7 +9,7 @@ import warnings
 import numpy as np
 import tensorflow as tf
 
-from keras_vae._quiet import converter_logs_hidden
+from keras_vae import files
 from keras_vae.export import signatures
 
 #: Variant names on the command line (`--quantize`) and their file suffixes.
@@ -40,7 +40,7 @@ def export_litert(vae, out_dir, model_name="vae", quantize=("none",),
                                  dataset=dataset)
         for variant, path in paths.items():
             content = convert(saved_model, variant, vae.latent_dim,
-                              num_classes=getattr(vae, "num_classes", None))
+                              num_classes=vae.num_classes)
             _write_bytes(path, content)
     text = json.dumps(signatures.metadata(vae, dataset), indent=2)
     _write_bytes(os.path.join(out_dir, f"{model_name}_metadata.json"), text.encode())
@@ -81,7 +81,7 @@ def convert(saved_model_dir, variant="none", latent_dim=None,
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8,
                                                tf.lite.OpsSet.TFLITE_BUILTINS]
     try:
-        with warnings.catch_warnings(), converter_logs_hidden():
+        with warnings.catch_warnings():
             # int8 calibration runs TF's own deprecated interpreter internally.
             warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
             return converter.convert()
@@ -112,7 +112,4 @@ def _calibration(latent_dim, signature_keys, num_classes=None, batches=32, batch
 
 
 def _write_bytes(path, content):
-    temporary = f"{path}.partial"
-    with open(temporary, "wb") as f:
-        f.write(content)
-    os.replace(temporary, path)
+    files.write_bytes(path, content)

@@ -43,7 +43,7 @@ def export_saved_model(vae, base_dir, model_name="vae", version=None,
         json.dump(signatures.metadata(vae, dataset), f, indent=2)
     write_warmup_requests(os.path.join(temporary, WARMUP_FILE), model_name,
                           vae.latent_dim, tuple(vae.data_shape),
-                          getattr(vae, "num_classes", None))
+                          vae.num_classes)
     shutil.rmtree(target, ignore_errors=True)
     os.replace(temporary, target)
     return target

@@ -15,22 +15,26 @@ import json
 import keras
 import tensorflow as tf
 
-import keras_vae
-from keras_vae.edge import MAX_SAMPLES
+from keras_vae.version import __version__
+
+#: The largest n the exported `sample` signatures accept: a request for more
+#: images is refused, since it would allocate n · prod(image_shape) floats at
+#: once. Written into metadata.json as `max_samples`.
+MAX_SAMPLES = 4096
 
 
 def metadata(vae, dataset=None):
     """What a client needs to know about an exported model."""
     return {
         "package": "keras_vae",
-        "package_version": keras_vae.__version__,
+        "package_version": __version__,
         "latent_dim": vae.latent_dim,
         "image_shape": list(vae.data_shape),
         "likelihood": type(vae.likelihood).__name__,
         "prior": type(vae.prior).__name__,
         "training_data": dataset,
         "max_samples": MAX_SAMPLES,
-        "num_classes": getattr(vae, "num_classes", None),
+        "num_classes": vae.num_classes,
         "outputs": "images: the mean of p(x|z), values in data space",
     }
 
@@ -41,76 +45,84 @@ def _checked(condition, message, checked):
     return [tf.debugging.Assert(condition, [message])]
 
 
+class _Endpoints:
+    """The serving functions of one model, each checking its inputs first
+    when `checked` (SavedModel) and running unchecked for LiteRT."""
+
+    def __init__(self, vae, checked):
+        self.vae, self.checked = vae, checked
+        self.latent_dim, self.shape = vae.latent_dim, tuple(vae.data_shape)
+
+    def _label_checks(self, labels):
+        return _label_checks(labels, self.vae.num_classes, self.checked)
+
+    def _n_checks(self, n):
+        return _checked(
+            tf.logical_and(n >= 1, n <= MAX_SAMPLES),
+            f"n must be an integer in [1, {MAX_SAMPLES}]; request several "
+            f"batches for more than {MAX_SAMPLES} images.", self.checked)
+
+    def decode(self, z, labels=None):
+        d = self.latent_dim
+        with tf.control_dependencies(_checked(
+                tf.equal(tf.shape(z)[1], d),
+                f"z must have shape [batch, {d}]: latent_dim is {d}.", self.checked)
+                + self._label_checks(labels)):
+            return {"images": self.vae.decode(tf.identity(z), labels=labels)}
+
+    def sample(self, n, labels=None):
+        with tf.control_dependencies(self._n_checks(n) + self._label_checks(labels)):
+            z = self.vae.prior.sample(tf.identity(n))
+            return {"images": self.vae.decode(z, labels=labels)}
+
+    def sample_seeded(self, n, seed, labels=None):
+        with tf.control_dependencies(self._n_checks(n) + self._label_checks(labels)):
+            stateless_seed = tf.stack([tf.constant(0, tf.int64), seed])
+            z = self.vae.prior.sample(tf.identity(n), seed=stateless_seed)
+            return {"images": self.vae.decode(z, labels=labels)}
+
+    def encode(self, x, labels=None):
+        with tf.control_dependencies(_checked(
+                tf.reduce_all(tf.equal(tf.shape(x)[1:], self.shape)),
+                f"x must have shape [batch, {', '.join(map(str, self.shape))}].",
+                self.checked) + self._label_checks(labels)):
+            loc, scale = self.vae.encode(self.vae.join_inputs(tf.identity(x), labels))
+            return {"loc": loc, "scale": scale}
+
+
 def serving_functions(vae, checked=True, dataset=None):
     """Return `{name: (function, input_signature)}` for export.
 
     A `ConditionalVAE` takes `labels` (int32 `[batch]`) beside `z` and `x`,
     and its `sample` signatures take the labels instead of `n`.
     """
-    d, shape = vae.latent_dim, tuple(vae.data_shape)
-    conditional = getattr(vae, "num_classes", None)
-
-    def decode(z, labels=None):
-        with tf.control_dependencies(_checked(
-                tf.equal(tf.shape(z)[1], d),
-                f"z must have shape [batch, {d}]: latent_dim is {d}.", checked)
-                + _label_checks(labels, conditional, checked)):
-            return {"images": vae.decode(tf.identity(z), **_labels(labels))}
-
-    def _n_checks(n):
-        return _checked(
-            tf.logical_and(n >= 1, n <= MAX_SAMPLES),
-            f"n must be an integer in [1, {MAX_SAMPLES}]; request several "
-            f"batches for more than {MAX_SAMPLES} images.", checked)
-
-    def sample(n, labels=None):
-        with tf.control_dependencies(_n_checks(n) + _label_checks(labels, conditional, checked)):
-            z = vae.prior.sample(tf.identity(n))
-            return {"images": vae.decode(z, **_labels(labels))}
-
-    def sample_seeded(n, seed, labels=None):
-        with tf.control_dependencies(_n_checks(n) + _label_checks(labels, conditional, checked)):
-            stateless_seed = tf.stack([tf.constant(0, tf.int64), seed])
-            z = vae.prior.sample(tf.identity(n), seed=stateless_seed)
-            return {"images": vae.decode(z, **_labels(labels))}
-
-    def encode(x, labels=None):
-        with tf.control_dependencies(_checked(
-                tf.reduce_all(tf.equal(tf.shape(x)[1:], shape)),
-                f"x must have shape [batch, {', '.join(map(str, shape))}].", checked)
-                + _label_checks(labels, conditional, checked)):
-            inputs = tf.identity(x) if labels is None else {"images": x, "labels": labels}
-            loc, scale = vae.encode(inputs)
-            return {"loc": loc, "scale": scale}
-
+    endpoints = _Endpoints(vae, checked)
     text = json.dumps(metadata(vae, dataset))
-    z_spec = tf.TensorSpec([None, d], tf.float32, name="z")
+    z_spec = tf.TensorSpec([None, vae.latent_dim], tf.float32, name="z")
     n_spec = tf.TensorSpec([], tf.int32, name="n")
     seed_spec = tf.TensorSpec([], tf.int64, name="seed")
-    x_spec = tf.TensorSpec((None,) + shape, tf.float32, name="x")
-    functions = {
-        "decode": (decode, [z_spec]),
-        "sample": (sample, [n_spec]),
-        "sample_seeded": (sample_seeded, [n_spec, seed_spec]),
-        "encode": (encode, [x_spec]),
-        "metadata": (lambda: {"json": tf.constant(text)}, []),
-    }
-    if not conditional:
-        return functions
+    x_spec = tf.TensorSpec((None,) + tuple(vae.data_shape), tf.float32, name="x")
+    metadata_function = (lambda: {"json": tf.constant(text)}, [])
+    if not vae.num_classes:
+        return {
+            "decode": (endpoints.decode, [z_spec]),
+            "sample": (endpoints.sample, [n_spec]),
+            "sample_seeded": (endpoints.sample_seeded, [n_spec, seed_spec]),
+            "encode": (endpoints.encode, [x_spec]),
+            "metadata": metadata_function,
+        }
     labels_spec = tf.TensorSpec([None], tf.int32, name="labels")
     # Conditional sampling: n images, one per label, so n = len(labels).
     return {
-        "decode": (decode, [z_spec, labels_spec]),
-        "sample": (lambda labels: sample(tf.shape(labels)[0], labels), [labels_spec]),
-        "sample_seeded": (lambda labels, seed: sample_seeded(tf.shape(labels)[0], seed, labels),
-                          [labels_spec, seed_spec]),
-        "encode": (encode, [x_spec, labels_spec]),
-        "metadata": functions["metadata"],
+        "decode": (endpoints.decode, [z_spec, labels_spec]),
+        "sample": (lambda labels: endpoints.sample(tf.shape(labels)[0], labels),
+                   [labels_spec]),
+        "sample_seeded": (
+            lambda labels, seed: endpoints.sample_seeded(tf.shape(labels)[0], seed, labels),
+            [labels_spec, seed_spec]),
+        "encode": (endpoints.encode, [x_spec, labels_spec]),
+        "metadata": metadata_function,
     }
-
-
-def _labels(labels):
-    return {} if labels is None else {"labels": labels}
 
 
 def _label_checks(labels, num_classes, checked):

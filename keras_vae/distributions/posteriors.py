@@ -20,17 +20,9 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from keras_vae import registry
+from keras_vae.distributions.scale import positive_scale
 
 tfd = tfp.distributions
-
-# A floor on the scale keeps ln σ² finite; softplus cannot overflow.
-MIN_SCALE = 1e-4
-_SOFTPLUS_INVERSE_OF_ONE = math.log(math.e - 1.0)
-
-
-def positive_scale(raw, floor=MIN_SCALE):
-    """floor + softplus(raw + softplus⁻¹(1)): about 1 at raw = 0, never below floor."""
-    return floor + tf.math.softplus(raw + _SOFTPLUS_INVERSE_OF_ONE)
 
 
 class Posterior:

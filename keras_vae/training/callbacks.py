@@ -7,7 +7,7 @@ import os
 import keras
 import tensorflow as tf
 
-from keras_vae import validation
+from keras_vae import files, validation
 
 
 class KLWarmup(keras.callbacks.Callback):
@@ -97,7 +97,7 @@ class HistoryCSV(keras.callbacks.Callback):
         lines = [",".join(columns)] + [
             ",".join(_csv_value(row.get(c)) for c in columns) for row in self.rows
         ]
-        write_atomically(self.path, "\n".join(lines) + "\n")
+        files.write_text(self.path, "\n".join(lines) + "\n")
 
 
 def _csv_value(value):
@@ -113,16 +113,6 @@ def read_history(path):
             {k: int(v) if k == "epoch" else float(v) for k, v in row.items() if v != ""}
             for row in csv.DictReader(f)
         ]
-
-
-def write_atomically(path, text):
-    """Write text to a temporary file beside `path`, then rename it over `path`."""
-    temporary = f"{path}.partial"
-    with open(temporary, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(temporary, path)
 
 
 class ImageSummaries(keras.callbacks.Callback):
@@ -216,11 +206,5 @@ class SaveModelEachEpoch(keras.callbacks.Callback):
         self.path = path
 
     def on_epoch_end(self, epoch, logs=None):
-        save_atomically(self.model, self.path)
+        files.save_model(self.model, self.path)
 
-
-def save_atomically(model, path):
-    """`model.save(path)` through a temporary file renamed over `path`."""
-    temporary = path[: -len(".keras")] + ".partial.keras"
-    model.save(temporary)
-    os.replace(temporary, path)

@@ -5,10 +5,10 @@ things in the model need the whole of it:
 
 - the noise ε: each replica keeps the rows of the global batch's draw that
   belong to its examples, so replicas never share ε and a run on N replicas
-  equals a one-device run (`VAE._noise`); with an uneven split (33 → 17 + 16)
+  equals a one-device run (`noise`); with an uneven split (33 → 17 + 16)
   a replica's first row is the sum of the earlier replicas' batch sizes;
 - free bits floor the KL of each latent dimension averaged over the *global*
-  batch (`VAE._free_bits_kl`).
+  batch (`kl_share_and_mean`).
 
 Both need a collective. Keras keeps the losses of `add_loss` in one list per
 model, shared by the replicas of a `MirroredStrategy`, which trace `call` in
@@ -21,7 +21,9 @@ results here, per replica thread.
 import contextlib
 import threading
 
+import keras
 import tensorflow as tf
+from keras import ops
 
 _STATE = threading.local()
 
@@ -68,3 +70,47 @@ def _states():
     if not hasattr(_STATE, "models"):
         _STATE.models = {}
     return _STATE.models
+
+
+def noise(model, batch_size):
+    """ε ~ N(0, I) of shape `(model.num_samples, batch_size, model.latent_dim)`.
+
+    Under a distribution strategy each replica draws the noise of the whole
+    global batch from the shared seed and keeps its own rows (their start
+    gathered by `global_batch`, so uneven splits such as 33 → 17 + 16 work
+    too): replicas never share ε, and a run on N replicas sees the same noise
+    as a one-device run on the same global batch.
+    """
+    context = tf.distribute.get_replica_context()
+    replicas = context.num_replicas_in_sync if context else 1
+    if replicas == 1:
+        shape = (model.num_samples, batch_size, model.latent_dim)
+        return keras.random.normal(shape, seed=model.seed_generator)
+    gathered = state(model)
+    if gathered is None:  # called directly: assume an even split
+        start = context.replica_id_in_sync_group * batch_size
+        total = replicas * batch_size
+    else:
+        start, total = gathered["start"], gathered["total"]
+    shape = tf.stack([model.num_samples, total, model.latent_dim])
+    eps = keras.random.normal(shape, seed=model.seed_generator)
+    return eps[:, start : start + batch_size]
+
+
+def kl_share_and_mean(model, per_dimension):
+    """`(share, mean)` of the KL per latent dimension, from this replica's
+    `(batch, latent_dim)` values, for `objectives.free_bits_kl`.
+
+    `mean` is the mean over the global batch (no gradient), which decides
+    the floor; `share` carries the gradient: on one device the batch mean,
+    and under a strategy R · (this replica's sum) / N, which Keras divides by
+    the R replicas and sums to the one-device value and gradient.
+    """
+    local_sum = ops.sum(per_dimension, axis=0)
+    gathered = state(model)
+    if gathered is None:
+        share = local_sum / ops.cast(ops.shape(per_dimension)[0], local_sum.dtype)
+        return share, tf.stop_gradient(share)
+    replicas = tf.distribute.get_replica_context().num_replicas_in_sync
+    share = replicas * local_sum / ops.cast(gathered["total"], local_sum.dtype)
+    return share, gathered["kl_mean"]

@@ -10,7 +10,8 @@ import math
 
 import keras
 
-_NAMES = ("mlp", "conv")
+#: The named network families; anything else must be a Keras layer.
+NAMES = ("mlp", "conv")
 
 
 def mlp_encoder(input_shape, output_size, hidden_units, activation):
@@ -101,8 +102,8 @@ def build_decoder(identifier, latent_dim, output_shape, units, filters, activati
 
 
 def _check_name(role, identifier):
-    if identifier not in _NAMES:
+    if identifier not in NAMES:
         raise ValueError(
-            f"Unknown {role}: {identifier!r}. Expected one of {list(_NAMES)}, "
+            f"Unknown {role}: {identifier!r}. Expected one of {list(NAMES)}, "
             "or a keras.layers.Layer instance."
         )

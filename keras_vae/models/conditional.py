@@ -6,7 +6,7 @@ import tensorflow as tf
 from keras import ops
 
 from keras_vae import validation
-from keras_vae.model import VAE
+from keras_vae.models.vae import VAE
 
 
 @keras.saving.register_keras_serializable(package="keras_vae")
@@ -39,12 +39,25 @@ class ConditionalVAE(VAE):
 
     def __init__(self, input_shape, num_classes=10, **kwargs):
         # Read by the network-building hooks during VAE.__init__.
-        self._classes = validation.positive_int("num_classes", num_classes)
+        self.num_classes = validation.positive_int("num_classes", num_classes)
         super().__init__(input_shape, **kwargs)
-        self.num_classes = self._classes
 
-    # === Conditioning hooks ===
+    # === Inputs ===
     def split_inputs(self, inputs):
+        x, labels = self._images_and_labels(inputs)
+        labels = ops.reshape(ops.cast(ops.convert_to_tensor(labels), "int32"), (-1,))
+        return self._standardize(x), labels
+
+    def input_arrays(self, inputs):
+        x, labels = self._images_and_labels(inputs)
+        return np.asarray(x), np.asarray(labels)
+
+    def join_inputs(self, images, labels=None):
+        if labels is None:
+            raise ValueError("A ConditionalVAE's inputs need labels as well as images.")
+        return {"images": images, "labels": labels}
+
+    def _images_and_labels(self, inputs):
         if isinstance(inputs, dict):
             x, labels = inputs.get("images"), inputs.get("labels")
         elif isinstance(inputs, (tuple, list)) and len(inputs) == 2:
@@ -56,26 +69,26 @@ class ConditionalVAE(VAE):
             )
         if x is None or labels is None:
             raise ValueError("A ConditionalVAE needs both 'images' and 'labels'.")
-        labels = ops.reshape(ops.cast(ops.convert_to_tensor(labels), "int32"), (-1,))
-        return self._standardize(x), labels
+        return x, labels
 
+    # === Conditioning hooks ===
     def _model_input_shape(self):
         # Keras records it; SavedModel export traces `call` with this structure.
         return {"images": (None,) + self.data_shape, "labels": (None,)}
 
     def _encoder_input_shape(self):
-        return self.data_shape[:-1] + (self.data_shape[-1] + self._classes,)
+        return self.data_shape[:-1] + (self.data_shape[-1] + self.num_classes,)
 
     def _decoder_input_size(self):
-        return self.latent_dim + self._classes
+        return self.latent_dim + self.num_classes
 
     def _encoder_inputs(self, x, labels):
         if labels is None:
             raise ValueError("The ConditionalVAE's encoder needs labels.")
-        one_hot = ops.one_hot(labels, self._classes)
+        one_hot = ops.one_hot(labels, self.num_classes)
         spatial = ops.shape(x)[1:-1]
-        one_hot = ops.reshape(one_hot, (-1,) + (1,) * len(spatial) + (self._classes,))
-        one_hot = ops.broadcast_to(one_hot, tuple(ops.shape(x)[:-1]) + (self._classes,))
+        one_hot = ops.reshape(one_hot, (-1,) + (1,) * len(spatial) + (self.num_classes,))
+        one_hot = ops.broadcast_to(one_hot, tuple(ops.shape(x)[:-1]) + (self.num_classes,))
         return ops.concatenate([x, one_hot], axis=-1)
 
     def _decoder_inputs(self, z, labels):
@@ -84,79 +97,34 @@ class ConditionalVAE(VAE):
                 "A ConditionalVAE decodes for given labels: pass labels= to "
                 "decode or sample."
             )
-        return ops.concatenate([z, self._one_hot(labels)], axis=-1)
-
-    def _one_hot(self, labels):
         # Integer labels, or rows of class weights (for interpolation).
         if len(labels.shape) == 2:
-            return ops.cast(labels, "float32")
-        return ops.one_hot(labels, self._classes)
+            return ops.concatenate([z, ops.cast(labels, "float32")], axis=-1)
+        return ops.concatenate([z, ops.one_hot(labels, self.num_classes)], axis=-1)
 
-    # === Public methods ===
-    def sample(self, num_samples, seed=None, labels=None):
-        """Decode draws from the prior for the given labels.
-
-        Args:
-            num_samples: positive int.
-            seed: int for reproducible images, or None.
-            labels: one int (every image of that class) or `num_samples` ints.
-        """
-        num_samples = validation.positive_int("num_samples", num_samples)
-        labels = self._check_labels(np.broadcast_to(np.asarray(labels), (num_samples,))
-                                    if labels is not None else None)
-        return super().sample(num_samples, seed=seed, condition=labels)
-
-    def decode(self, z, labels=None):
-        return super().decode(z, self._check_labels(labels))
-
-    def interpolate(self, x_a, x_b, steps=8, labels=None):
-        """Decode the straight path between two encodings, labels included.
-
-        Args:
-            x_a, x_b: single images of shape `input_shape`.
-            steps: int ≥ 2.
-            labels: `(label_a, label_b)`: each image is encoded with its own
-                label, and the one-hot condition moves from one to the other
-                along with z.
-        """
-        steps = validation.positive_int("steps", steps, minimum=2)
+    def _interpolation_ends(self, x_a, x_b, labels):
         if labels is None or len(labels) != 2:
             raise ValueError("ConditionalVAE.interpolate needs labels=(label_a, label_b).")
         ends = self._check_labels(labels)
         loc, _ = self.encode({"images": ops.stack([x_a, x_b]), "labels": ends})
-        t = ops.linspace(0.0, 1.0, steps)[:, None]
-        one_hot = ops.one_hot(ends, self._classes)
-        path = (1.0 - t) * loc[0] + t * loc[1]
-        weights = (1.0 - t) * one_hot[0] + t * one_hot[1]
-        return VAE.decode(self, path, weights)
+        return loc, ops.one_hot(ends, self.num_classes)
 
     def _check_labels(self, labels):
         if labels is None:
             raise ValueError(
-                f"A ConditionalVAE needs labels (integers in [0, {self._classes})) "
+                f"A ConditionalVAE needs labels (integers in [0, {self.num_classes})) "
                 "to decode or sample."
             )
-        if tf.is_tensor(labels) and not tf.executing_eagerly():
-            return tf.reshape(tf.cast(labels, tf.int32), [-1])  # checked in the graph
+        if tf.is_tensor(labels) and (not tf.executing_eagerly() or labels.dtype.is_floating):
+            return labels  # checked in the graph, or class weights (interpolation)
         labels = np.asarray(labels)
-        if labels.size and (labels.min() < 0 or labels.max() >= self._classes
+        if labels.size and (labels.min() < 0 or labels.max() >= self.num_classes
                             or not np.issubdtype(labels.dtype, np.integer)):
             raise ValueError(
-                f"Expected integer labels in [0, {self._classes}). Received labels "
+                f"Expected integer labels in [0, {self.num_classes}). Received labels "
                 f"from {labels.min()} to {labels.max()} (dtype {labels.dtype})."
             )
         return tf.constant(labels.reshape(-1), tf.int32)
-
-    # === Training with checked labels ===
-    def fit(self, x=None, y=None, validation_data=None, **kwargs):
-        self._check_input_labels(x)
-        if isinstance(validation_data, tuple) and validation_data:
-            self._check_input_labels(validation_data[0])
-        return super().fit(x, y, validation_data=validation_data, **kwargs)
-
-    def evaluate(self, x=None, y=None, **kwargs):
-        self._check_input_labels(x)
-        return super().evaluate(x, y, **kwargs)
 
     def _check_input_labels(self, inputs):
         if isinstance(inputs, dict) and isinstance(inputs.get("labels"), np.ndarray):
@@ -164,4 +132,4 @@ class ConditionalVAE(VAE):
 
     # === Config ===
     def get_config(self):
-        return {**super().get_config(), "num_classes": self._classes}
+        return {**super().get_config(), "num_classes": self.num_classes}

@@ -20,7 +20,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from keras_vae import registry, validation
-from keras_vae.posteriors import positive_scale as _positive_scale
+from keras_vae.distributions.scale import positive_scale as _positive_scale
 
 tfd = tfp.distributions
 
@@ -169,7 +169,7 @@ class MixtureOfGaussians(Prior):
         num_components: K, a positive int.
     """
 
-    def __init__(self, num_components=10, **kwargs):
+    def __init__(self, num_components=10, **kwargs):  # pragma: no mutate block
         super().__init__(**kwargs)
         self.num_components = validation.positive_int("num_components", num_components)
 
@@ -215,7 +215,7 @@ class VampPrior(Prior):
         num_components: K, the number of pseudo-inputs.
     """
 
-    def __init__(self, num_components=50, **kwargs):
+    def __init__(self, num_components=50, **kwargs):  # pragma: no mutate block
         super().__init__(**kwargs)
         self.num_components = validation.positive_int("num_components", num_components)
         self._posterior = None

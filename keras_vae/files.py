@@ -1,0 +1,60 @@
+"""Writing files so that a crash never leaves half of one.
+
+Every file the package writes goes to a temporary name beside its target
+and is renamed over the target only when complete (`os.replace` is atomic on
+POSIX and Windows); on an error the temporary file is removed and the target
+is untouched. (`keras_vae.edge` keeps its own copy of this for PNGs: it runs
+on devices without TensorFlow and cannot import the package.)
+"""
+
+import contextlib
+import os
+
+
+@contextlib.contextmanager
+def replacing(path, suffix=".partial"):
+    """Yield a temporary path beside `path`; rename it over `path` when the
+    block succeeds, remove it when the block raises."""
+    root, extension = os.path.splitext(str(path))
+    # Keep the extension last: some writers (Keras, matplotlib) insist on it.
+    temporary = f"{root}{suffix}{extension}"
+    try:
+        yield temporary
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(temporary)
+        raise
+
+
+def write_bytes(path, content):
+    """Write `content` to `path` atomically, flushed to the disk."""
+    with replacing(path) as temporary, open(temporary, "wb") as f:
+        f.write(content)
+        f.flush()
+        os.fsync(f.fileno())
+    return path
+
+
+def write_text(path, text):
+    """Write `text` (UTF-8) to `path` atomically, flushed to the disk."""
+    return write_bytes(path, text.encode("utf-8"))
+
+
+def save_model(model, path):
+    """`model.save(path)` through a temporary `.keras` file renamed over `path`."""
+    with replacing(path) as temporary:
+        model.save(temporary)
+    return path
+
+
+def readable_h5(path):
+    """Whether `path` is an HDF5 file that opens and whose objects list."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            f.visit(lambda name: None)
+        return True
+    except (OSError, ValueError):
+        return False

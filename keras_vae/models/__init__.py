@@ -1,0 +1,7 @@
+"""The models: the VAE, its conditional variant, their networks and objectives."""
+
+from keras_vae.models import networks, objectives
+from keras_vae.models.conditional import ConditionalVAE
+from keras_vae.models.vae import VAE
+
+__all__ = ["VAE", "ConditionalVAE", "networks", "objectives"]

@@ -1,0 +1,68 @@
+"""How the models train: Keras's steps, with the data checked first, the
+replicas' global-batch state gathered before `call`, and a NaN guard."""
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+from keras_vae import validation
+from keras_vae.training import callbacks as callbacks_lib
+from keras_vae.training import distribute
+from keras_vae.training import replicas as replicas_lib
+
+
+class CheckedFitting:
+    """Mixed into `keras_vae.VAE` before `keras.Model`.
+
+    The model must have `data_shape`, `likelihood` and `split_inputs`.
+    """
+
+    def train_step(self, data):
+        with replicas_lib.global_batch(self, keras.utils.unpack_x_y_sample_weight(data)[0]):
+            return self._multi_worker_logs(super().train_step(data))
+
+    def test_step(self, data):
+        with replicas_lib.global_batch(self, keras.utils.unpack_x_y_sample_weight(data)[0]):
+            return self._multi_worker_logs(super().test_step(data))
+
+    def predict_step(self, data):
+        with replicas_lib.global_batch(self, keras.utils.unpack_x_y_sample_weight(data)[0]):
+            return super().predict_step(data)
+
+    def _multi_worker_logs(self, logs):
+        # Keras 3 averages the logs of multi-worker runs along axis 0, which
+        # scalars lack (tensorflow/tensorflow#72388): give them that axis.
+        if not distribute.in_multi_worker_mode(self.distribute_strategy):
+            return logs
+        return {name: ops.reshape(value, (1,)) for name, value in logs.items()}
+
+    def fit(self, x=None, y=None, validation_data=None, callbacks=None, **kwargs):
+        """Keras `fit`, with the data checked first and a NaN guard.
+
+        Unless `callbacks` has one, a `keras_vae.callbacks.StopOnNonFiniteLoss`
+        is added: at a NaN or infinite loss, training stops with a message
+        and the weights of the last good epoch.
+        """
+        self._check_input_labels(x)
+        if isinstance(validation_data, tuple) and validation_data:
+            self._check_input_labels(validation_data[0])
+        x = validation.checked_data(x, self.data_shape, self.likelihood, "x")
+        validation_data = validation.checked_data(
+            validation_data, self.data_shape, self.likelihood, "validation_data"
+        )
+        if isinstance(x, tf.data.Dataset):
+            kwargs.setdefault("shuffle", False)  # a dataset shuffles itself
+        callbacks = list(callbacks or [])
+        if not any(isinstance(c, callbacks_lib.StopOnNonFiniteLoss) for c in callbacks):
+            callbacks.append(callbacks_lib.StopOnNonFiniteLoss())
+        return super().fit(x, y, validation_data=validation_data,
+                           callbacks=callbacks, **kwargs)
+
+    def evaluate(self, x=None, y=None, **kwargs):
+        self._check_input_labels(x)
+        x = validation.checked_data(x, self.data_shape, self.likelihood, "x")
+        return super().evaluate(x, y, **kwargs)
+
+    def _check_input_labels(self, inputs):
+        """Check the labels of in-memory inputs before Keras slices them
+        (conditional models; nothing to check for the plain VAE)."""

@@ -1,0 +1,283 @@
+"""The distributions and evaluation maths against NumPy, on small fixed draws.
+
+Fast value tests, each against an independent formula written here; they are
+what `make mutation` runs over keras_vae/distributions, the objectives and
+keras_vae/evaluation.
+"""
+
+import math
+
+import numpy as np
+import pytest
+
+import keras_vae
+from keras_vae import evaluation, posteriors, priors
+from keras_vae.distributions import scale as scale_lib
+
+RNG = np.random.default_rng(3)
+
+
+def softplus(x):
+    return np.logaddexp(0.0, x)
+
+
+def normal_logpdf(z, loc, scale):
+    return -0.5 * ((z - loc) / scale) ** 2 - np.log(scale) - 0.5 * math.log(2 * math.pi)
+
+
+def logsumexp(a, axis):
+    top = a.max(axis=axis, keepdims=True)
+    return np.squeeze(top, axis) + np.log(np.exp(a - top).sum(axis=axis))
+
+
+def numpy_scale(raw, floor=1e-4):
+    return floor + softplus(raw + math.log(math.e - 1.0))
+
+
+# === Scale ===
+def test_positive_scale_is_floor_plus_shifted_softplus():
+    raw = np.array([-30.0, -2.0, 0.0, 0.7, 40.0], "float32")
+    got = np.asarray(scale_lib.positive_scale(raw))
+    np.testing.assert_allclose(got, numpy_scale(raw.astype("float64")), rtol=1e-6)
+    assert got[2] == pytest.approx(1.0 + 1e-4, rel=1e-6)  # about 1 at raw = 0
+    assert got[0] >= 1e-4  # never below the floor
+    np.testing.assert_allclose(np.asarray(scale_lib.positive_scale(raw, floor=0.5)),
+                               numpy_scale(raw.astype("float64"), 0.5), rtol=1e-6)
+
+
+# === Priors ===
+def _built(prior, latent_dim=3):
+    prior.build(latent_dim)
+    return prior
+
+
+def test_standard_normal_log_prob_and_samples():
+    prior = _built(priors.StandardNormal())
+    z = RNG.normal(size=(4, 5, 3)).astype("float32")
+    np.testing.assert_allclose(np.asarray(prior.log_prob(z)),
+                               normal_logpdf(z, 0.0, 1.0).sum(-1), rtol=1e-5)
+    draws = np.asarray(prior.sample(20000, seed=np.array([1, 2], "int32")))
+    assert draws.shape == (20000, 3)
+    np.testing.assert_allclose(draws.mean(0), 0.0, atol=0.03)
+    np.testing.assert_allclose(draws.std(0), 1.0, atol=0.03)
+    again = np.asarray(prior.sample(5, seed=np.array([1, 2], "int32")))
+    np.testing.assert_array_equal(again, draws[:5])
+    assert np.asarray(prior.sample(5)).shape == (5, 3)  # unseeded, for export
+
+
+def test_learnable_gaussian_log_prob_and_samples():
+    prior = _built(priors.LearnableGaussian())
+    loc, raw = np.array([1.0, -2.0, 0.5], "float32"), np.array([0.3, -1.0, 1.2], "float32")
+    prior.loc.assign(loc)
+    prior.raw_scale.assign(raw)
+    scale = numpy_scale(raw.astype("float64"))
+    z = RNG.normal(size=(6, 3)).astype("float32")
+    np.testing.assert_allclose(np.asarray(prior.log_prob(z)),
+                               normal_logpdf(z, loc, scale).sum(-1), rtol=1e-5)
+    draws = np.asarray(prior.sample(20000, seed=np.array([4, 5], "int32")))
+    np.testing.assert_allclose(draws.mean(0), loc, atol=0.05)
+    np.testing.assert_allclose(draws.std(0), scale, rtol=0.03)
+    unseeded = np.asarray(prior.sample(20000))
+    np.testing.assert_allclose(unseeded.mean(0), loc, atol=0.05)
+    np.testing.assert_allclose(unseeded.std(0), scale, rtol=0.03)
+
+
+def _mixture():
+    prior = _built(priors.MixtureOfGaussians(num_components=2))
+    locs = np.array([[-4.0, 0.0, 2.0], [4.0, 1.0, -2.0]], "float32")
+    raws = np.array([[0.0, -1.0, 0.5], [-0.5, 0.2, 0.0]], "float32")
+    logits = np.array([0.0, math.log(3.0)], "float32")  # weights 1/4, 3/4
+    prior.locs.assign(locs)
+    prior.raw_scales.assign(raws)
+    prior.logits.assign(logits)
+    return prior, locs, numpy_scale(raws.astype("float64")), logits
+
+
+def test_mixture_of_gaussians_log_prob_against_numpy():
+    prior, locs, scales, logits = _mixture()
+    z = RNG.normal(0, 3, size=(7, 3)).astype("float32")
+    log_weights = logits - logsumexp(logits, 0)
+    components = normal_logpdf(z[:, None, :], locs, scales).sum(-1) + log_weights
+    expected = logsumexp(components, 1)
+    np.testing.assert_allclose(np.asarray(prior.log_prob(z)), expected, rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(prior.distribution().log_prob(z)), expected,
+                               rtol=1e-4)
+    assert prior.get_config()["num_components"] == 2
+
+
+@pytest.mark.parametrize("seed", [None, np.array([6, 7], "int32")])
+def test_mixture_samples_pick_components_by_weight(seed):
+    prior, locs, scales, _ = _mixture()
+    draws = np.asarray(prior.sample(20000, seed=seed))
+    right = draws[:, 0] > 0  # the two components are 8 scales apart
+    assert right.mean() == pytest.approx(0.75, abs=0.015)
+    np.testing.assert_allclose(draws[right].mean(0), locs[1], atol=0.05)
+    np.testing.assert_allclose(draws[~right].std(0), scales[0], rtol=0.05)
+
+
+def test_diagonal_mixture_log_prob_against_numpy():
+    locs = RNG.normal(size=(4, 3))
+    scales = RNG.uniform(0.2, 2.0, size=(4, 3))
+    logits = RNG.normal(size=4)
+    z = RNG.normal(size=(2, 5, 3))
+    got = np.asarray(priors.diagonal_mixture_log_prob(
+        z.astype("float32"), locs.astype("float32"), scales.astype("float32"),
+        logits.astype("float32")))
+    components = (normal_logpdf(z[..., None, :], locs, scales).sum(-1)
+                  + logits - logsumexp(logits, 0))
+    np.testing.assert_allclose(got, logsumexp(components, -1), rtol=1e-5)
+
+
+def test_vamp_prior_is_the_uniform_mixture_of_posteriors_at_pseudo_inputs():
+    vae = keras_vae.VAE((4, 4, 1), latent_dim=2, hidden_units=(8,),
+                        prior=priors.VampPrior(num_components=3))
+    loc, scale = (np.asarray(t, "float64") for t in
+                  vae.encode(np.clip(np.asarray(vae.prior.pseudo_inputs), 0, 1)))
+    z = RNG.normal(size=(6, 2)).astype("float32")
+    components = normal_logpdf(z[:, None, :], loc, scale).sum(-1) - math.log(3)
+    np.testing.assert_allclose(np.asarray(vae.prior.log_prob(z)), logsumexp(components, 1),
+                               rtol=1e-5)
+    # Samples have the moments of the uniform mixture of the three posteriors.
+    draws = np.asarray(vae.prior.sample(30000, seed=np.array([1, 1], "int32")), "float64")
+    mean = loc.mean(0)
+    np.testing.assert_allclose(draws.mean(0), mean, atol=0.03)
+    np.testing.assert_allclose(draws.var(0), (scale**2 + loc**2).mean(0) - mean**2, rtol=0.05)
+
+
+# === Posteriors ===
+def test_diagonal_posterior_splits_loc_and_scale_and_reparameterizes():
+    family = posteriors.DiagonalGaussian()
+    assert family.params_size(3) == 6
+    params = RNG.normal(size=(4, 6)).astype("float32")
+    q = family.distribution(params)
+    loc, scale = (np.asarray(t) for t in family.loc_and_scale(q))
+    np.testing.assert_allclose(loc, params[:, :3], rtol=1e-6)
+    np.testing.assert_allclose(scale, numpy_scale(params[:, 3:].astype("float64")), rtol=1e-5)
+    eps = RNG.normal(size=(2, 4, 3)).astype("float32")
+    np.testing.assert_allclose(np.asarray(family.reparameterize(q, eps)), loc + scale * eps,
+                               rtol=1e-5)
+    prior = _built(priors.StandardNormal()).distribution()
+    kl = 0.5 * (scale**2 + loc**2 - 1 - np.log(scale**2)).sum(-1)
+    np.testing.assert_allclose(np.asarray(family.kl_divergence(q, prior)), kl, rtol=1e-5)
+
+
+def test_full_covariance_posterior_against_numpy():
+    family = posteriors.FullCovarianceGaussian()
+    d = 3
+    assert family.params_size(d) == 9
+    params = RNG.normal(size=(2, 9)).astype("float32")
+    q = family.distribution(params)
+    tril = np.asarray(q.scale_tril, "float64")
+    assert np.all(np.triu(tril, 1) == 0)  # lower-triangular
+    np.testing.assert_allclose(np.diagonal(tril, axis1=1, axis2=2),
+                               numpy_scale(np.diagonal(
+                                   np.asarray(_fill_triangular(params[:, d:])), axis1=1,
+                                   axis2=2)), rtol=1e-5)
+    loc = params[:, :d]
+    eps = RNG.normal(size=(2, d)).astype("float32")
+    np.testing.assert_allclose(np.asarray(family.reparameterize(q, eps)),
+                               loc + np.einsum("bij,bj->bi", tril, eps), rtol=1e-5)
+    covariance = tril @ np.transpose(tril, (0, 2, 1))
+    _, stddev = family.loc_and_scale(q)
+    np.testing.assert_allclose(np.asarray(stddev),
+                               np.sqrt(np.diagonal(covariance, axis1=1, axis2=2)), rtol=1e-5)
+    # KL(N(μ, Σ) ‖ N(m, diag s²)) in closed form, to a learnable Gaussian prior.
+    prior = _built(priors.LearnableGaussian())
+    prior.loc.assign([0.5, -0.5, 0.0])
+    prior.raw_scale.assign([0.3, -0.3, 0.0])
+    m = np.array([0.5, -0.5, 0.0])
+    s2 = numpy_scale(np.array([0.3, -0.3, 0.0])) ** 2
+    kl = 0.5 * (np.trace(covariance / s2[:, None], axis1=1, axis2=2)
+                + (((m - loc) ** 2) / s2).sum(-1) - d + np.log(s2).sum()
+                - np.log(np.linalg.det(covariance)))
+    np.testing.assert_allclose(np.asarray(family.kl_divergence(q, prior.distribution())), kl,
+                               rtol=1e-4)
+
+
+def _fill_triangular(raw):
+    import tensorflow_probability as tfp
+
+    return tfp.math.fill_triangular(raw)
+
+
+# === Evaluation ===
+@pytest.fixture(scope="module")
+def model_and_data():
+    import keras
+
+    keras.utils.set_random_seed(1)
+    x = (RNG.random((40, 4, 4, 1)) > 0.5).astype("float32")
+    vae = keras_vae.VAE((4, 4, 1), latent_dim=3, hidden_units=(8,), seed=2)
+    return vae, x
+
+
+def test_bits_per_dimension_by_convention():
+    nll = np.array([100.0, 80.0])
+    np.testing.assert_allclose(evaluation.bits_per_dimension(nll, 784),
+                               nll / (784 * math.log(2)))
+    np.testing.assert_allclose(evaluation.bits_per_dimension(nll, 784, "8bit_density"),
+                               (nll + 784 * math.log(256)) / (784 * math.log(2)))
+
+
+def test_per_example_negative_elbo_is_reconstruction_plus_kl(model_and_data):
+    vae, x = model_and_data
+    scores = evaluation.negative_elbo(vae, x, batch_size=16)
+    terms = vae.elbo_terms(x)  # the same noise is not reused, so compare the KL part
+    loc, scale = (np.asarray(t, "float64") for t in vae.encode(x))
+    kl = 0.5 * (scale**2 + loc**2 - 1 - np.log(scale**2)).sum(-1)
+    assert scores.shape == (40,)
+    assert np.all(scores > kl)  # reconstruction > 0 for binary data
+    np.testing.assert_allclose(np.asarray(terms.kl), kl, rtol=1e-4)
+    # The ELBO anomaly score is the same statistic, with another draw of z.
+    assert evaluation.anomaly_scores(vae, x).mean() == pytest.approx(scores.mean(), rel=0.05)
+    with pytest.raises(ValueError, match="Unknown anomaly score: 'psnr'"):
+        evaluation.anomaly_scores(vae, x, method="psnr")
+
+
+def test_active_units_and_kl_per_dimension_against_numpy(model_and_data):
+    vae, x = model_and_data
+    loc, scale = (np.asarray(t, "float64") for t in vae.encode(x))
+    count, variances = evaluation.active_units(vae, x, threshold=0.0)
+    np.testing.assert_allclose(variances, loc.var(axis=0), rtol=1e-4)
+    assert count == int(np.sum(loc.var(axis=0) > 0.0))
+    middle = float(np.median(variances))
+    assert evaluation.active_units(vae, x, threshold=middle)[0] == int(
+        np.sum(variances > middle))
+    np.testing.assert_allclose(evaluation.posterior_means(vae, x, batch_size=7), loc,
+                               rtol=1e-5)
+    kl = 0.5 * (scale**2 + loc**2 - 1 - np.log(scale**2))
+    np.testing.assert_allclose(evaluation.kl_per_dimension(vae, x, batch_size=7),
+                               kl.mean(axis=0), rtol=1e-4)
+
+
+def test_log_likelihood_is_the_log_mean_of_importance_weights(model_and_data):
+    vae, x = model_and_data
+    k = 6
+    estimate = evaluation.log_likelihood(vae, x[:5], num_samples=k, batch_size=2,
+                                         chunk_size=4, seed=3, verbose=False)
+    # The same estimator by hand, for comparison in distribution: with k = 1
+    # it is the ELBO's Monte-Carlo form, and it rises towards log p(x) with k.
+    assert estimate.shape == (5,)
+    elbo = -evaluation.negative_elbo(vae, x[:5])
+    big = evaluation.log_likelihood(vae, x[:5], num_samples=400, verbose=False)
+    assert np.all(big > elbo - 0.5)
+    assert np.all(np.abs(estimate - big) < 3.0)
+    again = evaluation.log_likelihood(vae, x[:5], num_samples=k, batch_size=2, chunk_size=4,
+                                      seed=3, verbose=False)
+    np.testing.assert_array_equal(estimate, again)  # the seed fixes the samples
+    with pytest.raises(ValueError, match="positive integer num_samples"):
+        evaluation.log_likelihood(vae, x, num_samples=0)
+
+
+def test_anomaly_threshold_and_auroc_against_direct_counts():
+    normal = RNG.normal(0, 1, 300)
+    anomalous = RNG.normal(1.5, 1, 200)
+    assert evaluation.anomaly_threshold(normal, 0.9) == pytest.approx(np.quantile(normal, 0.9))
+    pairs = (anomalous[:, None] > normal[None]).mean() + 0.5 * (
+        anomalous[:, None] == normal[None]).mean()
+    assert evaluation.auroc(normal, anomalous) == pytest.approx(pairs)
+    ties = np.array([1.0, 2.0, 2.0, 3.0])
+    assert evaluation.auroc(ties, np.array([2.0])) == pytest.approx(0.25 + 0.5 * 0.5)
+    for bad in (0.0, 1.0):
+        with pytest.raises(ValueError, match="quantile in"):
+            evaluation.anomaly_threshold(normal, bad)
