@@ -1,5 +1,6 @@
 """The parts every benchmark report shares: its provenance and its writing."""
 
+import argparse
 import datetime
 import os
 import platform
@@ -28,3 +29,15 @@ def write(path, lines):
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
     print("\n".join(lines))
+
+
+def epochs_arguments(argv, doc, epochs, quick, out):
+    """`(args, epochs, limit)` of a benchmark that trains for `--epochs`, or
+    with `--quick` for `quick = (epochs, images)`, and writes `--out`."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=epochs)
+    parser.add_argument("--quick", action="store_true",
+                        help=f"{quick[0]} epochs on {quick[1]} images")
+    parser.add_argument("--out", default=out)
+    args = parser.parse_args(argv)
+    return (args, *quick) if args.quick else (args, args.epochs, None)

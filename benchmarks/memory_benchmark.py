@@ -11,7 +11,6 @@ the growth from the second epoch (after TensorFlow's one-off allocations)
 to the last.
 """
 
-import argparse
 import resource
 import time
 
@@ -40,12 +39,8 @@ class _MemoryLog(keras.callbacks.Callback):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--quick", action="store_true", help="3 epochs on 2000 images")
-    parser.add_argument("--out", default="docs/benchmarks/memory.md")
-    args = parser.parse_args(argv)
-    epochs, limit = (3, 2000) if args.quick else (args.epochs, None)
+    args, epochs, limit = _report.epochs_arguments(argv, __doc__, 30, (3, 2000),
+                                                   "docs/benchmarks/memory.md")
 
     keras.utils.set_random_seed(0)
     (x_train, _), _ = keras_vae.data.load_mnist()

@@ -18,7 +18,6 @@ Throughput is images per second, the median over epochs after a warm-up
 epoch. Peak resident memory is that of this process after each run.
 """
 
-import argparse
 import os
 import resource
 import statistics
@@ -157,12 +156,8 @@ def _peak_mib():
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--quick", action="store_true", help="2 epochs on 3000 images")
-    parser.add_argument("--out", default="docs/benchmarks/speed.md")
-    args = parser.parse_args(argv)
-    epochs, limit = (2, 3000) if args.quick else (args.epochs, None)
+    args, epochs, limit = _report.epochs_arguments(argv, __doc__, 5, (2, 3000),
+                                                   "docs/benchmarks/speed.md")
 
     (x, _), _ = keras_vae.data.load_mnist()
     x = x[:limit]

@@ -34,30 +34,26 @@ LEVELS = {
 
 Rule = collections.namedtuple("Rule", "first second reason instead")
 
+# The priors whose KL has no closed form, as messages name them.
+_MIXTURES = (("mixture_of_gaussians", "a mixture prior"), ("vamp", "the VampPrior"))
+
 RULES = (
     Rule(("free_bits", "> 0"), ("objective", "iwae"),
          "the IWAE bound has no separate KL term for free bits to floor",
          "objective='elbo' with free bits, or free_bits=0 with IWAE"),
-    Rule(("free_bits", "> 0"), ("prior", "mixture_of_gaussians"),
-         "free bits floor a closed-form KL per latent dimension, and a mixture "
-         "prior has none",
-         "prior='standard_normal' or 'learnable_gaussian', or free_bits=0"),
-    Rule(("free_bits", "> 0"), ("prior", "vamp"),
-         "free bits floor a closed-form KL per latent dimension, and the VampPrior "
-         "has none",
-         "prior='standard_normal' or 'learnable_gaussian', or free_bits=0"),
+    *(Rule(("free_bits", "> 0"), ("prior", prior),
+           f"free bits floor a closed-form KL per latent dimension, and {name} has none",
+           "prior='standard_normal' or 'learnable_gaussian', or free_bits=0")
+      for prior, name in _MIXTURES),
     Rule(("free_bits", "> 0"), ("posterior", "full_covariance"),
          "the KL of a full-covariance posterior does not split into one term per "
          "latent dimension",
          "posterior='diagonal', or free_bits=0"),
-    Rule(("use_exact_kl", "False"), ("prior", "mixture_of_gaussians"),
-         "the KL to a mixture prior is always a Monte-Carlo estimate, so "
-         "use_exact_kl=False would change nothing",
-         "use_exact_kl=True (the default)"),
-    Rule(("use_exact_kl", "False"), ("prior", "vamp"),
-         "the KL to the VampPrior is always a Monte-Carlo estimate, so "
-         "use_exact_kl=False would change nothing",
-         "use_exact_kl=True (the default)"),
+    *(Rule(("use_exact_kl", "False"), ("prior", prior),
+           f"the KL to {name} is always a Monte-Carlo estimate, so "
+           "use_exact_kl=False would change nothing",
+           "use_exact_kl=True (the default)")
+      for prior, name in _MIXTURES),
     Rule(("conditional", "yes"), ("prior", "vamp"),
          "the VampPrior's pseudo-inputs have no labels to condition on",
          "prior='mixture_of_gaussians' for a learnt multimodal prior, or an "

@@ -83,27 +83,25 @@ def _check_image_shape(shape):
 
 def build_encoder(identifier, input_shape, output_size, units, filters, activation):
     """Return the encoder for a name ('mlp', 'conv') or a user's Keras layer."""
-    if isinstance(identifier, keras.layers.Layer):
-        return identifier
-    _check_name("encoder", identifier)
-    if identifier == "mlp":
-        return mlp_encoder(input_shape, output_size, units, activation)
-    return conv_encoder(input_shape, output_size, filters, activation)
+    return _build("encoder", identifier, (mlp_encoder, conv_encoder),
+                  input_shape, output_size, units, filters, activation)
 
 
 def build_decoder(identifier, latent_dim, output_shape, units, filters, activation):
     """Return the decoder for a name ('mlp', 'conv') or a user's Keras layer."""
+    return _build("decoder", identifier, (mlp_decoder, conv_decoder),
+                  latent_dim, output_shape, units, filters, activation)
+
+
+def _build(role, identifier, builders, shape_in, shape_out, units, filters, activation):
     if isinstance(identifier, keras.layers.Layer):
         return identifier
-    _check_name("decoder", identifier)
-    if identifier == "mlp":
-        return mlp_decoder(latent_dim, output_shape, units, activation)
-    return conv_decoder(latent_dim, output_shape, filters, activation)
-
-
-def _check_name(role, identifier):
     if identifier not in NAMES:
         raise ValueError(
             f"Unknown {role}: {identifier!r}. Expected one of {list(NAMES)}, "
             "or a keras.layers.Layer instance."
         )
+    mlp, conv = builders
+    if identifier == "mlp":
+        return mlp(shape_in, shape_out, units, activation)
+    return conv(shape_in, shape_out, filters, activation)
