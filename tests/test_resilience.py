@@ -98,7 +98,8 @@ def test_tpu_without_a_tpu_says_so(monkeypatch):
 def test_static_shapes_for_accelerators(tmp_path):
     config = config_lib.resolve({"limit": 300, "batch_size": 64, "drop_remainder": True})
     splits = runs.load_splits(config)
-    dataset = runs.build.dataset(config, splits.x_train, training=True,
+    vae = runs.build_model(config, splits.image_shape)
+    dataset = runs.build.dataset(config, vae, splits.x_train, training=True,
                                  drop_remainder=config["drop_remainder"])
     assert dataset.element_spec.shape.as_list() == [64, 28, 28, 1]
     assert sum(1 for _ in dataset) == 300 // 64

@@ -28,7 +28,7 @@ def _bernoulli(x, seed):
 
 
 def make_dataset(x, batch_size, binarize="none", training=False, seed=0,
-                 shuffle=True, cache=True, drop_remainder=False, labels=None):
+                 shuffle=True, cache=True, drop_remainder=False, labels=None, join=None):
     """Return a batched, prefetched `tf.data.Dataset` of images.
 
     Args:
@@ -41,7 +41,10 @@ def make_dataset(x, batch_size, binarize="none", training=False, seed=0,
         shuffle: shuffle a training split (reshuffled every epoch).
         cache: cache the scaled (and statically binarized) images in memory.
         drop_remainder: drop the last partial batch (static shapes for TPUs).
-        labels: optional integer labels `(n,)`; elements are then the dicts
+        labels: optional integer labels `(n,)`; elements are then the
+            model's inputs made by `join(images, labels)`.
+        join: how a batch of images and labels becomes the model's inputs:
+            pass the model's `join_inputs`; by default the dicts
             `{"images": ..., "labels": ...}` that a `ConditionalVAE` takes.
     """
     if binarize not in BINARIZE_MODES:
@@ -49,6 +52,8 @@ def make_dataset(x, batch_size, binarize="none", training=False, seed=0,
             f"Unknown binarize mode: {binarize!r}. Expected one of "
             f"{list(BINARIZE_MODES)}."
         )
+    # Labelled elements are {"images", "labels"} inside the pipeline, and the
+    # model's inputs (`join`) at its end.
     elements = np.asarray(x) if labels is None else {
         "images": np.asarray(x), "labels": np.asarray(labels, dtype="int32")}
     dataset = tf.data.Dataset.from_tensor_slices(elements)
@@ -74,6 +79,8 @@ def make_dataset(x, batch_size, binarize="none", training=False, seed=0,
             num_parallel_calls=tf.data.AUTOTUNE,
         )
     dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
+    if labels is not None and join is not None:
+        dataset = dataset.map(lambda element: join(element["images"], element["labels"]))
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 

@@ -126,7 +126,7 @@ class ImageSummaries(keras.callbacks.Callback):
             epochs are comparable.
         seed: the sampling seed.
         sample_labels: for a `ConditionalVAE`, the `num_samples` labels to
-            sample (its `examples` are then `{"images", "labels"}`).
+            sample (its `examples` are then the model's inputs with labels).
     """
 
     def __init__(self, log_dir, examples, num_samples=16, seed=0, sample_labels=None):
@@ -142,10 +142,9 @@ class ImageSummaries(keras.callbacks.Callback):
         if self._writer is None:
             self._writer = tf.summary.create_file_writer(self.log_dir)
         reconstructed = self.model.reconstruct(self.examples)
-        images = self.examples["images"] if isinstance(self.examples, dict) else self.examples
+        images, _ = self.model.input_arrays(self.examples)
         pairs = tf.concat([tf.cast(images, tf.float32), reconstructed], axis=2)
-        extra = {} if self.sample_labels is None else {"labels": self.sample_labels}
-        samples = self.model.sample(self.num_samples, seed=self.seed, **extra)
+        samples = self.model.sample(self.num_samples, seed=self.seed, labels=self.sample_labels)
         with self._writer.as_default():
             tf.summary.image("samples", samples, step=epoch, max_outputs=self.num_samples)
             tf.summary.image("reconstructions (original | reconstruction)", pairs,
