@@ -281,3 +281,208 @@ def test_anomaly_threshold_and_auroc_against_direct_counts():
     for bad in (0.0, 1.0):
         with pytest.raises(ValueError, match="quantile in"):
             evaluation.anomaly_threshold(normal, bad)
+
+
+# === Likelihoods: means, configs, messages ===
+def test_discretized_logistic_means_read_the_loc_back():
+    from keras_vae import likelihoods
+
+    likelihood = likelihoods.DiscretizedLogistic(min_scale=0.5)
+    loc = np.array([[-0.2, 0.0, 0.3], [0.7, 1.0, 1.4]], "float32")[..., None]
+    params = np.concatenate([loc, np.zeros_like(loc)], axis=-1)
+    np.testing.assert_allclose(np.asarray(likelihood.mean(params)), np.clip(loc, 0, 1),
+                               atol=1e-6)
+    distribution = likelihood.distribution(params, 2)
+    np.testing.assert_allclose(np.asarray(likelihood.distribution_mean(distribution)),
+                               np.clip(loc, 0, 1), atol=1e-6)
+    assert likelihood.get_config() == {"min_scale": 0.5}
+    assert likelihoods.GaussianLearnedScale(0.25).get_config() == {"min_scale": 0.25}
+    assert repr(likelihoods.Gaussian(0.2)) == "Gaussian(scale=0.2)"
+    assert repr(likelihoods.Bernoulli()) == "Bernoulli()"
+
+
+def test_range_errors_name_the_interval_and_the_fix():
+    from keras_vae import likelihoods
+
+    message = likelihoods.Bernoulli().range_error("x with maximum 255")
+    assert message == ("The Bernoulli likelihood needs data in [0, 1]. Received x with "
+                       "maximum 255. Rescale the data (for 8-bit images, divide by 255) "
+                       "or use likelihood='gaussian'.")
+    assert likelihoods.Gaussian().range_error("x").startswith(
+        "The Gaussian likelihood needs data in [-inf, inf]. Received x.")
+
+
+@pytest.mark.parametrize("name, binarized, convention", [
+    ("bernoulli", True, "discrete"), ("bernoulli", False, None),
+    ("discretized_logistic", False, "discrete"), ("discretized_logistic", True, "discrete"),
+    ("gaussian", False, "8bit_density"), ("gaussian", True, None),
+    ("continuous_bernoulli", False, "8bit_density"),
+    ("gaussian_learned_scale", True, None),
+])
+def test_bits_convention_of_each_likelihood_and_why_not(name, binarized, convention):
+    from keras_vae import likelihoods
+
+    likelihood = likelihoods.get(name)
+    got, reason = evaluation.bits_convention(likelihood, binarized)
+    assert got == convention
+    if convention:
+        assert reason is None
+    elif name == "bernoulli":
+        assert reason == ("the Bernoulli log-probability of grey levels is a cross-entropy, "
+                          "not a log-likelihood; binarize the data for bits per dimension")
+    else:
+        assert reason == (f"the {type(likelihood).__name__} likelihood is a density, and a "
+                          "density on binary data has no bits-per-dimension meaning")
+
+
+# === Priors: the base class and the VampPrior's distribution ===
+def test_the_base_prior_samples_and_scores_its_distribution():
+    class Shifted(priors.Prior):
+        def distribution(self):
+            import tensorflow_probability as tfp
+
+            normal = tfp.distributions.Normal(loc=np.full(self.latent_dim, 2.0, "float32"),
+                                              scale=0.5)
+            return tfp.distributions.Independent(normal, reinterpreted_batch_ndims=1)
+
+    prior = _built(Shifted(), 2)
+    draws = np.asarray(prior.sample(20000, seed=np.array([3, 3], "int32")))
+    np.testing.assert_allclose(draws.mean(0), 2.0, atol=0.02)
+    np.testing.assert_allclose(draws.std(0), 0.5, rtol=0.03)
+    z = RNG.normal(size=(5, 2)).astype("float32")
+    np.testing.assert_allclose(np.asarray(prior.log_prob(z)),
+                               normal_logpdf(z, 2.0, 0.5).sum(-1), rtol=1e-5)
+
+
+def test_vamp_prior_distribution_and_config():
+    vae = keras_vae.VAE((4, 4, 1), latent_dim=2, hidden_units=(8,),
+                        prior=priors.VampPrior(num_components=3))
+    z = RNG.normal(size=(6, 2)).astype("float32")
+    np.testing.assert_allclose(np.asarray(vae.prior.distribution().log_prob(z)),
+                               np.asarray(vae.prior.log_prob(z)), rtol=1e-4)
+    assert vae.prior.get_config()["num_components"] == 3
+
+
+# === Initial values, names and seeded draws of the priors ===
+def test_priors_start_where_their_docstrings_say():
+    learnable = _built(priors.LearnableGaussian())
+    np.testing.assert_array_equal(np.asarray(learnable.loc), 0.0)
+    np.testing.assert_array_equal(np.asarray(learnable.raw_scale), 0.0)  # scale ≈ 1
+    mixture = _built(priors.MixtureOfGaussians(num_components=4000), latent_dim=2)
+    locs = np.asarray(mixture.locs)
+    assert abs(locs.mean()) < 0.05 and locs.std() == pytest.approx(1.0, rel=0.05)
+    np.testing.assert_array_equal(np.asarray(mixture.raw_scales), 0.0)
+    np.testing.assert_array_equal(np.asarray(mixture.logits), 0.0)  # equal weights
+    names = [w.path.split("/")[-1] for w in learnable.weights + mixture.weights]
+    assert names == ["loc", "raw_scale", "locs", "raw_scales", "logits"]
+    vae = keras_vae.VAE((4, 4, 1), latent_dim=2, hidden_units=(8,),
+                        prior=priors.VampPrior(num_components=500))
+    pseudo = np.asarray(vae.prior.pseudo_inputs)
+    assert pseudo.min() >= 0.0 and pseudo.max() <= 1.0
+    assert pseudo.mean() == pytest.approx(0.5, abs=0.02)
+    assert vae.prior.weights[0].path.split("/")[-1] == "pseudo_inputs"
+
+
+def test_seeded_samples_are_the_reparameterized_standard_draws():
+    seed = np.array([8, 9], "int32")
+    learnable = _built(priors.LearnableGaussian())
+    learnable.loc.assign([1.0, 2.0, 3.0])
+    learnable.raw_scale.assign([0.5, -0.5, 0.0])
+    eps = np.asarray(_built(priors.StandardNormal()).sample(50, seed=seed))
+    np.testing.assert_allclose(np.asarray(learnable.sample(50, seed=seed)),
+                               [1.0, 2.0, 3.0] + numpy_scale(np.array([0.5, -0.5, 0.0])) * eps,
+                               rtol=1e-5)
+    mixture, locs, scales, logits = _mixture()
+    k, eps = (np.asarray(t) for t in priors._component_draws(50, logits, 3, seed))
+    np.testing.assert_allclose(np.asarray(mixture.sample(50, seed=seed)),
+                               locs[k] + scales[k] * eps, rtol=1e-5)
+    np.testing.assert_array_equal(np.asarray(mixture.sample(50, seed=seed)),
+                                  np.asarray(mixture.sample(50, seed=seed)))
+
+
+def test_vamp_pseudo_inputs_are_clipped_on_each_finite_side():
+    from keras_vae import likelihoods
+
+    class Positive(likelihoods.Gaussian):  # a density on [0, inf)
+        support = (0.0, math.inf)
+
+    for likelihood, low, high in ((Positive(), 0.0, math.inf),
+                                  (likelihoods.Bernoulli(), 0.0, 1.0),
+                                  (likelihoods.Gaussian(), -math.inf, math.inf)):
+        vae = keras_vae.VAE((4, 4, 1), latent_dim=2, hidden_units=(8,), likelihood=likelihood,
+                            prior=priors.VampPrior(num_components=3))
+        raw = np.linspace(-3, 3, 48, dtype="float32").reshape(3, 4, 4, 1)
+        vae.prior.pseudo_inputs.assign(raw)
+        loc, _ = vae.prior._components().distribution.loc, None
+        expected, _ = vae.encode(np.clip(raw, low, high))
+        np.testing.assert_allclose(np.asarray(loc), np.asarray(expected), rtol=1e-5, atol=1e-6)
+        vae.prior.sample(4, seed=np.array([1, 2], "int32"))  # the same seeds, reproducibly
+        np.testing.assert_array_equal(
+            np.asarray(vae.prior.sample(4, seed=np.array([1, 2], "int32"))),
+            np.asarray(vae.prior.sample(4, seed=np.array([1, 2], "int32"))))
+
+
+def test_vamp_prior_with_full_covariance_posteriors_against_numpy():
+    vae = keras_vae.VAE((4, 4, 1), latent_dim=2, hidden_units=(8,), posterior="full_covariance",
+                        prior=priors.VampPrior(num_components=3))
+    components = vae.prior._components()
+    loc = np.asarray(components.loc, "float64")
+    covariance = np.asarray(components.covariance(), "float64")
+    z = RNG.normal(size=(5, 2))
+    log_pdf = []
+    for k in range(3):
+        diff = z - loc[k]
+        solved = np.linalg.solve(covariance[k], diff.T).T
+        log_pdf.append(-0.5 * (diff * solved).sum(-1) - 0.5 * np.log(np.linalg.det(
+            2 * math.pi * covariance[k])))
+    expected = logsumexp(np.stack(log_pdf, 1) - math.log(3), 1)
+    np.testing.assert_allclose(np.asarray(vae.prior.log_prob(z.astype("float32"))), expected,
+                               rtol=1e-4)
+
+
+def test_full_covariance_sizes_for_every_latent_size():
+    family = posteriors.FullCovarianceGaussian()
+    for d in range(1, 201):
+        size = family.params_size(d)
+        assert isinstance(size, int) and size == d + d * (d + 1) // 2
+        assert posteriors._latent_dim(size) == d
+
+
+def test_likelihood_floors_and_names():
+    from keras_vae import likelihoods
+
+    params = np.full((1, 2, 2, 2), -40.0, "float32")  # loc −40, raw scale −40
+    for cls in (likelihoods.DiscretizedLogistic, likelihoods.GaussianLearnedScale):
+        distribution = cls(min_scale=0.3).distribution(params, 3)
+        scale = distribution.distribution.distribution.scale \
+            if cls is likelihoods.DiscretizedLogistic else distribution.distribution.scale
+        np.testing.assert_allclose(np.asarray(scale), 0.3, rtol=1e-6)
+    with pytest.raises(ValueError, match=r"Unknown likelihood: 'poisson'\. Expected one of"):
+        likelihoods.get("poisson")
+    assert likelihoods.ContinuousBernoulli().distribution(
+        np.zeros((1, 2, 2, 1), "float32"), 3).dtype == np.float32
+
+
+def test_bits_per_dimension_is_float64_and_checks_the_convention():
+    got = evaluation.bits_per_dimension(np.float32([100.1]), 784)
+    assert got.dtype == np.float64
+    with pytest.raises(ValueError, match="Unknown bits-per-dimension convention: 'nats'"):
+        evaluation.bits_per_dimension(100.0, 784, "nats")
+
+
+def test_the_likelihood_of_a_model_whose_weights_are_equal_is_exact():
+    """With every network weight 0, p(x|z) = ½ per pixel for any z and q(z|x)
+    is (nearly) the prior: every importance weight is 2^-16, and any k, chunk
+    or batch size must give log p(x) = −16 ln 2 (to the 1e-4 scale floor)."""
+    vae = keras_vae.VAE((4, 4, 1), latent_dim=2, hidden_units=(8,), seed=1)
+    for layer in (vae.encoder, vae.decoder):
+        layer.set_weights([np.zeros_like(w) for w in layer.get_weights()])
+    x = (RNG.random((5, 4, 4, 1)) > 0.5).astype("float32")
+    exact = -16 * math.log(2)
+    for k, chunk, batch in ((1, 250, 100), (6, 4, 2), (7, 3, 5), (250, 100, 3)):
+        got = evaluation.log_likelihood(vae, x, num_samples=k, batch_size=batch,
+                                        chunk_size=chunk, verbose=False)
+        np.testing.assert_allclose(got, exact, atol=1e-3)
+    np.testing.assert_allclose(evaluation.negative_elbo(vae, x), -exact, atol=1e-3)
+    assert evaluation.anomaly_scores(vae, x, method="log_likelihood",
+                                     num_samples=3) == pytest.approx([-exact] * 5, abs=1e-3)

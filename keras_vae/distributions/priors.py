@@ -81,12 +81,12 @@ def diagonal_mixture_log_prob(z, locs, scales, logits):
     precision = tf.math.reciprocal(tf.square(scales))
     quadratic = (tf.matmul(tf.square(flat), precision, transpose_b=True)
                  - 2.0 * tf.matmul(flat, locs * precision, transpose_b=True)
-                 + tf.reduce_sum(tf.square(locs) * precision, axis=-1))
-    log_normalizer = (tf.reduce_sum(tf.math.log(scales), axis=-1)
+                 + tf.reduce_sum(tf.square(locs) * precision, axis=1))
+    log_normalizer = (tf.reduce_sum(tf.math.log(scales), axis=1)
                       + 0.5 * tf.cast(latent_dim, tf.float64) * math.log(2.0 * math.pi))
     log_components = (-0.5 * tf.maximum(quadratic, 0.0) - log_normalizer
                       + tf.nn.log_softmax(logits))
-    result = tf.reduce_logsumexp(log_components, axis=-1)
+    result = tf.reduce_logsumexp(log_components, axis=1)
     return tf.cast(tf.reshape(result, tf.shape(z)[:-1]), dtype)
 
 
@@ -118,7 +118,7 @@ def _component_draws(num_samples, logits, latent_dim, seed):
     if seed is None:
         k = tf.random.categorical(logits[None], n, dtype=tf.int32)[0]
     else:
-        category_seed, seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+        category_seed, seed = tf.unstack(tf.random.experimental.stateless_split(seed))
         k = tf.random.stateless_categorical(logits[None], n, seed=category_seed,
                                             dtype=tf.int32)[0]
     return k, _standard_normal(n, latent_dim, seed)
@@ -242,8 +242,10 @@ class VampPrior(Prior):
         # Clipped to the data range, as Tomczak & Welling's hardtanh does;
         # unclipped for likelihoods on the whole real line.
         low, high = self._support
-        if math.isfinite(low) or math.isfinite(high):
-            inputs = tf.clip_by_value(inputs, max(low, -3.4e38), min(high, 3.4e38))
+        if math.isfinite(low):
+            inputs = tf.maximum(inputs, low)
+        if math.isfinite(high):
+            inputs = tf.minimum(inputs, high)
         return self._posterior(inputs)
 
     def sample(self, num_samples, seed=None):
