@@ -14,6 +14,7 @@ import os
 import sys
 
 from keras_vae import config as config_lib
+from keras_vae import failures
 
 _PICTURE_COMMANDS = {
     "sample": ("samples", "a grid of samples from the prior"),
@@ -95,6 +96,7 @@ def main(argv=None):
     with tensorflow_banners_hidden():
         parser = build_parser()
     args = parser.parse_args(argv)
+    previous = failures.raise_on_signals()
     try:
         with tensorflow_banners_hidden():
             from keras_vae import runs
@@ -103,19 +105,28 @@ def main(argv=None):
             # strategy must be created before anything else starts them.
             prepared = _prepare(args, runs)
         written = _run(args, runs, prepared)
-    except (ValueError, FileNotFoundError, FileExistsError) as error:
-        print(f"keras-vae {args.command}: error: {error}", file=sys.stderr)
-        return 2
-    except RuntimeError as error:
-        from keras_vae.training.callbacks import NonFiniteLossError
+    except Exception as error:  # each kind gets its message; unknown ones show
+        return _fail(error, args)
+    finally:
+        failures.restore_signals(previous)
+    _summary(written)
+    return 0
 
-        if not isinstance(error, NonFiniteLossError):
-            raise
+
+def _fail(error, args):
+    from keras_vae.training.callbacks import NonFiniteLossError
+
+    if isinstance(error, NonFiniteLossError):
         print(f"keras-vae {args.command}: {error} model.keras holds the last "
               "finished epoch.", file=sys.stderr)
         return 3
-    _summary(written)
-    return 0
+    run_dir = getattr(args, "resume", None) or getattr(args, "run_dir", None)
+    described = failures.describe(error, args.command, run_dir)
+    if described is None:
+        raise error
+    message, code = described
+    print(f"keras-vae {args.command}: error: {message}", file=sys.stderr)
+    return code
 
 
 def _prepare(args, runs):
@@ -136,7 +147,7 @@ def _run(args, runs, prepared):
         config, strategy = prepared
         if args.resume:
             return runs.train(config, args.resume, resume=True, strategy=strategy)
-        run_dir = args.run_dir or _default_run_dir(config)
+        run_dir = args.run_dir = args.run_dir or _default_run_dir(config)
         print(f"Training into {run_dir}")
         return runs.train(config, run_dir, overwrite=args.overwrite, strategy=strategy)
     if args.command == "export":

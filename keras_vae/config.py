@@ -10,6 +10,7 @@ derived from `options()`, so nothing is written twice.
 import functools
 import inspect
 import json
+import math
 import os
 
 # name: (type, default, help). Lists are written "512,256" on the command line.
@@ -109,11 +110,49 @@ def defaults():
     return {name: default for name, (_, default, _) in options().items()}
 
 
+# The smallest and largest value of each numeric option (None: no bound).
+# The upper bounds refuse sizes that could never be meant (and would exhaust
+# memory); `keras_vae.runs.build` also estimates the memory of a model.
+RANGES = {
+    "limit": (1, None), "latent_dim": (1, 65536), "hidden_units": (1, 65536),
+    "conv_filters": (1, 4096), "gaussian_scale": (1e-6, None), "kl_weight": (0.0, None),
+    "free_bits": (0.0, None), "num_samples": (1, 100_000), "prior_components": (1, 100_000),
+    "num_classes": (1, 100_000), "kl_warmup_epochs": (0, None), "kl_cycle_epochs": (0, None),
+    "learning_rate": (1e-12, 100.0), "epochs": (1, 1_000_000), "batch_size": (1, 10_000_000),
+    "seed": (0, 2**31 - 1), "steps_per_execution": (1, 100_000),
+}
+
+
 def parse_value(name, value):
-    """Convert a flag or file value to the option's type, or raise."""
-    kind = options()[name][0]
+    """Convert a flag or file value to the option's type and range, or raise."""
+    kind, default, _ = options()[name]
     if value is None:
-        return None
+        if default is None:
+            return None
+        raise ValueError(
+            f"{name} is null; expected {_expected(kind)} (the default is {default!r}). "
+            "Give a value or remove the key.")
+    return _in_range(name, _converted(name, kind, value))
+
+
+def _expected(kind):
+    return "a list of integers" if kind is list else kind.__name__
+
+
+def _in_range(name, value):
+    low, high = RANGES.get(name, (None, None))
+    for item in value if isinstance(value, list) else [value]:
+        if isinstance(item, float) and not math.isfinite(item):
+            raise ValueError(f"Invalid value for {name}: {item!r}. Expected a finite number.")
+        if (low is not None and item < low) or (high is not None and item > high):
+            bounds = f"at least {low:g}" if high is None else f"from {low:g} to {high:g}"
+            raise ValueError(f"Invalid value for {name}: {item!r}. Expected {bounds}.")
+    if isinstance(value, list) and not value:
+        raise ValueError(f"Invalid value for {name}: an empty list. Expected widths, e.g. 512,256.")
+    return value
+
+
+def _converted(name, kind, value):
     try:
         if kind is list:
             items = value.split(",") if isinstance(value, str) else value
@@ -125,8 +164,7 @@ def parse_value(name, value):
         return kind(value)
     except (TypeError, ValueError):
         raise ValueError(
-            f"Invalid value for {name}: {value!r}. Expected "
-            f"{'a list of integers' if kind is list else kind.__name__}."
+            f"Invalid value for {name}: {value!r}. Expected {_expected(kind)}."
         ) from None
 
 
@@ -156,16 +194,21 @@ def resolve(file_values=None, overrides=None):
 
 def read_file(path):
     """Read a YAML or JSON config file into a dict."""
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"No config file at {path}.")
-    with open(path) as f:
-        text = f.read()
-    if path.endswith((".yaml", ".yml")):
-        import yaml
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"No config file at {path}" + (
+            " (it is a directory)." if os.path.isdir(path) else "."))
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except (OSError, UnicodeDecodeError) as error:
+        raise ValueError(f"Could not read the config file {path}: {error}") from None
+    import yaml
 
-        values = yaml.safe_load(text)
-    else:
-        values = json.loads(text)
+    try:
+        values = (yaml.safe_load(text) if path.endswith((".yaml", ".yml"))
+                  else json.loads(text))
+    except (yaml.YAMLError, ValueError) as error:
+        raise ValueError(f"Could not parse the config file {path}: {error}") from None
     if not isinstance(values, dict):
         raise ValueError(
             f"{path} must hold a mapping of option names to values. "

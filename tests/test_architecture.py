@@ -21,9 +21,9 @@ LAYERS = {
     3: ("models",),
     4: ("evaluation", "export"),
     5: ("config", "runs"),
-    6: ("cli", "__main__"),
+    6: ("cli", "failures", "__main__"),
 }
-APPLICATION = ("config", "runs", "cli", "__main__")
+APPLICATION = ("config", "runs", "cli", "failures", "__main__")
 
 
 def _modules():

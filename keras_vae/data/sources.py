@@ -12,7 +12,7 @@ import zipfile
 
 import numpy as np
 
-from keras_vae.data import mnist
+from keras_vae.data import checks, mnist
 
 SOURCES = ("mnist", "tfds:<name>", "npz:<path>", "images:<dir>")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
@@ -46,6 +46,12 @@ def load(spec, data_dir=None, image_size=None, test_fraction=0.1, seed=0):
             test split.
         seed: fixes that hold-out.
     """
+    return checks.check_splits(_load(spec, data_dir, image_size, test_fraction, seed))
+
+
+def _load(spec, data_dir, image_size, test_fraction, seed):
+    if not isinstance(spec, str):
+        raise ValueError(f"Expected a dataset name. Received: {spec!r}")
     kind, _, argument = spec.partition(":")
     if kind == "mnist" and not argument:
         (x_train, y_train), (x_test, y_test) = mnist.load_mnist(data_dir)
@@ -67,6 +73,8 @@ def _with_channels(x):
 
 
 def _hold_out(x, y, test_fraction, seed, name):
+    if y is not None:
+        checks.check_labels(y, len(x), f"{name} y")
     if len(x) < 2:
         raise ValueError(
             f"{name} holds {len(x)} example(s); at least 2 are needed to keep "
@@ -116,10 +124,15 @@ def _tfds_split(name, split, data_dir):
 
 # === NumPy files ===
 def _load_npz(path, test_fraction, seed):
-    if not os.path.exists(path):
+    if not os.path.isfile(path):
         raise FileNotFoundError(f"No .npz file at {path}.")
     try:
-        with np.load(path, allow_pickle=False) as archive:
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            raise ValueError(
+                "it holds one array (a .npy file), not named arrays. Save with "
+                "np.savez(path, x_train=..., x_test=...) or np.savez(path, x=...)")
+        with loaded as archive:
             arrays = {key: archive[key] for key in archive.files}
     except (zipfile.BadZipFile, ValueError, OSError, EOFError) as error:
         raise ValueError(f"{path} is not a readable .npz file: {error}") from None
@@ -143,16 +156,33 @@ def _load_images(folder, image_size, test_fraction, seed):
 
     paths = _image_paths(folder)
     labels = _folder_labels(folder, paths)
-    images = []
-    for path in paths:
-        with Image.open(path) as image:
-            image = image.convert("L" if image.mode in ("L", "1", "I;16") else "RGB")
-            if image_size:
-                image = image.resize((image_size[1], image_size[0]))
-            images.append(np.asarray(image))
+    if image_size and (min(image_size) < 1 or max(image_size) > checks.MAX_IMAGE_SIDE):
+        raise ValueError(
+            f"image_size {image_size[0]}x{image_size[1]} is out of range: each side "
+            f"must be 1 to {checks.MAX_IMAGE_SIDE} pixels.")
+    images = [_read_image(Image, path, image_size) for path in paths]
     _check_one_size(images, paths)
     return _hold_out(_with_channels(np.stack(images)), labels, test_fraction,
                      seed, f"images:{folder}")
+
+
+def _read_image(Image, path, image_size):
+    """One image as an array, or a ValueError naming the file."""
+    try:
+        with Image.open(path) as image:
+            side = max(image.size)
+            if side > checks.MAX_IMAGE_SIDE and not image_size:
+                raise ValueError(
+                    f"it is {image.size[0]}x{image.size[1]} pixels; the limit is "
+                    f"{checks.MAX_IMAGE_SIDE} per side (pass --image-size to resize)")
+            image = image.convert("L" if image.mode in ("L", "1", "I;16") else "RGB")
+            if image_size:
+                image = image.resize((image_size[1], image_size[0]))
+            return np.asarray(image)
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
+        raise ValueError(
+            f"Could not read the image {path}: {error}. Remove or replace the file."
+        ) from None
 
 
 def _image_paths(folder):

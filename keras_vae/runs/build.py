@@ -1,0 +1,116 @@
+"""From a run's configuration to the objects of the run: the model, its
+optimizer, the data and the callbacks."""
+
+import os
+
+import keras
+import numpy as np
+
+from keras_vae import config as config_lib
+from keras_vae import data
+from keras_vae.models.conditional import ConditionalVAE
+from keras_vae.models.vae import VAE
+from keras_vae.training import callbacks as callbacks_lib
+
+
+def build_model(config, image_shape):
+    """The `VAE` (or `ConditionalVAE`) that `config` describes."""
+    kwargs = config_lib.model_kwargs(config)
+    if config["conditional"]:
+        return ConditionalVAE(input_shape=image_shape, num_classes=config["num_classes"],
+                              **kwargs)
+    return VAE(input_shape=image_shape, **kwargs)
+
+
+def with_num_classes(config, splits):
+    """`config` with `num_classes` found from the labels of a conditional run."""
+    if not config["conditional"]:
+        return config
+    if splits.y_train is None or splits.y_test is None:
+        raise ValueError(
+            f"conditional training needs labels, and the dataset {config['dataset']!r} "
+            "has none (images:<dir> takes them from subfolders, npz:<path> from "
+            "y_train and y_test)."
+        )
+    found = int(max(splits.y_train.max(), splits.y_test.max())) + 1
+    if config["num_classes"] and config["num_classes"] < found:
+        raise ValueError(
+            f"num_classes is {config['num_classes']} but the labels go up to {found - 1}."
+        )
+    return {**config, "num_classes": config["num_classes"] or found}
+
+
+def optimizer(config):
+    try:
+        return keras.optimizers.get(
+            {"class_name": config["optimizer"],
+             "config": {"learning_rate": config["learning_rate"]}}
+        )
+    except ValueError:
+        raise ValueError(
+            f"Unknown optimizer: {config['optimizer']!r}. Expected a Keras "
+            "optimizer name, e.g. adam, rmsprop, adagrad, sgd or adamw."
+        ) from None
+
+
+def load_splits(config):
+    """The run's data source, with `limit` applied to the training split."""
+    splits = data.load(config["dataset"], data_dir=config["data_dir"],
+                       image_size=config_lib.image_size(config), seed=config["seed"])
+    if config["limit"]:
+        splits.x_train = splits.x_train[: config["limit"]]
+        if splits.y_train is not None:
+            splits.y_train = splits.y_train[: config["limit"]]
+    return splits
+
+
+def dataset(config, vae, x, training, drop_remainder=False, labels=None):
+    """A `tf.data` pipeline of the run's data (binarized as configured), its
+    elements the inputs of `vae` (with labels for a conditional model)."""
+    return data.make_dataset(x, config["batch_size"], binarize=config["binarize"],
+                             labels=labels if vae.num_classes else None,
+                             join=vae.join_inputs, training=training, seed=config["seed"],
+                             drop_remainder=drop_remainder)
+
+
+def prepared_test_images(config, x):
+    """The test images as the model sees them (scaled, binarized), in memory."""
+    test_set = data.make_dataset(x, 1000, binarize=config["binarize"], training=False,
+                                 seed=config["seed"])
+    return np.concatenate(list(test_set.as_numpy_iterator()))
+
+
+def callbacks(config, run, splits, vae):
+    """The run's callbacks: history, model and backup per epoch, TensorBoard
+    scalars and images, and the KL schedule."""
+    images = data.to_unit_interval(splits.x_test[:8]).numpy()
+    labels = None if splits.y_test is None else splits.y_test[:8]
+    sample_labels = np.arange(16) % vae.num_classes if vae.num_classes else None
+    result = [
+        callbacks_lib.HistoryCSV(run.path("history")),
+        callbacks_lib.SaveModelEachEpoch(run.path("model")),
+        keras.callbacks.BackupAndRestore(run.path("backup"), double_checkpoint=True),
+        keras.callbacks.TensorBoard(run.path("tensorboard")),
+        callbacks_lib.ImageSummaries(
+            os.path.join(run.path("tensorboard"), "images"),
+            vae.join_inputs(images, labels if vae.num_classes else None),
+            seed=config["seed"], sample_labels=sample_labels),
+    ]
+    return result + kl_schedule(config)
+
+
+def kl_schedule(config):
+    if config["kl_warmup_epochs"] > 0 and config["kl_cycle_epochs"] > 0:
+        raise ValueError("Choose kl_warmup_epochs or kl_cycle_epochs, not both.")
+    if config["kl_warmup_epochs"] > 0:
+        return [callbacks_lib.KLWarmup(config["kl_warmup_epochs"], target=config["kl_weight"])]
+    if config["kl_cycle_epochs"] > 0:
+        return [callbacks_lib.CyclicalKLAnnealing(config["kl_cycle_epochs"],
+                                                  target=config["kl_weight"])]
+    return []
+
+
+def inputs(vae, images, labels):
+    """The model's inputs for a split: `vae.join_inputs`, with the labels
+    only for a conditional model."""
+    return vae.join_inputs(images, labels if vae.num_classes else None)

@@ -1,0 +1,122 @@
+"""The evaluation job: a run scored on its test split, saved as JSON."""
+
+import json
+
+import numpy as np
+
+from keras_vae import data, evaluation, files
+from keras_vae.runs import build
+from keras_vae.runs.layout import Run
+
+
+def evaluate(run_dir, batch_size=500, verbose="auto", iw_samples=0, anomaly=None,
+             anomaly_quantile=0.99):
+    """Score a run on its test split; the result is also saved as JSON.
+
+    Always: the negative ELBO, reconstruction and KL (nats per example),
+    active units and, for factorised Gaussian priors, the KL per latent
+    dimension. With `iw_samples` = k > 0: the importance-sampled negative
+    log-likelihood (nats and bits per dimension). With `anomaly` (another
+    dataset spec): per-example negative-ELBO scores of that dataset's test
+    split against a threshold at `anomaly_quantile` of this one's, and the
+    AUROC of the two.
+    """
+    _check_arguments(batch_size, iw_samples, anomaly_quantile)
+    run = Run(run_dir)
+    config, vae = run.load()
+    splits = build.load_splits(config)
+    images = build.prepared_test_images(config, splits.x_test)
+    x_test = build.inputs(vae, images, splits.y_test)
+    logs = vae.evaluate(x_test, batch_size=batch_size, verbose=verbose, return_dict=True)
+    result = {
+        "dataset": config["dataset"],
+        "split": "test",
+        "examples": int(len(images)),
+        "binarize": config["binarize"],
+        # −ELBO = reconstruction + KL at weight 1, whatever the training used.
+        "negative_elbo": float(logs["reconstruction_loss"] + logs["kl_loss"]),
+        "reconstruction_loss": float(logs["reconstruction_loss"]),
+        "kl_loss": float(logs["kl_loss"]),
+        # What `fit` minimised: −ELBO only with the ELBO objective, kl_weight
+        # 1 and no free bits.
+        "training_objective": float(logs["loss"]),
+        "training_objective_name": objective_name(vae),
+        "kl_weight": float(np.asarray(vae.kl_weight.value)),
+        "active_units": evaluation.active_units(vae, x_test)[0],
+        "units": "nats per example",
+    }
+    try:
+        result["kl_per_dimension"] = evaluation.kl_per_dimension(vae, x_test).tolist()
+    except ValueError:
+        pass  # no per-dimension KL for mixture priors
+    if iw_samples:
+        result.update(_likelihood_report(vae, config, x_test, iw_samples, verbose))
+    if anomaly:
+        result["anomaly"] = _anomaly_report(vae, config, x_test, anomaly, anomaly_quantile)
+    files.write_text(run.path("evaluation"), json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def _check_arguments(batch_size, iw_samples, anomaly_quantile):
+    for name, value, low in (("batch_size", batch_size, 1), ("iw_samples", iw_samples, 0)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"Invalid {name}: {value!r}. Expected an integer ≥ {low}.")
+    if not 0 < anomaly_quantile < 1:
+        raise ValueError(f"Invalid anomaly_quantile: {anomaly_quantile!r}. Expected a "
+                         "number between 0 and 1, e.g. 0.99.")
+
+
+def objective_name(vae):
+    """What the model's `loss` is, in words."""
+    weight = float(np.asarray(vae.kl_weight.value))
+    if vae.objective == "iwae":
+        name = f"negative IWAE bound (k={vae.num_samples})"
+    else:
+        name = "negative ELBO"
+    details = []
+    if weight != 1.0:
+        details.append(f"KL weight {weight:g}")
+    if vae.free_bits > 0:
+        details.append(f"free bits {vae.free_bits:g} nats per dimension")
+    return name + (f" with {', '.join(details)}" if details else "")
+
+
+def _likelihood_report(vae, config, x_test, iw_samples, verbose):
+    nll = -evaluation.log_likelihood(vae, x_test, num_samples=iw_samples,
+                                     verbose=verbose != 0)
+    result = {"negative_log_likelihood": float(nll.mean()), "iw_samples": iw_samples}
+    convention, reason = evaluation.bits_convention(
+        vae.likelihood, binarized=config["binarize"] != "none")
+    if not convention:
+        return {**result, "bits_per_dimension_omitted": reason}
+    return {
+        **result,
+        "bits_per_dimension": float(evaluation.bits_per_dimension(
+            nll.mean(), int(np.prod(vae.data_shape)), convention)),
+        "bits_per_dimension_convention": evaluation.BITS_CONVENTIONS[convention],
+    }
+
+
+def _anomaly_report(vae, config, x_test, spec, quantile):
+    other = data.load(spec, data_dir=None, image_size=tuple(vae.data_shape[:2])
+                      if spec.startswith("images:") else None, seed=config["seed"])
+    if tuple(other.image_shape) != tuple(vae.data_shape):
+        raise ValueError(
+            f"The anomaly dataset {spec!r} has images of shape {other.image_shape}; "
+            f"the model takes {tuple(vae.data_shape)}."
+        )
+    if vae.num_classes and other.y_test is None:
+        raise ValueError(f"A conditional model scores labelled data; {spec!r} has no labels.")
+    x_other = build.inputs(vae, build.prepared_test_images(config, other.x_test), other.y_test)
+    normal = evaluation.anomaly_scores(vae, x_test)
+    scores = evaluation.anomaly_scores(vae, x_other)
+    threshold = evaluation.anomaly_threshold(normal, quantile)
+    return {
+        "dataset": spec,
+        "score": "negative ELBO (nats)",
+        "threshold": threshold,
+        "quantile": quantile,
+        "flagged_fraction": float(np.mean(scores > threshold)),
+        "normal_flagged_fraction": float(np.mean(normal > threshold)),
+        "auroc": evaluation.auroc(normal, scores),
+    }

@@ -1,0 +1,88 @@
+"""The pictures of a run: samples, reconstructions, interpolation, latent
+map and training curves, each a PNG in the run directory."""
+
+import numpy as np
+
+from keras_vae import data, plotting
+from keras_vae.runs import build
+from keras_vae.runs.layout import PICTURES, Run
+from keras_vae.training import callbacks as callbacks_lib
+
+_MAX_MAP_POINTS = 5000
+#: The most images one picture shows, and the most interpolation steps.
+MAX_PICTURE_IMAGES = 1024
+MAX_STEPS = 256
+
+
+def draw(run_dir, name, vae=None, config=None, splits=None, **options):
+    """Write one picture of a run (one of `PICTURES`); return its path.
+
+    `options`: `num` (samples, reconstructions), `seed` (samples), `steps`
+    (interpolation).
+    """
+    if name not in PICTURES:
+        raise ValueError(f"Unknown picture: {name!r}. Expected one of {list(PICTURES)}.")
+    _check_options(options)
+    run = Run(run_dir)
+    if vae is None:
+        config, vae = run.load()
+    target = run.path(name)
+    if name == "training_curves":
+        rows = callbacks_lib.read_history(run.path("history"))
+        history = {key: [row[key] for row in rows if key in row]
+                   for key in (rows[0] if rows else {})}
+        return plotting.training_curves(history, target)
+    if name == "samples":
+        return _samples(vae, target, options.get("num", 16),
+                        options.get("seed", config["seed"]))
+    splits = splits or build.load_splits(config)
+    x_test = data.to_unit_interval(splits.x_test).numpy()
+    y_test = splits.y_test if vae.num_classes else None
+    if name == "reconstructions":
+        count = options.get("num", 10)
+        labels = None if y_test is None else y_test[:count]
+        reconstructed = vae.reconstruct(vae.join_inputs(x_test[:count], labels))
+        return plotting.reconstructions(x_test[:count], reconstructed, target)
+    if name == "interpolation":
+        a, b = _two_different(splits.y_test)
+        labels = None if y_test is None else (y_test[a], y_test[b])
+        steps = options.get("steps", 10)
+        return plotting.interpolation(
+            vae.interpolate(x_test[a], x_test[b], steps, labels=labels), target)
+    labels = None if y_test is None else y_test[:_MAX_MAP_POINTS]
+    codes, _ = vae.encode(vae.join_inputs(x_test[:_MAX_MAP_POINTS], labels))
+    map_labels = None if splits.y_test is None else splits.y_test[:_MAX_MAP_POINTS]
+    return plotting.latent_map(codes, map_labels, target)
+
+
+def _check_options(options):
+    for key, high in (("num", MAX_PICTURE_IMAGES), ("steps", MAX_STEPS)):
+        value = options.get(key)
+        low = 2 if key == "steps" else 1
+        if value is not None and (isinstance(value, bool) or not low <= value <= high):
+            raise ValueError(
+                f"--{key} {value} is out of range: a picture takes {low} to {high}. "
+                + ("For more images, use the exported model (keras-vae export)."
+                   if key == "num" else ""))
+
+
+def _samples(vae, target, num, seed):
+    if not vae.num_classes:
+        return plotting.image_grid(vae.sample(num, seed=seed), target,
+                                   title="Samples from the prior")
+    classes = vae.num_classes
+    per_class = max(4, num // classes)
+    labels = np.repeat(np.arange(classes), per_class)
+    return plotting.image_grid(
+        vae.sample(len(labels), seed=seed, labels=labels), target, columns=per_class,
+        row_labels=[str(c) for c in range(classes)],
+        title="One class per row")
+
+
+def _two_different(labels):
+    """Indices of the first two test examples with different labels."""
+    if labels is not None:
+        for index in range(1, len(labels)):
+            if labels[index] != labels[0]:
+                return 0, index
+    return 0, 1

@@ -1,0 +1,84 @@
+"""The training job: a run directory from a configuration."""
+
+import contextlib
+import random
+import shutil
+
+import keras
+import numpy as np
+
+from keras_vae.runs import build, pictures
+from keras_vae.runs.layout import Run
+from keras_vae.training import distribute
+
+
+def train(config, run_dir, overwrite=False, resume=False, verbose="auto",
+          callbacks=(), strategy=None):
+    """Train a VAE as `config` says; return the paths written, in order.
+
+    Everything is checked and built before the run directory is touched, so
+    a bad option leaves no half-made run behind. `model.keras` is rewritten
+    after every epoch; `backup/` holds what `resume` needs until training
+    ends. Under MultiWorkerMirroredStrategy only the chief writes `run_dir`;
+    the other workers write to their own folder in the system's temporary
+    directory (`Run.for_worker`). `strategy` defaults to the config's.
+
+    The global seeds and the mixed-precision policy that the run sets are
+    put back as they were when it ends.
+    """
+    run = Run(run_dir)
+    if resume:
+        config = run.read_config()
+    strategy = strategy or distribute.get_strategy(config["strategy"])
+    chief = distribute.is_chief(strategy)
+    if not chief:
+        run = run.for_worker(strategy)
+    if resume and chief:
+        run.check_resumable()
+    elif not resume and chief:
+        run.check_new(overwrite)
+    build.kl_schedule(config)  # refuse a bad schedule before anything is written
+    with global_state_restored():
+        return _train(config, run, resume, verbose, callbacks, strategy, chief)
+
+
+def _train(config, run, resume, verbose, extra_callbacks, strategy, chief):
+    keras.utils.set_random_seed(config["seed"])
+    keras.mixed_precision.set_global_policy(
+        "float32" if config["mixed_precision"] == "none" else config["mixed_precision"])
+    splits = build.load_splits(config)
+    config = build.with_num_classes(config, splits)
+    with strategy.scope():
+        vae = build.build_model(config, splits.image_shape)
+        vae.compile(optimizer=build.optimizer(config), jit_compile=config["jit_compile"],
+                    steps_per_execution=config["steps_per_execution"])
+    train_set = build.dataset(config, vae, splits.x_train, training=True,
+                              labels=splits.y_train,
+                              drop_remainder=config["drop_remainder"]
+                              or distribute.is_tpu(strategy))
+    test_set = build.dataset(config, vae, splits.x_test, training=False, labels=splits.y_test)
+    if not resume:
+        shutil.rmtree(run.directory, ignore_errors=True)
+        run.create(config)
+    vae.fit(train_set, epochs=config["epochs"], validation_data=test_set,
+            callbacks=build.callbacks(config, run, splits, vae) + list(extra_callbacks),
+            verbose=verbose)
+    written = [run.path(name) for name in ("config", "model", "history", "tensorboard")]
+    if not chief:
+        return written  # the chief draws the pictures
+    return written + [pictures.draw(run.directory, name, vae, config, splits)
+                      for name in pictures.PICTURES]
+
+
+@contextlib.contextmanager
+def global_state_restored():
+    """Put back the mixed-precision policy and the Python and NumPy random
+    states after the block (a run sets them; the caller's process keeps its own)."""
+    policy = keras.mixed_precision.global_policy()
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(policy)
+        random.setstate(python_state)
+        np.random.set_state(numpy_state)

@@ -1,0 +1,271 @@
+"""Bad input to `keras-vae` gets one clear message, exit code 2, no traceback,
+and leaves no run directory or export behind (table-driven; in-process, so
+that an unhandled exception fails the test where a user would see a
+traceback)."""
+
+import json
+import os
+import struct
+import zlib
+
+import numpy as np
+import pytest
+
+from keras_vae import cli
+
+FAST = ["--limit", "64", "--epochs", "1", "--hidden-units", "8", "--latent-dim", "2",
+        "--batch-size", "32"]
+
+
+def run(argv, capsys):
+    try:
+        code = cli.main(argv)
+    except SystemExit as exit_:  # argparse's own refusals
+        code = exit_.code
+    out = capsys.readouterr()
+    return code, out.out + out.err
+
+
+def check_refused(argv, capsys, *expected, code=2):
+    got, output = run(argv, capsys)
+    assert got == code, output[-2000:]
+    assert "Traceback" not in output
+    for text in expected:
+        assert text in output, (text, output[-2000:])
+    return output
+
+
+# === train options ===
+TRAIN_CASES = [
+    (["--epochs", "0"], "Invalid value for epochs: 0"),
+    (["--epochs", "-1"], "Invalid value for epochs: -1"),
+    (["--epochs", "two"], "Invalid value for epochs: 'two'"),
+    (["--batch-size", "0"], "Invalid value for batch_size: 0"),
+    (["--batch-size", "-5"], "Invalid value for batch_size: -5"),
+    (["--batch-size", "1000000000"], "Invalid value for batch_size: 1000000000"),
+    (["--latent-dim", "0"], "Invalid value for latent_dim: 0"),
+    (["--latent-dim", "100000000"], "Invalid value for latent_dim: 100000000"),
+    (["--hidden-units", "0"], "Invalid value for hidden_units: 0"),
+    (["--hidden-units", "a,b"], "Invalid value for hidden_units: 'a,b'"),
+    (["--hidden-units", ","], "Invalid value for hidden_units: ','"),
+    (["--hidden-units", "100000000"], "Invalid value for hidden_units: 100000000"),
+    (["--conv-filters", "-3"], "Invalid value for conv_filters: -3"),
+    (["--learning-rate", "0"], "Invalid value for learning_rate: 0"),
+    (["--learning-rate", "nan"], "Invalid value for learning_rate: nan"),
+    (["--learning-rate", "inf"], "Invalid value for learning_rate: inf"),
+    (["--kl-weight", "-1"], "Invalid value for kl_weight: -1"),
+    (["--kl-weight", "nan"], "Invalid value for kl_weight: nan"),
+    (["--free-bits", "-0.5"], "Invalid value for free_bits: -0.5"),
+    (["--num-samples", "0"], "Invalid value for num_samples: 0"),
+    (["--seed", "-1"], "Invalid value for seed: -1"),
+    (["--limit", "0"], "Invalid value for limit: 0"),
+    (["--gaussian-scale", "0"], "Invalid value for gaussian_scale: 0"),
+    (["--prior-components", "0"], "Invalid value for prior_components: 0"),
+    (["--steps-per-execution", "0"], "Invalid value for steps_per_execution: 0"),
+    (["--use-exact-kl", "maybe"], "Invalid value for use_exact_kl: 'maybe'"),
+    (["--likelihood", "poisson"], "Unknown likelihood: 'poisson'"),
+    (["--prior", "flat"], "Unknown prior: 'flat'"),
+    (["--posterior", "flow"], "Unknown posterior: 'flow'"),
+    (["--objective", "vimco"], "Unknown objective: 'vimco'"),
+    (["--encoder", "resnet"], "Unknown encoder: 'resnet'"),
+    (["--optimizer", "nope"], "Unknown optimizer: 'nope'"),
+    (["--binarize", "half"], "Unknown binarize mode: 'half'"),
+    (["--strategy", "cluster"], "cluster"),
+    (["--mixed-precision", "fp8"], "fp8"),
+    (["--dataset", "cifar"], "Unknown dataset: 'cifar'"),
+    (["--dataset", "npz:/no/such/file.npz"], "No .npz file at /no/such/file.npz"),
+    (["--dataset", "images:/no/such/folder"], "No folder of images at /no/such/folder"),
+    (["--image-size", "big"], "Invalid image_size 'big'"),
+    (["--kl-warmup-epochs", "2", "--kl-cycle-epochs", "2"], "not both"),
+    (["--free-bits", "0.5", "--objective", "iwae"], "free_bits"),
+    (["--prior-components", "3"], "prior_components applies to"),
+    (["--conditional", "true", "--dataset", "npz:{unlabelled}"], "conditional training needs labels"),
+]
+
+
+@pytest.fixture
+def unlabelled(tmp_path):
+    path = tmp_path / "unlabelled.npz"
+    x = np.random.default_rng(0).integers(0, 256, (40, 8, 8), dtype=np.uint8)
+    np.savez(path, x_train=x[:30], x_test=x[30:])
+    return str(path)
+
+
+@pytest.mark.parametrize("flags, message", TRAIN_CASES,
+                         ids=[" ".join(flags) for flags, _ in TRAIN_CASES])
+def test_bad_train_options(flags, message, tmp_path, capsys, unlabelled):
+    flags = [f.replace("{unlabelled}", unlabelled) for f in flags]
+    run_dir = tmp_path / "run"
+    check_refused(["train", *FAST, *flags, "--run-dir", str(run_dir)], capsys, message)
+    assert not run_dir.exists()
+
+
+# === config files ===
+@pytest.mark.parametrize("name, text, message", [
+    ("null.yaml", "epochs: null\n", "epochs is null"),
+    ("nulldata.yaml", "dataset: null\n", "dataset is null"),
+    ("list.yaml", "- 1\n- 2\n", "must hold a mapping"),
+    ("broken.yaml", "epochs: [1,\n", "Could not parse the config file"),
+    ("tag.yaml", "epochs: !!python/object/apply:os.system ['true']\n",
+     "Could not parse the config file"),
+    ("broken.json", "{\"epochs\": ", "Could not parse the config file"),
+    ("unknown.json", "{\"epoch\": 3}", "Unknown config key(s): epoch"),
+    ("binary.yaml", b"\xff\xfe\x00", "Could not read the config file"),
+])
+def test_bad_config_files(name, text, message, tmp_path, capsys):
+    path = tmp_path / name
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    run_dir = tmp_path / "run"
+    check_refused(["train", "--config", str(path), "--run-dir", str(run_dir)], capsys, message)
+    assert not run_dir.exists()
+
+
+def test_a_config_that_is_a_directory(tmp_path, capsys):
+    check_refused(["train", "--config", str(tmp_path), "--run-dir", str(tmp_path / "run")],
+                  capsys, "(it is a directory)")
+
+
+# === npz data ===
+def _npz(tmp_path, **arrays):
+    path = tmp_path / "data.npz"
+    np.savez(path, **arrays)
+    return f"npz:{path}"
+
+
+NPZ_CASES = {
+    "strings": (dict(x=np.array([["a"] * 4] * 3)), "dtype <U1"),
+    "flat": (dict(x=np.zeros((10, 784), "float32")), "flat vectors, not images"),
+    "0-255 floats": (dict(x=np.full((10, 4, 4), 200.0)), "holds floats from 200 to 200"),
+    "negative": (dict(x=np.full((10, 4, 4), -0.5)), "holds floats from -0.5"),
+    "NaN": (dict(x=np.full((10, 4, 4), np.nan)), "NaN or infinite values"),
+    "inf": (dict(x=np.full((10, 4, 4), np.inf)), "NaN or infinite values"),
+    "empty train": (dict(x_train=np.zeros((0, 4, 4)), x_test=np.zeros((3, 4, 4))),
+                    "x_train is empty"),
+    "empty test": (dict(x_train=np.zeros((3, 4, 4)), x_test=np.zeros((0, 4, 4))),
+                   "x_test is empty"),
+    "big ints": (dict(x=np.full((10, 4, 4), 300, "int32")), "integers from 300 to 300"),
+    "5 channels": (dict(x=np.zeros((10, 4, 4, 5))), "with 1, 3 or 4 channels"),
+    "shapes differ": (dict(x_train=np.zeros((3, 4, 4)), x_test=np.zeros((3, 5, 5))),
+                      "Both splits must have one shape"),
+    "labels short": (dict(x=np.zeros((10, 4, 4)), y=np.zeros(3, "int64")),
+                     "one label per image"),
+    "float labels": (dict(x=np.zeros((10, 4, 4)), y=np.full(10, 0.5)), "integer labels"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(NPZ_CASES))
+def test_bad_npz_data(case, tmp_path, capsys):
+    arrays, message = NPZ_CASES[case]
+    spec = _npz(tmp_path, **arrays)
+    check_refused(["train", *FAST, "--dataset", spec, "--binarize", "none",
+                   "--run-dir", str(tmp_path / "run")], capsys, message)
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("name", ["plain.npy", "plain.npz"])
+def test_a_single_array_file_is_not_an_npz(name, tmp_path, capsys):
+    path = tmp_path / name
+    with open(path, "wb") as f:
+        np.save(f, np.zeros((10, 4, 4)))
+    check_refused(["train", *FAST, "--dataset", f"npz:{path}", "--run-dir",
+                   str(tmp_path / "run")], capsys, "holds one array (a .npy file)")
+
+
+# === folders of images ===
+def _png_header(width, height):
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(
+            ">I", zlib.crc32(kind + data))
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height,
+                                                              8, 0, 0, 0, 0))
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"just some text", "Could not read the image"),
+    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00", "Could not read the image"),
+    (_png_header(4, 4) + b"\x00\x00", "Could not read the image"),
+    (_png_header(20000, 20000), "Could not read the image"),
+    ("wide", "it is 5000x10 pixels; the limit is 4096 per side"),
+])
+def test_bad_image_files(content, message, tmp_path, capsys):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    if content == "wide":
+        from PIL import Image
+
+        Image.new("L", (5000, 10)).save(folder / "bad.png")
+    else:
+        (folder / "bad.png").write_bytes(content)
+    output = check_refused(["train", *FAST, "--dataset", f"images:{folder}", "--run-dir",
+                            str(tmp_path / "run")], capsys, message)
+    assert "bad.png" in output and not (tmp_path / "run").exists()
+
+
+def test_an_image_size_too_large_is_refused(tmp_path, capsys):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    from PIL import Image
+
+    Image.new("L", (4, 4)).save(folder / "a.png")
+    check_refused(["train", *FAST, "--dataset", f"images:{folder}", "--image-size",
+                   "30000x30000", "--run-dir", str(tmp_path / "run")], capsys,
+                  "image_size 30000x30000 is out of range")
+
+
+# === run directories ===
+def test_a_run_dir_that_is_a_file(tmp_path, capsys):
+    path = tmp_path / "file"
+    path.write_text("mine")
+    check_refused(["train", *FAST, "--run-dir", str(path)], capsys, "is a file")
+    check_refused(["train", *FAST, "--run-dir", str(path / "run")], capsys,
+                  f"{path} is a file, not a folder")
+    assert path.read_text() == "mine"
+
+
+def test_overwrite_deletes_only_a_keras_vae_run(tmp_path, capsys):
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "config.json").write_text("{}")  # a web project's own config
+    check_refused(["train", *FAST, "--run-dir", str(project), "--overwrite"], capsys,
+                  "is not a keras-vae run directory")
+    assert (project / "config.json").read_text() == "{}"
+    (project / ".keras-vae-run").write_text(json.dumps({"package": "keras_vae"}))
+    (project / "index.html").write_text("<html>")
+    check_refused(["train", *FAST, "--run-dir", str(project), "--overwrite"], capsys,
+                  "holds files that a run does not write: index.html")
+    assert (project / "index.html").exists()
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    run_dir = str(tmp_path_factory.mktemp("bad") / "run")
+    assert cli.main(["train", *FAST, "--run-dir", run_dir]) == 0
+    return run_dir
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["evaluate", "{missing}"], "No run at"),
+    (["sample", "{run}", "--num", "0"], "--num 0 is out of range"),
+    (["sample", "{run}", "--num", "1000000000"], "--num 1000000000 is out of range"),
+    (["interpolate", "{run}", "--steps", "1"], "--steps 1 is out of range"),
+    (["interpolate", "{run}", "--steps", "100000"], "--steps 100000 is out of range"),
+    (["reconstruct", "{run}", "--num", "-2"], "--num -2 is out of range"),
+    (["evaluate", "{run}", "--iw-samples", "-1"], "iw_samples"),
+    (["evaluate", "{run}", "--batch-size", "0"], "batch_size"),
+    (["evaluate", "{run}", "--anomaly", "cifar"], "Unknown dataset: 'cifar'"),
+    (["evaluate", "{run}", "--anomaly-quantile", "1.5"], "quantile"),
+    (["export", "{run}", "--formats", "onnx"], "Unknown format(s): onnx"),
+    (["export", "{run}", "--quantize", "int4"], "int4"),
+    (["export", "{run}", "--out", "{file}"], "is a file"),
+    (["export", "{missing}"], "No model file at"),
+    (["train", "--resume", "{missing}"], "No run at"),
+    (["train", "--resume", "{run}", "--epochs", "3"], "--resume continues a run"),
+])
+def test_bad_use_of_a_run(argv, message, trained_run, tmp_path, capsys):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    argv = [a.replace("{run}", trained_run).replace("{missing}", str(tmp_path / "none"))
+            .replace("{file}", str(afile)) for a in argv]
+    before = sorted(os.listdir(trained_run))
+    check_refused(argv, capsys, message)
+    assert sorted(os.listdir(trained_run)) == before  # nothing half-made in the run
