@@ -150,3 +150,16 @@ def test_run_options_take_defaults_and_names_from_the_model():
                           ("objective", objectives._REGISTRY), ("encoder", networks.NAMES)):
         missing = [name for name in names if name not in helps[option]]
         assert not missing, (option, missing)
+
+
+def test_no_source_file_is_ignored_by_git():
+    """A .gitignore rule once hid keras_vae/runs/*.py from commits."""
+    root = PACKAGE.parent
+    if not (root / ".git").exists() or shutil.which("git") is None:
+        pytest.skip("not a git checkout")
+    out = subprocess.run(["git", "ls-files", "--others", "--ignored", "--exclude-standard",
+                          "keras_vae", "tests", "export", "benchmarks", "examples"],
+                         cwd=root, capture_output=True, text=True, check=True)
+    hidden = [p for p in out.stdout.split() if p.endswith((".py", ".md", ".yaml", ".json"))
+              and "__pycache__" not in p]
+    assert not hidden, hidden
