@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install lint test test-wheel test-all mutation demo clean
+.PHONY: install lint test test-faults test-wheel test-all mutation demo clean
 
 install: $(STAMP)
 
@@ -22,6 +22,10 @@ test: $(STAMP)
 # The project's ruff settings (pyproject.toml); also checked by the test suite.
 lint: $(STAMP)
 	$(BIN)/ruff check .
+
+# Processes killed (SIGKILL x5 at random moments, SIGTERM, Ctrl-C) and resumed.
+test-faults: $(STAMP)
+	$(BIN)/python -m pytest -m slow tests/test_faults.py tests/test_cli.py
 
 # Build the wheel and sdist, check them, install the wheel into a fresh
 # virtual environment and run the quickstart outside the repository.

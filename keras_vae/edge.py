@@ -8,6 +8,7 @@ installed. Inputs are checked here, because LiteRT has no assert op.
 import json
 import os
 import struct
+import sys
 import zlib
 
 import numpy as np
@@ -36,10 +37,16 @@ class LiteRTGenerator:
     def __init__(self, path):
         from ai_edge_litert.interpreter import Interpreter
 
-        if not os.path.exists(path):
+        if not os.path.isfile(path):
             raise FileNotFoundError(f"No LiteRT model at {path}.")
         self.path = path
-        self.interpreter = Interpreter(model_path=path)
+        try:
+            self.interpreter = Interpreter(model_path=path)
+        except (ValueError, RuntimeError) as error:
+            raise ValueError(
+                f"{path} is not a LiteRT model ({error}): it may be truncated or "
+                "another kind of file. Export it again with keras-vae export."
+            ) from None
         signatures = self.interpreter.get_signature_list()
         if "decode" not in signatures or "sample" not in signatures:
             raise ValueError(
@@ -153,12 +160,17 @@ def main(argv=None):
     parser.add_argument("--scale", type=int, default=3,
                         help="enlarge each pixel to SCALE x SCALE (default 3)")
     args = parser.parse_args(argv)
-    generator = LiteRTGenerator(args.model)
-    labels = args.label
-    if args.seed is None:
-        images = generator.sample(args.num, labels=labels)
-    else:
-        images = generator.decode(generator.prior_z(args.num, seed=args.seed), labels=labels)
-    write_png(grid(images, scale=args.scale), args.out)
+    try:
+        generator = LiteRTGenerator(args.model)
+        labels = args.label
+        if args.seed is None:
+            images = generator.sample(args.num, labels=labels)
+        else:
+            images = generator.decode(generator.prior_z(args.num, seed=args.seed),
+                                      labels=labels)
+        write_png(grid(images, scale=args.scale), args.out)
+    except (ValueError, OSError) as error:
+        print(f"edge_sample: error: {error}", file=sys.stderr)
+        return 2
     print(json.dumps({"model": args.model, "images": int(len(images)), "png": args.out}))
     return 0

@@ -44,6 +44,9 @@ TRAIN_CASES = [
     (["--batch-size", "-5"], "Invalid value for batch_size: -5"),
     (["--batch-size", "1000000000"], "Invalid value for batch_size: 1000000000"),
     (["--latent-dim", "0"], "Invalid value for latent_dim: 0"),
+    (["--batch-size", "100"], "batch_size 100 is larger than the 64 training images"),
+    (["--hidden-units", "60000,60000"], "GiB to train"),
+    (["--num-samples", "90000", "--latent-dim", "512"], "GiB to train"),
     (["--latent-dim", "100000000"], "Invalid value for latent_dim: 100000000"),
     (["--hidden-units", "0"], "Invalid value for hidden_units: 0"),
     (["--hidden-units", "a,b"], "Invalid value for hidden_units: 'a,b'"),
@@ -86,8 +89,8 @@ TRAIN_CASES = [
 @pytest.fixture
 def unlabelled(tmp_path):
     path = tmp_path / "unlabelled.npz"
-    x = np.random.default_rng(0).integers(0, 256, (40, 8, 8), dtype=np.uint8)
-    np.savez(path, x_train=x[:30], x_test=x[30:])
+    x = np.random.default_rng(0).integers(0, 256, (80, 8, 8), dtype=np.uint8)
+    np.savez(path, x_train=x[:70], x_test=x[70:])
     return str(path)
 
 
@@ -269,3 +272,11 @@ def test_bad_use_of_a_run(argv, message, trained_run, tmp_path, capsys):
     before = sorted(os.listdir(trained_run))
     check_refused(argv, capsys, message)
     assert sorted(os.listdir(trained_run)) == before  # nothing half-made in the run
+
+
+def test_the_docs_count_these_cases():
+    import pathlib
+
+    doc = (pathlib.Path(__file__).resolve().parents[1] / "docs" / "bad-input.md").read_text()
+    assert f"| {len(TRAIN_CASES)} | `tests/test_bad_input.py::test_bad_train_options`" in doc
+    assert f"| {len(NPZ_CASES) + 2} | `test_bad_npz_data`" in doc

@@ -217,6 +217,7 @@ def test_config_file_and_flags_combine(tmp_path):
         assert json.load(f)["latent_dim"] == 5
 
 
+@pytest.mark.slow  # with tests/test_faults.py: `make test-faults`
 def test_resume_after_sigkill_finishes_the_same_epochs(tmp_path):
     run_dir = tmp_path / "killed"
     args = [sys.executable, "-m", "keras_vae", "train", "--dataset", "mnist",

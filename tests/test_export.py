@@ -300,3 +300,20 @@ def test_conditional_run_trains_evaluates_and_exports_with_labels(tmp_path):
 
 def test_the_device_code_knows_the_exporters_sample_limit():
     assert edge.MAX_SAMPLES == export.MAX_SAMPLES
+
+
+@pytest.mark.parametrize("content", ["truncated", b"not a model", b""])
+def test_litert_refuses_truncated_and_foreign_files(exported, tmp_path, content):
+    _, _, litert = exported
+    path = tmp_path / "bad.tflite"
+    whole = open(litert["none"], "rb").read()
+    path.write_bytes(whole[: len(whole) // 3] if content == "truncated" else content)
+    with pytest.raises(ValueError, match="is not a LiteRT model .*Export it again"):
+        edge.LiteRTGenerator(str(path))
+    script = os.path.join(ROOT, "export", "edge_sample.py")
+    result = subprocess.run([sys.executable, script, str(path)], capture_output=True, text=True)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"edge_sample: error: {path} is not a LiteRT model" in result.stderr
+    result = subprocess.run([sys.executable, script, litert["none"], "--num", "0"],
+                            capture_output=True, text=True)
+    assert result.returncode == 2 and "integer n in [1, 4096]" in result.stderr

@@ -22,6 +22,50 @@ def build_model(config, image_shape):
     return VAE(input_shape=image_shape, **kwargs)
 
 
+def check_sizes(config, splits):
+    """Refuse, before anything is allocated, a batch larger than the data and
+    a model whose training would not fit in this machine's memory."""
+    examples = len(splits.x_train)
+    if config["batch_size"] > examples:
+        raise ValueError(
+            f"batch_size {config['batch_size']} is larger than the {examples} training "
+            f"images. Use a batch_size of at most {examples}.")
+    need = estimated_bytes(config, splits.image_shape)
+    have = _memory_bytes()
+    if have and need > 0.8 * have:
+        raise ValueError(
+            f"This model would need about {need / 2**30:.1f} GiB to train (weights, "
+            f"gradients, Adam's slots and one batch of activations); this machine has "
+            f"{have / 2**30:.1f} GiB. Use smaller hidden_units, conv_filters, "
+            "latent_dim, batch_size or num_samples.")
+
+
+def estimated_bytes(config, image_shape):
+    """A rough upper estimate of training memory for the named networks."""
+    pixels = int(np.prod(image_shape))
+    latent, hidden = config["latent_dim"], list(config["hidden_units"])
+    if config["encoder"] == "conv" or config["decoder"] == "conv":
+        side = max(1, image_shape[0] // 2 ** len(config["conv_filters"]))
+        flat = side * side * config["conv_filters"][-1]
+        channels = [image_shape[-1], *config["conv_filters"]]
+        widths = [flat]
+        weights = 3 * flat * latent + 2 * sum(
+            9 * a * b for a, b in zip(channels[:-1], channels[1:], strict=True))
+    else:
+        widths = [pixels, *hidden, 2 * latent]
+        weights = 2 * sum(a * b for a, b in zip(widths[:-1], widths[1:], strict=True))
+    activations = (config["batch_size"] * config["num_samples"]
+                   * (3 * pixels + 2 * sum(widths) + 4 * latent))
+    return 4 * (4 * weights + 3 * activations)  # float32: weights, gradients, 2 slots
+
+
+def _memory_bytes():
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
 def with_num_classes(config, splits):
     """`config` with `num_classes` found from the labels of a conditional run."""
     if not config["conditional"]:

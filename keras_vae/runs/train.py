@@ -47,6 +47,7 @@ def _train(config, run, resume, verbose, extra_callbacks, strategy, chief):
     keras.mixed_precision.set_global_policy(
         "float32" if config["mixed_precision"] == "none" else config["mixed_precision"])
     splits = build.load_splits(config)
+    build.check_sizes(config, splits)
     config = build.with_num_classes(config, splits)
     with strategy.scope():
         vae = build.build_model(config, splits.image_shape)

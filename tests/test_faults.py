@@ -1,0 +1,112 @@
+"""Faults during training: SIGKILL at random moments, SIGTERM, Ctrl-C and a
+full disk each leave a run that `keras-vae train --resume` finishes, with one
+history row per epoch and a model.keras that loads."""
+
+import csv
+import errno
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import keras
+import pytest
+
+import keras_vae
+from keras_vae import cli, files
+
+# The process-level tests are under the `slow` marker; `make test-faults`
+# (run by .ci/run) runs them. The full-disk test runs in the default suite.
+EPOCHS = 6
+TRAIN = ["--dataset", "mnist", "--limit", "3000", "--epochs", str(EPOCHS), "--batch-size",
+         "50", "--hidden-units", "32", "--latent-dim", "2"]
+
+
+def _start(args):
+    return subprocess.Popen([sys.executable, "-m", "keras_vae", *args],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def _epochs_done(run_dir):
+    history = run_dir / "history.csv"
+    return len(history.read_text().splitlines()) - 1 if history.exists() else 0
+
+
+def _finish_and_check(run_dir):
+    result = subprocess.run([sys.executable, "-m", "keras_vae", "train", "--resume",
+                             str(run_dir)], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = list(csv.DictReader((run_dir / "history.csv").open()))
+    assert [int(r["epoch"]) for r in rows] == list(range(EPOCHS))
+    assert isinstance(keras.models.load_model(run_dir / "model.keras"), keras_vae.VAE)
+    assert not (run_dir / "backup").exists()  # a finished run keeps no backup
+
+
+@pytest.mark.slow
+def test_five_sigkills_at_random_moments_then_resume(tmp_path):
+    rng = random.Random(7)
+    run_dir = tmp_path / "run"
+    kills = []
+    for attempt in range(5):
+        args = (["train", *TRAIN, "--run-dir", str(run_dir)] if attempt == 0
+                else ["train", "--resume", str(run_dir)])
+        process = _start(args)
+        # Wait until TensorFlow trains (an epoch is under a second), then a
+        # random moment within the next epochs.
+        deadline = time.time() + 120
+        start = _epochs_done(run_dir)
+        while process.poll() is None and not (run_dir / "config.json").exists():
+            assert time.time() < deadline
+            time.sleep(0.05)
+        time.sleep(rng.uniform(0.5, 4.0))
+        if process.poll() is not None:  # finished before the kill: start over
+            break
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+        kills.append((start, _epochs_done(run_dir)))
+    # Five kills, at different epochs (the seeded moments), before the end.
+    assert len(kills) == 5, kills
+    assert kills[-1][1] < EPOCHS, kills
+    _finish_and_check(run_dir)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_sigterm_and_ctrl_c_say_how_to_resume(tmp_path, signum, code):
+    run_dir = tmp_path / "run"
+    process = _start(["train", *TRAIN, "--run-dir", str(run_dir)])
+    deadline = time.time() + 120
+    while _epochs_done(run_dir) < 1:
+        assert process.poll() is None, process.stderr.read()[-2000:]
+        assert time.time() < deadline
+        time.sleep(0.05)
+    process.send_signal(signum)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == code, stderr[-2000:]
+    assert "Traceback" not in stderr
+    assert f"stopped by {signal.Signals(signum).name}" in stderr
+    assert f"keras-vae train --resume {run_dir}" in stderr
+    _finish_and_check(run_dir)
+
+
+def test_a_full_disk_stops_the_run_resumably(tmp_path, monkeypatch, capsys):
+    run_dir = tmp_path / "run"
+    write_text = files.write_text
+    calls = {"history": 0}
+
+    def full_disk(path, text):
+        if str(path).endswith("history.csv"):
+            calls["history"] += 1
+            if calls["history"] == 3:  # the third epoch's row
+                raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return write_text(path, text)
+
+    monkeypatch.setattr(files, "write_text", full_disk)
+    code = cli.main(["train", *TRAIN, "--run-dir", str(run_dir)])
+    err = capsys.readouterr().err
+    assert code == 4, err
+    assert f"no space left on the device while writing {run_dir / 'history.csv'}" in err
+    assert f"keras-vae train --resume {run_dir}" in err
+    monkeypatch.setattr(files, "write_text", write_text)
+    _finish_and_check(run_dir)
