@@ -280,3 +280,19 @@ def test_the_docs_count_these_cases():
     doc = (pathlib.Path(__file__).resolve().parents[1] / "docs" / "bad-input.md").read_text()
     assert f"| {len(TRAIN_CASES)} | `tests/test_bad_input.py::test_bad_train_options`" in doc
     assert f"| {len(NPZ_CASES) + 2} | `test_bad_npz_data`" in doc
+
+
+def test_a_read_only_place_is_named(trained_run, monkeypatch, capsys):
+    """As root (CI), chmod does not stop writes: the refusal is simulated where
+    the package writes, as a read-only file system would refuse."""
+    import errno
+
+    from keras_vae import files
+
+    def read_only(path, text):
+        raise PermissionError(errno.EROFS, "Read-only file system", str(path))
+
+    monkeypatch.setattr(files, "write_text", read_only)
+    check_refused(["evaluate", trained_run], capsys,
+                  f"cannot use {trained_run}/evaluation.json: Read-only file system")
+    assert not os.path.exists(os.path.join(trained_run, "evaluation.json"))
