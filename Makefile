@@ -32,6 +32,14 @@ test-faults: $(STAMP)
 test-wheel: $(STAMP)
 	$(BIN)/python -m pytest -m slow tests/test_install.py
 
+# Mutation testing of the maths modules ([tool.mutmut] in pyproject.toml);
+# the score goes to docs/mutation.md by hand, with its date. About 20 minutes.
+mutation: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[mutation]"
+	rm -rf mutants
+	$(BIN)/mutmut run --max-children 2
+	$(BIN)/python .ci/mutation-score
+
 # Everything, the full product of the combination matrix included (hours).
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -m ""

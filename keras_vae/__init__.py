@@ -14,7 +14,7 @@ if _quiet.started_as_command_line():  # never in a library user's process
     with _quiet.tensorflow_banners_hidden():
         import tensorflow  # noqa: F401  (its start-up banners are filtered here)
 
-from keras_vae import data, edge, evaluation, export, plotting  # noqa: E402
+from keras_vae import data, edge, evaluation, export, plotting, samplers  # noqa: E402
 from keras_vae.distributions import likelihoods, posteriors, priors
 from keras_vae.models import objectives
 from keras_vae.models.conditional import ConditionalVAE
@@ -36,5 +36,6 @@ __all__ = [
     "plotting",
     "posteriors",
     "priors",
+    "samplers",
     "__version__",
 ]

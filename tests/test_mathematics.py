@@ -486,3 +486,59 @@ def test_the_likelihood_of_a_model_whose_weights_are_equal_is_exact():
     np.testing.assert_allclose(evaluation.negative_elbo(vae, x), -exact, atol=1e-3)
     assert evaluation.anomaly_scores(vae, x, method="log_likelihood",
                                      num_samples=3) == pytest.approx([-exact] * 5, abs=1e-3)
+
+
+# === Defaults and messages that carry numbers ===
+def test_evaluation_defaults_and_refusals(model_and_data):
+    vae, x = model_and_data
+    count, variances = evaluation.active_units(vae, x)
+    assert count == int(np.sum(variances > 0.01))  # Burda et al.'s threshold
+    scores = RNG.normal(size=1000)
+    assert evaluation.anomaly_threshold(scores) == pytest.approx(np.quantile(scores, 0.99))
+    with pytest.raises(ValueError, match=r"1 of the 3 normal scores are NaN or infinite"):
+        evaluation.auroc([0.0, np.nan, 1.0], [2.0])
+    with pytest.raises(ValueError, match=r"2 of the 2 anomaly scores are NaN or infinite"):
+        evaluation.auroc([0.0, 1.0], [np.inf, np.nan])
+    for normal, anomalous in (([], [1.0]), ([1.0], [])):
+        with pytest.raises(ValueError, match="needs scores of both kinds"):
+            evaluation.auroc(normal, anomalous)
+
+    class Foreign:  # a user's likelihood without `kind`: taken as a density
+        pass
+
+    assert evaluation.bits_convention(Foreign(), binarized=False) == ("8bit_density", None)
+
+
+def test_log_likelihood_depends_on_its_seed(model_and_data):
+    vae, x = model_and_data
+    one = evaluation.log_likelihood(vae, x[:4], num_samples=5, seed=1, verbose=False)
+    two = evaluation.log_likelihood(vae, x[:4], num_samples=5, seed=2, verbose=False)
+    assert not np.allclose(one, two)
+
+
+def test_priors_and_posteriors_by_name_and_per_example():
+    with pytest.raises(ValueError, match=r"Unknown prior: 'flat'\. Expected one of"):
+        priors.get("flat")
+    with pytest.raises(ValueError, match=r"Unknown posterior: 'flow'\. Expected one of"):
+        posteriors.get("flow")
+    family = posteriors.DiagonalGaussian()
+    params = RNG.normal(size=(4, 6)).astype("float32")
+    q = family.distribution(params)
+    z = RNG.normal(size=(4, 3)).astype("float32")
+    loc, scale = params[:, :3], numpy_scale(params[:, 3:].astype("float64"))
+    np.testing.assert_allclose(np.asarray(q.log_prob(z)),
+                               normal_logpdf(z, loc, scale).sum(-1), rtol=1e-5)
+
+
+def test_the_base_prior_passes_its_seed():
+    class Shifted(priors.Prior):
+        def distribution(self):
+            import tensorflow_probability as tfp
+
+            normal = tfp.distributions.Normal(loc=np.zeros(self.latent_dim, "float32"), scale=1.0)
+            return tfp.distributions.Independent(normal, reinterpreted_batch_ndims=1)
+
+    prior = _built(Shifted(), 2)
+    first = np.asarray(prior.sample(5, seed=np.array([1, 2], "int32")))
+    np.testing.assert_array_equal(first, np.asarray(prior.sample(5, seed=np.array([1, 2], "int32"))))
+    assert not np.allclose(first, np.asarray(prior.sample(5, seed=np.array([3, 4], "int32"))))

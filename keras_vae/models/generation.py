@@ -72,14 +72,17 @@ class Generation:
         params = self._decoder_params(self._decoder_inputs(z, labels))
         return ops.reshape(self.likelihood.mean(params), (-1,) + self.data_shape)
 
-    def sample(self, num_samples, seed=None, labels=None):
-        """Decode `num_samples` draws from the prior (the mean images).
+    def sample(self, num_samples, seed=None, labels=None, sampler=None):
+        """Decode `num_samples` codes drawn from the prior, or from a sampler
+        (the mean images).
 
         Args:
             num_samples: positive int.
             seed: int for reproducible images, or None for fresh ones.
             labels: for a conditional model, one int (every image of that
                 class) or `num_samples` ints; None for the plain VAE.
+            sampler: None or `"prior"` for the prior; the name of a sampler
+                added with `add_sampler`; or a `keras_vae.samplers.Sampler`.
         """
         num_samples = validation.positive_int("num_samples", num_samples)
         if labels is not None:
@@ -91,7 +94,40 @@ class Generation:
             seed = [0, validation.positive_int("seed", seed, minimum=0)]
         # TFP takes a shape-[2] int32 tensor as a stateless seed.
         seed = ops.cast(seed, "int32")
-        return self.decode(self.prior.sample(num_samples, seed=seed), labels)
+        return self.decode(self.sampler(sampler).sample(num_samples, seed=seed), labels)
+
+    # === Samplers ===
+    @property
+    def samplers(self):
+        """The fitted samplers added with `add_sampler`, by name."""
+        return dict(getattr(self, "_fitted_samplers", None) or {})
+
+    def add_sampler(self, name, sampler):
+        """Keep `sampler` under `name`: `sample(n, sampler=name)` draws from
+        it, and it is saved in the model's `.keras` file and exported."""
+        if not isinstance(name, str) or not name.isidentifier() or name == "prior":
+            raise ValueError(f"Expected a sampler name such as 'gmm'. Received: {name!r}")
+        if sampler.latent_dim != self.latent_dim:
+            raise ValueError(
+                f"The sampler draws codes of size {sampler.latent_dim}; this model's "
+                f"latent_dim is {self.latent_dim}.")
+        # A plain dict of plain objects: nothing for Keras to track, and the
+        # parameters travel in the config (see `keras_vae.samplers`).
+        samplers = {**self.samplers, name: sampler}
+        object.__setattr__(self, "_fitted_samplers", samplers)
+
+    def sampler(self, name=None):
+        """The prior (None or "prior"), a named sampler, or a Sampler passed in."""
+        if name is None or name == "prior":
+            return self.prior
+        if not isinstance(name, str):
+            return name
+        if name not in self.samplers:
+            raise ValueError(
+                f"No sampler named {name!r}. This model has the prior"
+                + "".join(f", {n!r}" for n in self.samplers)
+                + " (fit one with keras-vae fit-sampler).")
+        return self.samplers[name]
 
     def reconstruct(self, x):
         """Decode the posterior mean of each example: x → μ(x) → E[x|μ(x)]."""

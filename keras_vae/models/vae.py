@@ -2,7 +2,6 @@
 
 
 import keras
-import numpy as np
 import tensorflow_probability as tfp
 from keras import ops
 
@@ -16,13 +15,14 @@ from keras_vae.models.fitting import CheckedFitting
 from keras_vae.models.generation import Generation
 from keras_vae.models.inputs import UnconditionalInputs
 from keras_vae.models.objectives import ElboTerms
+from keras_vae.models.saving import Saving
 from keras_vae.training import replicas as replicas_lib
 
 tfd = tfp.distributions
 
 
 @keras.saving.register_keras_serializable(package="keras_vae")
-class VAE(UnconditionalInputs, Generation, CheckedFitting, keras.Model):
+class VAE(UnconditionalInputs, Generation, Saving, CheckedFitting, keras.Model):
     """Variational autoencoder trained by maximising the ELBO.
 
     The encoder gives the posterior q(z|x) = N(μ(x), diag σ²(x)); z is drawn by
@@ -259,39 +259,3 @@ class VAE(UnconditionalInputs, Generation, CheckedFitting, keras.Model):
             except NotImplementedError:
                 pass  # No closed form for this pair: estimate it below.
         return ops.mean(posterior.log_prob(z) - self.prior.log_prob(z), axis=0)
-
-    # === Config ===
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            input_shape=list(self.data_shape),
-            latent_dim=self.latent_dim,
-            encoder=self._network_config("encoder"),
-            decoder=self._network_config("decoder"),
-            likelihood=keras.saving.serialize_keras_object(self.likelihood),
-            prior=keras.saving.serialize_keras_object(self.prior),
-            posterior=keras.saving.serialize_keras_object(self.posterior_family),
-            kl_weight=float(np.asarray(self._kl_weight.value)),
-            num_samples=self.num_samples,
-            use_exact_kl=self.use_exact_kl,
-            objective=self.objective,
-            free_bits=self.free_bits,
-            hidden_units=list(self.hidden_units),
-            conv_filters=list(self.conv_filters),
-            activation=self.activation,
-            seed=self.seed,
-        )
-        return config
-
-    def _network_config(self, role):
-        return self._network_names[role] or keras.saving.serialize_keras_object(
-            getattr(self, role)
-        )
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        for key in ("encoder", "decoder", "likelihood", "prior", "posterior"):
-            if isinstance(config.get(key), dict):
-                config[key] = keras.saving.deserialize_keras_object(config[key])
-        return cls(**config)
