@@ -6,6 +6,8 @@
     keras-vae sample runs/mnist --num 64
     keras-vae reconstruct | interpolate | latent-map runs/mnist
     keras-vae export runs/mnist --formats saved_model,tflite --quantize none,int8
+    keras-vae fit-sampler runs/mnist --sampler gmm --components auto
+    keras-vae sample runs/mnist --sampler gmm
 """
 
 import argparse
@@ -32,7 +34,17 @@ def build_parser():
     _add_evaluate(commands)
     _add_export(commands)
     _add_pictures(commands)
+    _add_fit_sampler(commands)
     return parser
+
+
+def _add_fit_sampler(commands):
+    fit = commands.add_parser(
+        "fit-sampler", help="fit a sampler of z to the training codes (kept in model.keras)")
+    fit.add_argument("run")
+    fit.add_argument("--sampler", default="gmm", help="gmm: a Gaussian mixture (default)")
+    fit.add_argument("--components", default="auto",
+                     help="mixture components, or auto: the best held-out likelihood")
 
 
 def _add_train(commands):
@@ -84,6 +96,8 @@ def _add_pictures(commands):
             picture.add_argument("--num", type=int, default=16 if command == "sample" else 10)
         if command == "sample":
             picture.add_argument("--seed", type=int, default=0)
+            picture.add_argument("--sampler", default=None,
+                                 help="prior (default) or a sampler from fit-sampler")
         if command == "interpolate":
             picture.add_argument("--steps", type=int, default=10)
 
@@ -154,6 +168,15 @@ def _run(args, runs, prepared):
         return runs.export_model(
             args.model, args.out, _names(args.formats), _names(args.quantize),
             args.model_name, args.version, args.overwrite)
+    if args.command == "fit-sampler":
+        components = args.components
+        if components != "auto":
+            try:
+                components = int(components)
+            except ValueError:
+                raise ValueError(f"Invalid --components {components!r}: expected a "
+                                 "positive integer or auto.") from None
+        return runs.fit_sampler(args.run, args.sampler, components)
     if args.command == "evaluate":
         result = runs.evaluate(args.run, batch_size=args.batch_size,
                                iw_samples=args.iw_samples, anomaly=args.anomaly,
@@ -161,7 +184,8 @@ def _run(args, runs, prepared):
         print(_table(result))
         return [runs.path(args.run, "evaluation")]
     name = _PICTURE_COMMANDS[args.command][0]
-    options = {k: v for k, v in vars(args).items() if k in ("num", "seed", "steps")}
+    options = {k: v for k, v in vars(args).items()
+               if k in ("num", "seed", "steps", "sampler") and v is not None}
     return [runs.draw(args.run, name, **options)]
 
 

@@ -54,7 +54,11 @@ class LiteRTGenerator:
                 "'decode' and 'sample' (export it with keras-vae export)."
             )
         self._decode = self.interpreter.get_signature_runner("decode")
-        self._sample = self.interpreter.get_signature_runner("sample")
+        self._samplers = {key[len("sample_"):] if key != "sample" else None:
+                          self.interpreter.get_signature_runner(key)
+                          for key in signatures if key.startswith("sample")}
+        #: The fitted samplers built into the file (`sample(n, sampler=name)`).
+        self.samplers = sorted(name for name in self._samplers if name)
         inputs = self._decode.get_input_details()
         self.latent_dim = int(inputs["z"]["shape_signature"][-1])
         #: Whether the model is a ConditionalVAE, which needs labels.
@@ -76,12 +80,17 @@ class LiteRTGenerator:
             )
         return self._decode(z=z, **self._labels(labels, len(z)))["images"]
 
-    def sample(self, n, labels=None):
-        """n images from codes drawn inside the model (fresh on every call)."""
+    def sample(self, n, labels=None, sampler=None):
+        """n images from codes drawn inside the model (fresh on every call),
+        from the prior or from the fitted sampler named `sampler`."""
         _check_count(n)
+        if sampler not in self._samplers:
+            raise ValueError(f"{self.path} has no sampler {sampler!r}; it has the prior "
+                             f"(None) and {self.samplers}.")
+        runner = self._samplers[sampler]
         if self.conditional:
-            return self._sample(**self._labels(labels, n))["images"]
-        return self._sample(n=np.array(n, dtype="int32"))["images"]
+            return runner(**self._labels(labels, n))["images"]
+        return runner(n=np.array(n, dtype="int32"))["images"]
 
     def _labels(self, labels, n):
         if not self.conditional:

@@ -36,10 +36,10 @@ def export_litert(vae, out_dir, model_name="vae", quantize=("none",),
     os.makedirs(out_dir, exist_ok=True)
     with tempfile.TemporaryDirectory() as saved_model:
         # Unchecked functions: LiteRT has no assert op (keras_vae.edge checks).
-        signatures.write_archive(vae, saved_model, SIGNATURES, checked=False,
-                                 dataset=dataset)
+        keys = SIGNATURES + tuple(signatures.sampler_signatures(vae, seeded=False))
+        signatures.write_archive(vae, saved_model, keys, checked=False, dataset=dataset)
         for variant, path in paths.items():
-            content = convert(saved_model, variant, vae.latent_dim,
+            content = convert(saved_model, variant, vae.latent_dim, signature_keys=keys,
                               num_classes=vae.num_classes)
             _write_bytes(path, content)
     text = json.dumps(signatures.metadata(vae, dataset), indent=2)
@@ -107,8 +107,8 @@ def _calibration(latent_dim, signature_keys, num_classes=None, batches=32, batch
         if "decode" in signature_keys:
             z = rng.standard_normal((batch_size, latent_dim)).astype("float32")
             yield "decode", {"z": z, **labels}
-        if "sample" in signature_keys:
-            yield "sample", labels or {"n": np.array(batch_size, "int32")}
+        for key in (k for k in signature_keys if k.startswith("sample")):
+            yield key, labels or {"n": np.array(batch_size, "int32")}
 
 
 def _write_bytes(path, content):

@@ -32,6 +32,7 @@ def metadata(vae, dataset=None):
         "image_shape": list(vae.data_shape),
         "likelihood": type(vae.likelihood).__name__,
         "prior": type(vae.prior).__name__,
+        "samplers": {name: type(s).__name__ for name, s in vae.samplers.items()},
         "training_data": dataset,
         "max_samples": MAX_SAMPLES,
         "num_classes": vae.num_classes,
@@ -70,15 +71,15 @@ class _Endpoints:
                 + self._label_checks(labels)):
             return {"images": self.vae.decode(tf.identity(z), labels=labels)}
 
-    def sample(self, n, labels=None):
+    def sample(self, n, labels=None, sampler=None):
         with tf.control_dependencies(self._n_checks(n) + self._label_checks(labels)):
-            z = self.vae.prior.sample(tf.identity(n))
+            z = self.vae.sampler(sampler).sample(tf.identity(n))
             return {"images": self.vae.decode(z, labels=labels)}
 
-    def sample_seeded(self, n, seed, labels=None):
+    def sample_seeded(self, n, seed, labels=None, sampler=None):
         with tf.control_dependencies(self._n_checks(n) + self._label_checks(labels)):
             stateless_seed = tf.stack([tf.constant(0, tf.int64), seed])
-            z = self.vae.prior.sample(tf.identity(n), seed=stateless_seed)
+            z = self.vae.sampler(sampler).sample(tf.identity(n), seed=stateless_seed)
             return {"images": self.vae.decode(z, labels=labels)}
 
     def encode(self, x, labels=None):
@@ -102,27 +103,37 @@ def serving_functions(vae, checked=True, dataset=None):
     n_spec = tf.TensorSpec([], tf.int32, name="n")
     seed_spec = tf.TensorSpec([], tf.int64, name="seed")
     x_spec = tf.TensorSpec((None,) + tuple(vae.data_shape), tf.float32, name="x")
-    metadata_function = (lambda: {"json": tf.constant(text)}, [])
+    functions = {"metadata": (lambda: {"json": tf.constant(text)}, [])}
     if not vae.num_classes:
-        return {
-            "decode": (endpoints.decode, [z_spec]),
-            "sample": (endpoints.sample, [n_spec]),
-            "sample_seeded": (endpoints.sample_seeded, [n_spec, seed_spec]),
-            "encode": (endpoints.encode, [x_spec]),
-            "metadata": metadata_function,
-        }
+        functions.update(decode=(endpoints.decode, [z_spec]), encode=(endpoints.encode, [x_spec]))
+        for name in [None, *vae.samplers]:  # the prior, then each fitted sampler
+            suffix = f"_{name}" if name else ""
+            functions["sample" + suffix] = (
+                lambda n, s=name: endpoints.sample(n, sampler=s), [n_spec])
+            functions["sample_seeded" + suffix] = (
+                lambda n, seed, s=name: endpoints.sample_seeded(n, seed, sampler=s),
+                [n_spec, seed_spec])
+        return functions
     labels_spec = tf.TensorSpec([None], tf.int32, name="labels")
+    functions.update(decode=(endpoints.decode, [z_spec, labels_spec]),
+                     encode=(endpoints.encode, [x_spec, labels_spec]))
     # Conditional sampling: n images, one per label, so n = len(labels).
-    return {
-        "decode": (endpoints.decode, [z_spec, labels_spec]),
-        "sample": (lambda labels: endpoints.sample(tf.shape(labels)[0], labels),
-                   [labels_spec]),
-        "sample_seeded": (
-            lambda labels, seed: endpoints.sample_seeded(tf.shape(labels)[0], seed, labels),
-            [labels_spec, seed_spec]),
-        "encode": (endpoints.encode, [x_spec, labels_spec]),
-        "metadata": metadata_function,
-    }
+    for name in [None, *vae.samplers]:
+        suffix = f"_{name}" if name else ""
+        functions["sample" + suffix] = (
+            lambda labels, s=name: endpoints.sample(tf.shape(labels)[0], labels, s),
+            [labels_spec])
+        functions["sample_seeded" + suffix] = (
+            lambda labels, seed, s=name: endpoints.sample_seeded(
+                tf.shape(labels)[0], seed, labels, s), [labels_spec, seed_spec])
+    return functions
+
+
+def sampler_signatures(vae, seeded=True):
+    """The extra `sample_<name>` (and `sample_seeded_<name>`) signatures of
+    the model's fitted samplers."""
+    names = [f"sample_{name}" for name in vae.samplers]
+    return names + ([f"sample_seeded_{name}" for name in vae.samplers] if seeded else [])
 
 
 def _label_checks(labels, num_classes, checked):

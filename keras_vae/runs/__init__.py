@@ -11,6 +11,7 @@ from keras_vae.runs.evaluate import evaluate, objective_name
 from keras_vae.runs.export import FORMATS, export_model
 from keras_vae.runs.layout import Run, load_vae_file, path
 from keras_vae.runs.pictures import PICTURES, draw
+from keras_vae.runs.samplers import SAMPLERS, fit_sampler
 from keras_vae.runs.train import train
 
 
@@ -32,5 +33,5 @@ def worker_dir(run_dir, strategy):
 __all__ = [
     "FORMATS", "PICTURES", "Run", "build_model", "draw", "evaluate", "export_model",
     "inputs", "load_run", "load_splits", "load_vae_file", "objective_name", "path",
-    "read_config", "train", "worker_dir",
+    "read_config", "train", "worker_dir", "SAMPLERS", "fit_sampler",
 ]

@@ -19,6 +19,7 @@ be started, resumed or read.
 import hashlib
 import json
 import os
+import re
 import tempfile
 
 import keras
@@ -75,7 +76,8 @@ class Run:
         """Entries of the directory that no run writes."""
         known = set(self.FILES.values()) | {f"{p}.png" for p in PICTURES} | {"export", MARKER}
         return sorted(name for name in os.listdir(self.directory)
-                      if name not in known and ".partial" not in name)
+                      if name not in known and ".partial" not in name
+                      and not re.fullmatch(r"(samples_\w+\.png|sampler_\w+\.json)", name))
 
     def load(self):
         """`(config, vae)` of a run whose first epoch has finished."""

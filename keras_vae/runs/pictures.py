@@ -17,8 +17,9 @@ MAX_STEPS = 256
 def draw(run_dir, name, vae=None, config=None, splits=None, **options):
     """Write one picture of a run (one of `PICTURES`); return its path.
 
-    `options`: `num` (samples, reconstructions), `seed` (samples), `steps`
-    (interpolation).
+    `options`: `num` (samples, reconstructions), `seed` and `sampler`
+    (samples: a fitted sampler's draws go to `samples_<sampler>.png`),
+    `steps` (interpolation).
     """
     if name not in PICTURES:
         raise ValueError(f"Unknown picture: {name!r}. Expected one of {list(PICTURES)}.")
@@ -33,8 +34,11 @@ def draw(run_dir, name, vae=None, config=None, splits=None, **options):
                    for key in (rows[0] if rows else {})}
         return plotting.training_curves(history, target)
     if name == "samples":
+        sampler = options.get("sampler")
+        if sampler and sampler != "prior":
+            target = run.path(f"samples_{sampler}")
         return _samples(vae, target, options.get("num", 16),
-                        options.get("seed", config["seed"]))
+                        options.get("seed", config["seed"]), sampler)
     splits = splits or build.load_splits(config)
     x_test = data.to_unit_interval(splits.x_test).numpy()
     y_test = splits.y_test if vae.num_classes else None
@@ -66,15 +70,17 @@ def _check_options(options):
                    if key == "num" else ""))
 
 
-def _samples(vae, target, num, seed):
+def _samples(vae, target, num, seed, sampler=None):
+    source = "the prior" if sampler in (None, "prior") else f"the {sampler} sampler"
     if not vae.num_classes:
-        return plotting.image_grid(vae.sample(num, seed=seed), target,
-                                   title="Samples from the prior")
+        return plotting.image_grid(vae.sample(num, seed=seed, sampler=sampler), target,
+                                   title=f"Samples from {source}")
     classes = vae.num_classes
     per_class = max(4, num // classes)
     labels = np.repeat(np.arange(classes), per_class)
     return plotting.image_grid(
-        vae.sample(len(labels), seed=seed, labels=labels), target, columns=per_class,
+        vae.sample(len(labels), seed=seed, labels=labels, sampler=sampler), target,
+        columns=per_class,
         row_labels=[str(c) for c in range(classes)],
         title="One class per row")
 
