@@ -70,6 +70,9 @@ def _add_evaluate(commands):
     evaluate.add_argument("--anomaly", metavar="DATASET",
                           help="score another dataset's test split against this one")
     evaluate.add_argument("--anomaly-quantile", type=float, default=0.99)
+    evaluate.add_argument("--sample-quality", action="store_true",
+                          help="Fréchet distance and precision/recall of samples "
+                               "(MNIST-like 28x28 images; prior and fitted samplers)")
 
 
 def _add_export(commands):
@@ -180,7 +183,8 @@ def _run(args, runs, prepared):
     if args.command == "evaluate":
         result = runs.evaluate(args.run, batch_size=args.batch_size,
                                iw_samples=args.iw_samples, anomaly=args.anomaly,
-                               anomaly_quantile=args.anomaly_quantile)
+                               anomaly_quantile=args.anomaly_quantile,
+                               sample_quality=args.sample_quality)
         print(_table(result))
         return [runs.path(args.run, "evaluation")]
     name = _PICTURE_COMMANDS[args.command][0]
@@ -232,6 +236,9 @@ def _table(result):
         lines.append(f"  no bits/dimension: {result['bits_per_dimension_omitted']}")
     if result["training_objective_name"] != "negative ELBO":
         lines.append(f"  (training loss: {result['training_objective_name']})")
+    for name, scores in result.get("sample_quality", {}).items():
+        lines.append(f"Samples ({name}): Fréchet distance {scores['frechet_distance']:.2f}, "
+                     f"precision {scores['precision']:.3f}, recall {scores['recall']:.3f}")
     if "anomaly" in result:
         a = result["anomaly"]
         lines.append(f"Anomalies ({a['dataset']}): AUROC {a['auroc']:.4f}; threshold "

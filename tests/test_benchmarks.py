@@ -111,3 +111,14 @@ def test_likelihood_benchmark_cosine_schedule_follows_the_time_budget():
         assert abs(float(model.optimizer.learning_rate) - 2e-3 * expected) < 2e-3 * 0.01
     budget.on_epoch_end(4)
     assert model.stop_training and budget.epochs == 5  # past the budget: stop
+
+
+def test_sample_quality_benchmark_quick_mode(tmp_path):
+    _, rows = _quick_report("sample_quality_benchmark.py", tmp_path)
+    paths = [row[0] for row in rows]
+    assert paths[:3] == ["Keras"] * 3  # prior, gmm1, gmm5
+    assert {"LiteRT float32", "LiteRT float16", "LiteRT dynamic", "LiteRT int8"} <= set(paths)
+    assert [row[1] for row in rows[:3]] == ["prior", "gmm1", "gmm5"]
+    for row in rows:
+        assert float(row[2]) > 0 and 0 <= float(row[4]) <= 1 and 0 <= float(row[5]) <= 1
+    assert rows[0][3] == "+0%"  # the prior against itself

@@ -10,7 +10,7 @@ from keras_vae.runs.layout import Run
 
 
 def evaluate(run_dir, batch_size=500, verbose="auto", iw_samples=0, anomaly=None,
-             anomaly_quantile=0.99):
+             anomaly_quantile=0.99, sample_quality=False):
     """Score a run on its test split; the result is also saved as JSON.
 
     Always: the negative ELBO, reconstruction and KL (nats per example),
@@ -19,7 +19,9 @@ def evaluate(run_dir, batch_size=500, verbose="auto", iw_samples=0, anomaly=None
     log-likelihood (nats and bits per dimension). With `anomaly` (another
     dataset spec): per-example negative-ELBO scores of that dataset's test
     split against a threshold at `anomaly_quantile` of this one's, and the
-    AUROC of the two.
+    AUROC of the two. With `sample_quality` (28×28 grey images): the
+    Fréchet distance and precision/recall (`keras_vae.quality`) of samples
+    from the prior and from each fitted sampler against the test images.
     """
     _check_arguments(batch_size, iw_samples, anomaly_quantile)
     run = Run(run_dir)
@@ -53,6 +55,9 @@ def evaluate(run_dir, batch_size=500, verbose="auto", iw_samples=0, anomaly=None
         result.update(_likelihood_report(vae, config, x_test, iw_samples, verbose))
     if anomaly:
         result["anomaly"] = _anomaly_report(vae, config, x_test, anomaly, anomaly_quantile)
+    if sample_quality:
+        result["sample_quality"] = sample_quality_report(
+            vae, data.to_unit_interval(splits.x_test[:QUALITY_SAMPLES]).numpy(), config["seed"])
     files.write_text(run.path("evaluation"), json.dumps(result, indent=2) + "\n")
     return result
 
@@ -64,6 +69,26 @@ def _check_arguments(batch_size, iw_samples, anomaly_quantile):
     if not 0 < anomaly_quantile < 1:
         raise ValueError(f"Invalid anomaly_quantile: {anomaly_quantile!r}. Expected a "
                          "number between 0 and 1, e.g. 0.99.")
+
+
+#: Images compared per sampler: this many samples against as many test images.
+QUALITY_SAMPLES = 5000
+
+
+def sample_quality_report(vae, real_images, seed=0):
+    """`{sampler: {"frechet_distance", "precision", "recall"}}` for the prior
+    and each fitted sampler, each with as many samples as `real_images`."""
+    from keras_vae import quality
+
+    if tuple(vae.data_shape) != (28, 28, 1):
+        raise ValueError(
+            "Sample quality is measured with an MNIST classifier: it takes 28x28 grey "
+            f"images, and this model makes images of shape {tuple(vae.data_shape)}.")
+    features = quality.Features()
+    labels = (np.arange(len(real_images)) % vae.num_classes) if vae.num_classes else None
+    return {name: quality.report(features, real_images, np.asarray(
+                vae.sample(len(real_images), seed=seed, labels=labels, sampler=name)))
+            for name in ["prior", *vae.samplers]}
 
 
 def objective_name(vae):
