@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install lint test test-faults test-wheel test-all mutation demo clean
+.PHONY: install lint test test-faults test-benchmarks test-wheel test-all mutation demo clean
 
 install: $(STAMP)
 
@@ -26,6 +26,10 @@ lint: $(STAMP)
 # Processes killed (SIGKILL x5 at random moments, SIGTERM, Ctrl-C) and resumed.
 test-faults: $(STAMP)
 	$(BIN)/python -m pytest -m slow tests/test_faults.py tests/test_cli.py
+
+# Each benchmark script's --quick mode writes a report with real numbers.
+test-benchmarks: $(STAMP)
+	$(BIN)/python -m pytest -m slow tests/test_benchmarks.py
 
 # Build the wheel and sdist, check them, install the wheel into a fresh
 # virtual environment and run the quickstart outside the repository.

@@ -56,6 +56,7 @@ def main(argv=None):
     folder = tempfile.mkdtemp()
     started = time.time()
     run_dir = args.run or _demo_run(folder, args.quick)
+    described = f"`{run_dir}`" if args.run else "examples/mnist.yaml, trained here"
     config, vae = runs.load_run(run_dir)
     splits = runs.load_splits(config)
     real = data.to_unit_interval(splits.x_test[:n]).numpy()
@@ -80,11 +81,13 @@ def main(argv=None):
         "",
         *_report.provenance("sample_quality_benchmark.py", argv),
         "",
-        f"Model: the run `{run_dir}` ({config['epochs']} epochs, latent_dim "
+        f"Model: {described} ({config['epochs']} epochs, latent_dim "
         f"{config['latent_dim']}, {config['likelihood']} likelihood). {n} samples against "
         f"{n} test images, features of the committed MNIST classifier (test accuracy "
         f"{quality.classifier_card()['test_accuracy']:.4f}). Lower Fréchet distance is "
-        "better; precision and recall in [0, 1] (higher is better).",
+        "better; \"vs prior\" compares with the Keras prior row; precision and recall "
+        "in [0, 1] (higher is better). LiteRT rows are drawn on the device path "
+        "(`keras_vae.edge`, the sampling inside the .tflite file).",
         "",
         "| path | sampler | Fréchet distance | vs prior | precision | recall |",
         "|---|---|---|---|---|---|",

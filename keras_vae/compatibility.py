@@ -30,6 +30,9 @@ LEVELS = {
     "free_bits": ("0", "> 0"),
     "num_samples": ("1", "> 1"),
     "use_exact_kl": ("True", "False"),
+    # Where `sample` draws z from: the prior, or a Gaussian mixture fitted
+    # after training (`keras_vae.samplers`, `keras-vae fit-sampler`).
+    "sampler": ("prior", "gmm"),
 }
 
 Rule = collections.namedtuple("Rule", "first second reason instead")

@@ -44,7 +44,8 @@ TRAIN_CASES = [
     (["--batch-size", "-5"], "Invalid value for batch_size: -5"),
     (["--batch-size", "1000000000"], "Invalid value for batch_size: 1000000000"),
     (["--latent-dim", "0"], "Invalid value for latent_dim: 0"),
-    (["--batch-size", "100"], "batch_size 100 is larger than the 64 training images"),
+    (["--batch-size", "100", "--drop-remainder", "true"],
+     "batch_size 100 is larger than the 64 training images: with drop_remainder no batch"),
     (["--hidden-units", "60000,60000"], "GiB to train"),
     (["--num-samples", "90000", "--latent-dim", "512"], "GiB to train"),
     (["--latent-dim", "100000000"], "Invalid value for latent_dim: 100000000"),
@@ -296,3 +297,10 @@ def test_a_read_only_place_is_named(trained_run, monkeypatch, capsys):
     check_refused(["evaluate", trained_run], capsys,
                   f"cannot use {trained_run}/evaluation.json: Read-only file system")
     assert not os.path.exists(os.path.join(trained_run, "evaluation.json"))
+
+
+def test_a_batch_larger_than_the_data_is_noted(tmp_path, capsys):
+    code, output = run(["train", *FAST, "--batch-size", "100", "--run-dir",
+                        str(tmp_path / "run")], capsys)
+    assert code == 0, output[-2000:]
+    assert "Note: batch_size 100 is larger than the 64 training images" in output

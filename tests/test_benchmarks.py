@@ -1,6 +1,8 @@
 """Each benchmark's quick mode runs and writes a report with real numbers.
 
-CI proves the scripts work this way; it never asserts speed.
+CI proves the scripts work this way (`make test-benchmarks`, run by
+.ci/run); it never asserts speed. Minutes of training in all: under the
+`slow` marker, outside the default suite.
 """
 
 import os
@@ -10,6 +12,7 @@ import sys
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+pytestmark = pytest.mark.slow
 
 
 def _quick_report(script, tmp_path, *options):

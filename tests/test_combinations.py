@@ -96,6 +96,14 @@ def run_cell(levels, dataset, tmp_path):
     assert scores["negative_elbo"] == pytest.approx(
         scores["reconstruction_loss"] + scores["kl_loss"], rel=1e-6)
 
+    # A sampler fitted after training, kept in model.keras.
+    sampler = None
+    if levels["sampler"] == "gmm":
+        sampler = "gmm"
+        written = runs.fit_sampler(run_dir, "gmm", components=2)
+        assert all(os.path.exists(p) for p in written)
+        vae.add_sampler("gmm", runs.load_vae_file(written[0]).samplers["gmm"])
+
     # predict, decode, sample, reconstruct, encode: shapes, ranges, finite.
     splits = runs.load_splits(config)
     x = runs.build.prepared_test_images(config, splits.x_test)[:5]
@@ -107,7 +115,7 @@ def run_cell(levels, dataset, tmp_path):
     extra = {"labels": labels} if conditional else {}
     outputs = {
         "decode": lambda m: m.decode(z, **extra),
-        "sample": lambda m: m.sample(5, seed=3, **extra),
+        "sample": lambda m: m.sample(5, seed=3, sampler=sampler, **extra),
         "reconstruct": lambda m: m.reconstruct(inputs),
         "encode": lambda m: m.encode(inputs)[0],
     }
@@ -133,7 +141,7 @@ def run_cell(levels, dataset, tmp_path):
     generator = edge.LiteRTGenerator(paths[1])
     got = generator.decode(z, labels=labels if conditional else None)
     np.testing.assert_allclose(got, before["decode"], rtol=1e-5, atol=1e-5)
-    drawn = generator.sample(4, labels=labels[:4] if conditional else None)
+    drawn = generator.sample(4, labels=labels[:4] if conditional else None, sampler=sampler)
     assert drawn.shape == (4,) + IMAGE + (1,) and np.all(np.isfinite(drawn))
     keras.backend.clear_session()
 

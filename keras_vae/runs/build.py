@@ -2,6 +2,7 @@
 optimizer, the data and the callbacks."""
 
 import os
+import sys
 
 import keras
 import numpy as np
@@ -27,9 +28,12 @@ def check_sizes(config, splits):
     a model whose training would not fit in this machine's memory."""
     examples = len(splits.x_train)
     if config["batch_size"] > examples:
-        raise ValueError(
-            f"batch_size {config['batch_size']} is larger than the {examples} training "
-            f"images. Use a batch_size of at most {examples}.")
+        message = (f"batch_size {config['batch_size']} is larger than the {examples} "
+                   "training images")
+        if config["drop_remainder"]:
+            raise ValueError(f"{message}: with drop_remainder no batch would be left. Use "
+                             f"a batch_size of at most {examples}.")
+        print(f"Note: {message}; each step uses all of them.", file=sys.stderr)
     need = estimated_bytes(config, splits.image_shape)
     have = _memory_bytes()
     if have and need > 0.8 * have:
