@@ -31,6 +31,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_vae.models import objectives
+from keras_vae.quality import frechet_distance, precision_recall  # noqa: F401  (re-exported)
 
 
 def _length(vae, inputs):
@@ -173,6 +174,20 @@ def kl_per_dimension(vae, x, batch_size=1000):  # pragma: no mutate (batching)
     for batch in _batches(vae, x, batch_size):
         sums = sums + np.sum(vae.kl_per_dimension(*vae.split_inputs(batch)), axis=0)
     return sums / _length(vae, x)
+
+
+# === Sample quality (keras_vae.quality) ===
+def sample_quality(vae, real_images, num_samples=None, sampler=None, seed=0, features=None):
+    """`{"frechet_distance", "precision", "recall"}` of `num_samples` (default:
+    as many as `real_images`) samples of `vae` from `sampler` (the prior by
+    default), in the features of the committed MNIST classifier."""
+    from keras_vae import quality
+
+    features = features or quality.Features()
+    n = num_samples or len(real_images)
+    labels = (np.arange(n) % vae.num_classes) if vae.num_classes else None
+    generated = np.asarray(vae.sample(n, seed=seed, labels=labels, sampler=sampler))
+    return quality.report(features, real_images, generated)
 
 
 # === Anomaly detection ===

@@ -163,3 +163,23 @@ def test_no_source_file_is_ignored_by_git():
     hidden = [p for p in out.stdout.split() if p.endswith((".py", ".md", ".yaml", ".json"))
               and "__pycache__" not in p]
     assert not hidden, hidden
+
+
+def test_a_run_puts_the_global_policy_and_random_states_back(tmp_path):
+    import random
+
+    import keras
+    import numpy as np
+
+    from keras_vae import config, runs
+
+    np.random.seed(123)
+    random.seed(5)
+    before = (np.random.get_state()[1].copy(), random.getstate(),
+              keras.mixed_precision.global_policy().name)
+    values = {"limit": 64, "epochs": 1, "hidden_units": [8], "latent_dim": 2,
+              "batch_size": 32, "mixed_precision": "mixed_bfloat16", "seed": 9}
+    runs.train(config.resolve(values), str(tmp_path / "run"), verbose=0)
+    assert keras.mixed_precision.global_policy().name == before[2] == "float32"
+    np.testing.assert_array_equal(np.random.get_state()[1], before[0])
+    assert random.getstate() == before[1]

@@ -304,3 +304,41 @@ def test_a_batch_larger_than_the_data_is_noted(tmp_path, capsys):
                         str(tmp_path / "run")], capsys)
     assert code == 0, output[-2000:]
     assert "Note: batch_size 100 is larger than the 64 training images" in output
+
+
+@pytest.mark.parametrize("argv, patch, message", [
+    (["sample", "{run}"], "replacing", "samples.png: Read-only file system"),
+    (["export", "{run}", "--formats", "tflite", "--quantize", "none", "--out", "{out}"],
+     "write_bytes", "vae_float32.tflite: Read-only file system"),
+    (["train", "--resume", "{run}"], "save_model", "model.keras: Read-only file system"),
+])
+def test_read_only_places_are_named(argv, patch, message, trained_run, tmp_path, monkeypatch,
+                                    capsys):
+    """As root (CI), chmod does not stop writes: a read-only file system is
+    simulated where the package writes files."""
+    import errno
+
+    from keras_vae import files
+
+    def read_only(*args, **kwargs):
+        path = [a for a in args if isinstance(a, (str, os.PathLike))][0]
+        raise PermissionError(errno.EROFS, "Read-only file system", str(path))
+
+    monkeypatch.setattr(files, patch, read_only)
+    argv = [a.replace("{run}", trained_run).replace("{out}", str(tmp_path / "out"))
+            for a in argv]
+    if argv[:2] == ["train", "--resume"]:  # a finished run has nothing to resume:
+        os.makedirs(os.path.join(trained_run, "backup"), exist_ok=True)  # pretend
+    try:
+        check_refused(argv, capsys, message)
+    finally:
+        import shutil
+
+        shutil.rmtree(os.path.join(trained_run, "backup"), ignore_errors=True)
+
+
+def test_a_run_dir_that_cannot_be_written(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(os, "access", lambda path, mode: False)
+    check_refused(["train", *FAST, "--run-dir", str(tmp_path / "run")], capsys,
+                  f"Cannot write in {tmp_path}: permission denied")
+    assert not (tmp_path / "run").exists()

@@ -85,3 +85,13 @@ def test_the_metric_orders_real_trained_untrained_and_noise(features):
     # recall shows the difference. The Fréchet distance orders them.)
     assert scores["real"]["precision"] > 0.8 and scores["real"]["recall"] > 0.8, scores
     assert scores["noise"]["recall"] < 0.05, scores
+
+
+def test_evaluation_sample_quality_is_the_report_of_the_models_samples(features):
+    _, (x_test, _) = keras_vae.data.load_mnist()
+    real = x_test[:300].reshape(-1, 28, 28, 1) / 255.0
+    vae = keras_vae.VAE((28, 28, 1), latent_dim=2, hidden_units=(16,), seed=0)
+    got = keras_vae.evaluation.sample_quality(vae, real, seed=4, features=features)
+    want = quality.report(features, real, np.asarray(vae.sample(300, seed=4)))
+    assert got == pytest.approx(want)
+    assert keras_vae.evaluation.frechet_distance is quality.frechet_distance

@@ -85,9 +85,8 @@ def sample_quality_report(vae, real_images, seed=0):
             "Sample quality is measured with an MNIST classifier: it takes 28x28 grey "
             f"images, and this model makes images of shape {tuple(vae.data_shape)}.")
     features = quality.Features()
-    labels = (np.arange(len(real_images)) % vae.num_classes) if vae.num_classes else None
-    return {name: quality.report(features, real_images, np.asarray(
-                vae.sample(len(real_images), seed=seed, labels=labels, sampler=name)))
+    return {name: evaluation.sample_quality(vae, real_images, sampler=name, seed=seed,
+                                            features=features)
             for name in ["prior", *vae.samplers]}
 
 
