@@ -35,7 +35,6 @@ convergence, ends training.
 """
 
 import argparse
-import math
 import time
 
 import _report  # benchmarks/_report.py, beside this script
@@ -53,32 +52,6 @@ MODELS = {  # keras_vae.VAE arguments beside the shared ones
                      "prior": keras_vae.priors.VampPrior(500)},
     "best": lambda: {"objective": "iwae", "num_samples": 5, "hidden_units": (500, 500)},
 }
-
-
-class _TimeBudget(keras.callbacks.Callback):
-    """Stops after `minutes`; with `cosine`, decays the learning rate over them."""
-
-    def __init__(self, minutes, cosine=False, floor=0.05):
-        super().__init__()
-        self.seconds = 60 * minutes
-        self.cosine = cosine
-        self.floor = floor
-        self.epochs = 0
-
-    def on_train_begin(self, logs=None):
-        self.start = time.time()
-        self.initial_rate = float(self.model.optimizer.learning_rate)
-
-    def on_epoch_begin(self, epoch, logs=None):
-        if self.cosine:
-            progress = min(1.0, (time.time() - self.start) / self.seconds)
-            factor = self.floor + (1 - self.floor) * 0.5 * (1 + math.cos(math.pi * progress))
-            self.model.optimizer.learning_rate = self.initial_rate * factor
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.epochs = epoch + 1
-        if time.time() - self.start > self.seconds:
-            self.model.stop_training = True
 
 
 def main(argv=None):
@@ -107,7 +80,7 @@ def main(argv=None):
     vae = keras_vae.VAE(input_shape=(28, 28, 1), latent_dim=50, activation="tanh", seed=0,
                         **options)
     vae.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=True)
-    budget = _TimeBudget(minutes, cosine=args.lr_schedule == "cosine")
+    budget = keras_vae.callbacks.TimeBudget(minutes, cosine=args.lr_schedule == "cosine")
     start = time.time()
     vae.fit(train, epochs=100000, callbacks=[budget], verbose=2)
     train_minutes = (time.time() - start) / 60

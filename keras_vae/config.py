@@ -61,6 +61,9 @@ _TRAINING = {
     "strategy": (str, "auto", "auto, default, mirrored, multi_worker or tpu"),
     "jit_compile": (bool, False, "compile the training step with XLA"),
     "steps_per_execution": (int, 1, "training steps per compiled call (10 is faster)"),
+    "minutes": (float, None, "stop after MINUTES of training (epochs is then a maximum)"),
+    "lr_schedule": (str, "constant", "constant, or cosine: a half cosine over --minutes "
+                    "(or over the epochs) down to 5% of learning_rate"),
     "mixed_precision": (str, "none", "none, mixed_float16 or mixed_bfloat16"),
     "drop_remainder": (bool, False, "drop the last partial batch (static shapes)"),
 }
@@ -119,7 +122,7 @@ RANGES = {
     "free_bits": (0.0, None), "num_samples": (1, 100_000), "prior_components": (1, 100_000),
     "num_classes": (1, 100_000), "kl_warmup_epochs": (0, None), "kl_cycle_epochs": (0, None),
     "learning_rate": (1e-12, 100.0), "epochs": (1, 1_000_000), "batch_size": (1, 10_000_000),
-    "seed": (0, 2**31 - 1), "steps_per_execution": (1, 100_000),
+    "seed": (0, 2**31 - 1), "steps_per_execution": (1, 100_000), "minutes": (1e-6, 1e6),
 }
 
 

@@ -144,7 +144,18 @@ def callbacks(config, run, splits, vae):
             vae.join_inputs(images, labels if vae.num_classes else None),
             seed=config["seed"], sample_labels=sample_labels),
     ]
-    return result + kl_schedule(config)
+    return result + kl_schedule(config) + time_budget(config)
+
+
+def time_budget(config):
+    """The `TimeBudget` callback of `minutes` and `lr_schedule`, if any."""
+    if config["lr_schedule"] not in ("constant", "cosine"):
+        raise ValueError(f"Unknown lr_schedule: {config['lr_schedule']!r}. Expected "
+                         "'constant' or 'cosine'.")
+    if config["minutes"] is None and config["lr_schedule"] == "constant":
+        return []
+    return [callbacks_lib.TimeBudget(config["minutes"],
+                                     cosine=config["lr_schedule"] == "cosine")]
 
 
 def kl_schedule(config):

@@ -37,7 +37,8 @@ def train(config, run_dir, overwrite=False, resume=False, verbose="auto",
         run.check_resumable()
     elif not resume and chief:
         run.check_new(overwrite)
-    build.kl_schedule(config)  # refuse a bad schedule before anything is written
+    build.kl_schedule(config)  # refuse bad schedules before anything is written
+    build.time_budget(config)
     with global_state_restored():
         return _train(config, run, resume, verbose, callbacks, strategy, chief)
 

@@ -1,5 +1,6 @@
 """Training helpers: callbacks, distribution strategies and replica state."""
 
-from keras_vae.training import callbacks, distribute, replicas
+from keras_vae.training import callbacks, distribute, replicas, schedules
+from keras_vae.training.schedules import TimeBudget
 
-__all__ = ["callbacks", "distribute", "replicas"]
+__all__ = ["TimeBudget", "callbacks", "distribute", "replicas", "schedules"]

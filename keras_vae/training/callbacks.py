@@ -8,6 +8,7 @@ import keras
 import tensorflow as tf
 
 from keras_vae import files, validation
+from keras_vae.training.schedules import TimeBudget  # noqa: F401  (public here too)
 
 
 class KLWarmup(keras.callbacks.Callback):

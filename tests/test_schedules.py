@@ -1,0 +1,55 @@
+"""Training to a time budget and the cosine learning rate (TimeBudget,
+`keras-vae train --minutes N --lr-schedule cosine`)."""
+
+import csv
+import math
+import os
+
+import keras
+import numpy as np
+import pytest
+from conftest import small_vae
+
+import keras_vae
+from keras_vae import cli
+
+
+class _Rates(keras.callbacks.Callback):
+    def on_epoch_begin(self, epoch, logs=None):
+        self.rates = getattr(self, "rates", [])
+        self.rates.append(float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)))
+
+
+def test_cosine_over_the_epochs(small_data):
+    vae = small_vae()
+    vae.compile(optimizer=keras.optimizers.Adam(0.01))
+    budget, rates = keras_vae.callbacks.TimeBudget(cosine=True, floor=0.1), _Rates()
+    vae.fit(small_data, epochs=5, batch_size=32, verbose=0, callbacks=[budget, rates])
+    want = [0.01 * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * e / 5))) for e in range(5)]
+    np.testing.assert_allclose(rates.rates, want, rtol=1e-5)
+    assert budget.epochs == 5
+
+
+def test_a_time_budget_stops_training(small_data):
+    vae = small_vae()
+    vae.compile(optimizer="adam")
+    budget = keras_vae.callbacks.TimeBudget(minutes=1e-6)
+    history = vae.fit(small_data, epochs=50, batch_size=32, verbose=0, callbacks=[budget])
+    assert len(history.history["loss"]) == budget.epochs == 1
+    with pytest.raises(ValueError, match="Expected minutes > 0"):
+        keras_vae.callbacks.TimeBudget(minutes=0)
+
+
+def test_minutes_and_cosine_from_the_command_line(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert cli.main(["train", "--limit", "128", "--epochs", "40", "--hidden-units", "8",
+                     "--latent-dim", "2", "--batch-size", "64", "--minutes", "0.00001",
+                     "--lr-schedule", "cosine", "--run-dir", str(run)]) == 0
+    rows = list(csv.DictReader(open(run / "history.csv")))
+    assert len(rows) == 1  # the budget ended training after its first epoch
+    assert os.path.exists(run / "model.keras")
+    capsys.readouterr()
+    assert cli.main(["train", "--lr-schedule", "step", "--run-dir", str(tmp_path / "x")]) == 2
+    assert "Unknown lr_schedule: 'step'" in capsys.readouterr().err
+    assert cli.main(["train", "--minutes", "0", "--run-dir", str(tmp_path / "x")]) == 2
+    assert "Invalid value for minutes: 0.0" in capsys.readouterr().err
