@@ -277,7 +277,7 @@ def test_iwae_loss_against_numpy_on_the_same_draws(small_data):
 _DEFAULT_LEVELS = {"likelihood": "bernoulli", "prior": "standard_normal",
                    "posterior": "diagonal", "objective": "elbo", "network": "mlp",
                    "conditional": "no", "free_bits": "0", "num_samples": "1",
-                   "use_exact_kl": "True"}
+                   "use_exact_kl": "True", "sampler": "prior"}
 
 
 def _model_kwargs(option, level):
@@ -295,7 +295,8 @@ def _model_kwargs(option, level):
 
 @pytest.mark.parametrize("option, level", [
     (option, level) for option, levels in keras_vae.compatibility.LEVELS.items()
-    for level in levels if level != _DEFAULT_LEVELS[option] and option != "conditional"])
+    for level in levels if level != _DEFAULT_LEVELS[option]
+    and option not in ("conditional", "sampler")])
 def test_each_accepted_option_changes_the_loss(small_data, option, level):
     x = small_data[:16]
 
@@ -309,6 +310,14 @@ def test_each_accepted_option_changes_the_loss(small_data, option, level):
     base_kwargs = {"num_samples": 3} if option == "objective" else {}
     base, varied = loss(**base_kwargs), loss(**_model_kwargs(option, level))
     assert np.isfinite(varied) and abs(varied - base) > 1e-3 * abs(base), (base, varied)
+
+
+def test_a_fitted_sampler_changes_the_samples(small_data):
+    # The sampler acts after training: it changes what `sample` draws.
+    vae = small_vae()
+    vae.add_sampler("gmm", keras_vae.samplers.GaussianMixtureSampler(2).fit(vae, small_data))
+    prior, fitted = (np.asarray(vae.sample(8, seed=1, sampler=s)) for s in (None, "gmm"))
+    assert np.abs(prior - fitted).max() > 1e-3
 
 
 def test_a_conditional_model_uses_its_labels(small_data):
