@@ -1,6 +1,7 @@
 """The export job: a run's model as SavedModel and LiteRT files."""
 
 import os
+import re
 
 from keras_vae import _quiet, export
 from keras_vae.runs.layout import Run, load_vae_file
@@ -19,6 +20,9 @@ def export_model(source, out=None, formats=FORMATS, quantize=tuple(export.VARIAN
     if unknown:
         raise ValueError(f"Unknown format(s): {', '.join(unknown)}. "
                          f"Expected some of {list(FORMATS)}.")
+    if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", str(model_name)):
+        raise ValueError(f"Invalid model name {model_name!r}: use letters, digits, '_', "
+                         "'-' and '.', e.g. vae (it names files and the served model).")
     if out is not None and os.path.exists(out) and not os.path.isdir(out):
         raise ValueError(f"--out {out} is a file; expected a folder to export into.")
     if os.path.isdir(source):
