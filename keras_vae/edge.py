@@ -168,12 +168,14 @@ def main(argv=None):
                         help="the class to generate, for a conditional model")
     parser.add_argument("--scale", type=int, default=3,
                         help="enlarge each pixel to SCALE x SCALE (default 3)")
+    parser.add_argument("--sampler", default=None,
+                        help="a fitted sampler built into the file (e.g. gmm); default: prior")
     args = parser.parse_args(argv)
     try:
         generator = LiteRTGenerator(args.model)
         labels = args.label
-        if args.seed is None:
-            images = generator.sample(args.num, labels=labels)
+        if args.seed is None or args.sampler:
+            images = generator.sample(args.num, labels=labels, sampler=args.sampler)
         else:
             images = generator.decode(generator.prior_z(args.num, seed=args.seed),
                                       labels=labels)

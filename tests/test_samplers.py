@@ -137,6 +137,23 @@ def test_exports_sample_from_the_fitted_sampler_with_builtin_ops(trained, tmp_pa
             generator.sample(2, sampler="vamp")
     metadata = json.loads(open(os.path.join(tmp_path, "vae_metadata.json")).read())
     assert metadata["samplers"] == {"gmm": "GaussianMixtureSampler"}
+    # On the device path: export/edge_sample.py with TensorFlow and Keras blocked.
+    import subprocess
+    import sys
+
+    script = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                          "export", "edge_sample.py")
+    png = tmp_path / "gmm.png"
+    code = ("import runpy, sys\n"
+            "for name in ('tensorflow', 'keras', 'keras_vae', 'tensorflow_probability'):\n"
+            "    sys.modules[name] = None\n"
+            f"sys.argv = [{script!r}, {paths['int8']!r}, '--num', '6', '--sampler', 'gmm', "
+            f"'--out', {str(png)!r}]\n"
+            f"runpy.run_path({script!r}, run_name='__main__')\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(result.stdout.strip().splitlines()[-1])["images"] == 6
+    assert png.read_bytes()[:4] == b"\x89PNG"
 
 
 def test_fit_sampler_and_sample_from_the_command_line(tmp_path, capsys):
