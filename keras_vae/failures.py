@@ -42,8 +42,8 @@ def describe(error, command, run_dir=None):
     resume = (f" Continue it with `keras-vae train --resume {run_dir}`."
               if command == "train" and run_dir else "")
     if isinstance(error, Stopped):
-        return (f"stopped by {error}. The last finished epoch is saved.{resume}",
-                128 + error.signum)
+        saved = " The last finished epoch is saved." if command == "train" else ""
+        return f"stopped by {error}.{saved}{resume}", 128 + error.signum
     if isinstance(error, OSError) and error.errno == errno.ENOSPC:
         return (f"no space left on the device while writing {error.filename or 'a file'}."
                 f" Free some space.{resume}", 4)
