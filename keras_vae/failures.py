@@ -23,7 +23,12 @@ class Stopped(Exception):
 def raise_on_signals():
     """Turn SIGINT and SIGTERM into `Stopped`, so that a stopped run can say
     how to resume it. Returns the previous handlers."""
+    from keras_vae.training import signals
+
     def handler(signum, frame):
+        if signals.deferring():  # files of the epoch are being written
+            signals.defer(Stopped(signum))
+            return
         raise Stopped(signum)
 
     if threading.current_thread() is not threading.main_thread():

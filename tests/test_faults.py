@@ -110,3 +110,27 @@ def test_a_full_disk_stops_the_run_resumably(tmp_path, monkeypatch, capsys):
     assert f"keras-vae train --resume {run_dir}" in err
     monkeypatch.setattr(files, "write_text", write_text)
     _finish_and_check(run_dir)
+
+
+def test_a_signal_during_the_epochs_writes_waits_for_them():
+    """The stop that SIGTERM asks for is raised only when the deferred section
+    (the end-of-epoch writes of model.keras, history and backup) is done."""
+    import os
+
+    from keras_vae import failures
+    from keras_vae.training import signals
+
+    previous = failures.raise_on_signals()
+    finished = []
+    try:
+        with pytest.raises(failures.Stopped, match="SIGTERM"):
+            with signals.deferred():
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(0.05)  # the handler runs here and must not raise
+                finished.append("the writes")
+        assert finished == ["the writes"]
+        with pytest.raises(failures.Stopped):  # outside a section: at once
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.05)
+    finally:
+        failures.restore_signals(previous)

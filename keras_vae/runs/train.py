@@ -9,7 +9,7 @@ import numpy as np
 
 from keras_vae.runs import build, pictures
 from keras_vae.runs.layout import Run
-from keras_vae.training import distribute
+from keras_vae.training import distribute, signals
 
 
 def train(config, run_dir, overwrite=False, resume=False, verbose="auto",
@@ -62,8 +62,11 @@ def _train(config, run, resume, verbose, extra_callbacks, strategy, chief):
     if not resume:
         shutil.rmtree(run.directory, ignore_errors=True)
         run.create(config)
+    # A stop by signal waits until the epoch's files are written.
+    guard = signals.EpochEndGuard()
     vae.fit(train_set, epochs=config["epochs"], validation_data=test_set,
-            callbacks=build.callbacks(config, run, splits, vae) + list(extra_callbacks),
+            callbacks=[guard.opening, *build.callbacks(config, run, splits, vae),
+                       *extra_callbacks, guard.closing],
             verbose=verbose)
     written = [run.path(name) for name in ("config", "model", "history", "tensorboard")]
     if not chief:
