@@ -120,6 +120,7 @@ def test_a_signal_during_the_epochs_writes_waits_for_them():
     from keras_vae import failures
     from keras_vae.training import signals
 
+    assert not signals.deferring()  # no section left open by earlier runs
     previous = failures.raise_on_signals()
     finished = []
     try:
@@ -134,3 +135,14 @@ def test_a_signal_during_the_epochs_writes_waits_for_them():
             time.sleep(0.05)
     finally:
         failures.restore_signals(previous)
+
+
+def test_an_error_inside_the_epochs_writes_closes_the_section(tmp_path, monkeypatch, capsys):
+    from keras_vae.training import signals
+
+    def fails(*args, **kwargs):
+        raise OSError(errno.EIO, "I/O error", "model.keras")
+
+    monkeypatch.setattr(files, "save_model", fails)
+    assert cli.main(["train", *TRAIN, "--epochs", "1", "--run-dir", str(tmp_path / "r")]) == 2
+    assert not signals.deferring()

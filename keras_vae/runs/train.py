@@ -64,10 +64,13 @@ def _train(config, run, resume, verbose, extra_callbacks, strategy, chief):
         run.create(config)
     # A stop by signal waits until the epoch's files are written.
     guard = signals.EpochEndGuard()
-    vae.fit(train_set, epochs=config["epochs"], validation_data=test_set,
-            callbacks=[guard.opening, *build.callbacks(config, run, splits, vae),
-                       *extra_callbacks, guard.closing],
-            verbose=verbose)
+    try:
+        vae.fit(train_set, epochs=config["epochs"], validation_data=test_set,
+                callbacks=[guard.opening, *build.callbacks(config, run, splits, vae),
+                           *extra_callbacks, guard.closing],
+                verbose=verbose)
+    finally:
+        guard.close()
     written = [run.path(name) for name in ("config", "model", "history", "tensorboard")]
     if not chief:
         return written  # the chief draws the pictures

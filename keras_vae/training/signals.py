@@ -16,7 +16,7 @@ _STATE = threading.local()
 
 
 def deferring():
-    """Whether a stop must wait (inside `deferred()`)."""
+    """Whether a stop must wait (inside a deferred section)."""
     return getattr(_STATE, "depth", 0) > 0
 
 
@@ -25,34 +25,48 @@ def defer(stop):
     _STATE.pending = stop
 
 
+def enter():
+    """Open a section that a signal's stop does not interrupt."""
+    _STATE.depth = getattr(_STATE, "depth", 0) + 1
+
+
+def leave(raise_pending=True):
+    """Close a section; at the outermost, raise a stop asked for inside it
+    (or, with `raise_pending=False`, forget it: an error is on its way)."""
+    _STATE.depth = max(0, getattr(_STATE, "depth", 0) - 1)
+    if _STATE.depth == 0:
+        stop, _STATE.pending = getattr(_STATE, "pending", None), None
+        if stop is not None and raise_pending:
+            raise stop
+
+
 @contextlib.contextmanager
 def deferred():
-    """A section that a signal's stop does not interrupt; a stop asked for
-    inside it is raised when it ends."""
-    _STATE.depth = getattr(_STATE, "depth", 0) + 1
+    """`with deferred():` a section that a signal's stop does not interrupt."""
+    enter()
     try:
         yield
-    finally:
-        _STATE.depth -= 1
-        if _STATE.depth == 0:
-            _raise_pending()
-
-
-def _raise_pending():
-    stop = getattr(_STATE, "pending", None)
-    _STATE.pending = None
-    if stop is not None:
-        raise stop
+    except BaseException:
+        leave(raise_pending=False)
+        raise
+    leave()
 
 
 class EpochEndGuard:
     """A pair of callbacks around the others' `on_epoch_end`:
-    `callbacks = [guard.opening, *others, guard.closing]`."""
+    `callbacks = [guard.opening, *others, guard.closing]`; call `close()`
+    after `fit` (in a `finally`), which closes a section that an error left
+    open."""
 
     def __init__(self):
-        self._section = None
+        self.open = False
         self.opening = _Opening(self)
         self.closing = _Closing(self)
+
+    def close(self):
+        if self.open:
+            self.open = False
+            leave(raise_pending=False)
 
 
 class _Opening(keras.callbacks.Callback):
@@ -61,8 +75,8 @@ class _Opening(keras.callbacks.Callback):
         self.guard = guard
 
     def on_epoch_end(self, epoch, logs=None):
-        self.guard._section = deferred()
-        self.guard._section.__enter__()
+        enter()
+        self.guard.open = True
 
 
 class _Closing(keras.callbacks.Callback):
@@ -71,6 +85,6 @@ class _Closing(keras.callbacks.Callback):
         self.guard = guard
 
     def on_epoch_end(self, epoch, logs=None):
-        section, self.guard._section = self.guard._section, None
-        if section is not None:
-            section.__exit__(None, None, None)
+        if self.guard.open:
+            self.guard.open = False
+            leave()
