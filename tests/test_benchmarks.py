@@ -86,36 +86,6 @@ def test_export_benchmark_quick_mode(tmp_path):
     assert float(float32[5]) < 1e-5  # max abs error of the float32 file
 
 
-def test_likelihood_benchmark_cosine_schedule_follows_the_time_budget():
-    """`--lr-schedule cosine`: lr0 · (0.05 + 0.95 · ½(1 + cos(π · elapsed/budget)))."""
-    import importlib.util
-    import math
-    import time
-
-    import keras
-
-    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
-    try:
-        spec = importlib.util.spec_from_file_location(
-            "likelihood_benchmark", os.path.join(ROOT, "benchmarks", "likelihood_benchmark.py"))
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(os.path.join(ROOT, "benchmarks"))
-    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
-    model.compile(optimizer=keras.optimizers.Adam(2e-3), loss="mse")
-    budget = module._TimeBudget(minutes=1.0, cosine=True)
-    budget.set_model(model)
-    budget.on_train_begin()
-    for fraction, expected in [(0.0, 1.0), (0.25, 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi / 4))),
-                               (0.5, 0.525), (1.0, 0.05), (3.0, 0.05)]:
-        budget.start = time.time() - 60 * fraction
-        budget.on_epoch_begin(0)
-        assert abs(float(model.optimizer.learning_rate) - 2e-3 * expected) < 2e-3 * 0.01
-    budget.on_epoch_end(4)
-    assert model.stop_training and budget.epochs == 5  # past the budget: stop
-
-
 def test_sample_quality_benchmark_quick_mode(tmp_path):
     _, rows = _quick_report("sample_quality_benchmark.py", tmp_path)
     paths = [row[0] for row in rows]

@@ -53,3 +53,23 @@ def test_minutes_and_cosine_from_the_command_line(tmp_path, capsys):
     assert "Unknown lr_schedule: 'step'" in capsys.readouterr().err
     assert cli.main(["train", "--minutes", "0", "--run-dir", str(tmp_path / "x")]) == 2
     assert "Invalid value for minutes: 0.0" in capsys.readouterr().err
+
+
+def test_the_cosine_follows_the_time_budget():
+    """Over minutes: lr0 · (0.05 + 0.95 · ½(1 + cos(π · elapsed/budget))).
+    (Moved from tests/test_benchmarks.py with the callback it tested.)"""
+    import time
+
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.Adam(2e-3), loss="mse")
+    budget = keras_vae.callbacks.TimeBudget(minutes=1.0, cosine=True)
+    budget.set_model(model)
+    budget.on_train_begin()
+    for fraction, expected in [(0.0, 1.0), (0.25, 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi / 4))),
+                               (0.5, 0.525), (1.0, 0.05), (3.0, 0.05)]:
+        budget.start = time.time() - 60 * fraction
+        budget.on_epoch_begin(0)
+        rate = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+        assert abs(rate - 2e-3 * expected) < 2e-3 * 0.01
+    budget.on_epoch_end(4)
+    assert model.stop_training and budget.epochs == 5  # past the budget: stop
