@@ -2,7 +2,8 @@
 
 The library: `VAE` and `ConditionalVAE` (keras_vae.models), the
 distributions they are made of (`likelihoods`, `posteriors`, `priors`),
-`callbacks` and `distribute` for training, `data`, `evaluation`,
+`callbacks` and `distribute` for training, `objectives`, `samplers`
+fitted after training, `data`, `evaluation` (with `quality` for samples),
 `plotting`, `export` and the device-side `edge`. The command line and its
 run directories (`keras_vae.cli`, `keras_vae.runs`) are built on top and
 are not imported here.
