@@ -25,6 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_vae import evaluation, registry, validation
+from keras_vae.distributions import priors
 
 #: The numbers of components tried when `num_components="auto"`.
 AUTO_COMPONENTS = (1, 2, 5, 10, 20, 40)
@@ -96,17 +97,10 @@ class GaussianMixtureSampler(Sampler):
     def sample(self, num_samples, seed=None):
         if not self.fitted:
             raise ValueError("This GaussianMixtureSampler is not fitted: call fit(vae, x).")
-        n = tf.cast(num_samples, tf.int32)
-        shape = tf.stack([n, self.latent_dim])
-        if seed is None:
-            # Builtin LiteRT ops: a categorical draw and normal noise.
-            k = tf.random.categorical(self.logits[None], n, dtype=tf.int32)[0]
-            eps = tf.random.normal(shape)
-        else:
-            category_seed, seed = tf.unstack(tf.random.experimental.stateless_split(seed))
-            k = tf.random.stateless_categorical(self.logits[None], n, seed=category_seed,
-                                                dtype=tf.int32)[0]
-            eps = tf.random.stateless_normal(shape, seed=seed)
+        # The component and the noise drawn as the mixture priors draw them
+        # (builtin LiteRT ops unseeded, stateless ops seeded).
+        k, eps = priors.component_draws(num_samples, tf.constant(self.logits),
+                                        self.latent_dim, seed)
         scale = tf.gather(self.scale_trils, k)
         return tf.gather(self.means, k) + tf.squeeze(tf.matmul(scale, eps[:, :, None]), -1)
 

@@ -393,7 +393,7 @@ def test_seeded_samples_are_the_reparameterized_standard_draws():
                                [1.0, 2.0, 3.0] + numpy_scale(np.array([0.5, -0.5, 0.0])) * eps,
                                rtol=1e-5)
     mixture, locs, scales, logits = _mixture()
-    k, eps = (np.asarray(t) for t in priors._component_draws(50, logits, 3, seed))
+    k, eps = (np.asarray(t) for t in priors.component_draws(50, logits, 3, seed))
     np.testing.assert_allclose(np.asarray(mixture.sample(50, seed=seed)),
                                locs[k] + scales[k] * eps, rtol=1e-5)
     np.testing.assert_array_equal(np.asarray(mixture.sample(50, seed=seed)),

@@ -108,7 +108,7 @@ class StandardNormal(Prior):
         return _standard_normal(num_samples, self.latent_dim, seed)
 
 
-def _component_draws(num_samples, logits, latent_dim, seed):
+def component_draws(num_samples, logits, latent_dim, seed):
     """`(k, eps)`: a mixture component index per sample and N(0, I) noise.
 
     Unseeded draws use `tf.random.categorical` and `tf.random.normal`,
@@ -195,7 +195,7 @@ class MixtureOfGaussians(Prior):
 
     def sample(self, num_samples, seed=None):
         # μ_k + σ_k·ε for a drawn component k (builtin ops on LiteRT).
-        k, eps = _component_draws(num_samples, self.logits, self.latent_dim, seed)
+        k, eps = component_draws(num_samples, self.logits, self.latent_dim, seed)
         scales = _positive_scale(self.raw_scales)
         return tf.gather(self.locs, k) + tf.gather(scales, k) * eps
 
@@ -250,7 +250,7 @@ class VampPrior(Prior):
 
     def sample(self, num_samples, seed=None):
         # A pseudo-input k drawn uniformly, then z from q(z|u_k).
-        k, eps = _component_draws(num_samples, tf.zeros([self.num_components]),
+        k, eps = component_draws(num_samples, tf.zeros([self.num_components]),
                                   self.latent_dim, seed)
         return self._reparameterize(self._components(k), eps)
 

@@ -109,5 +109,9 @@ _REGISTRY = {"elbo": Elbo, "iwae": Iwae}
 
 
 def get(identifier):
-    """An `Objective` from its name (`"elbo"`, `"iwae"`) or an instance."""
+    """An `Objective` from its name (`"elbo"`, `"iwae"`). Names only: the
+    model saves its objective by name."""
+    if not isinstance(identifier, str):
+        raise ValueError(f"Expected an objective name, one of {sorted(_REGISTRY)}. "
+                         f"Received: {identifier!r}")
     return registry.resolve(identifier, Objective, _REGISTRY, "objective")
