@@ -57,7 +57,8 @@ def _add_train(commands):
                        help="continue the interrupted training of RUN")
     for name, (_, default, text) in config_lib.options().items():
         train.add_argument("--" + name.replace("_", "-"), dest=name, default=None,
-                           metavar=name.upper(), help=f"{text} (default: {default})")
+                           metavar=name.upper(),
+                           help=f"{text} (default: {default})".replace("%", "%%"))
 
 
 def _add_evaluate(commands):

@@ -1,5 +1,6 @@
 """The keras-vae command end to end, in subprocesses, on small MNIST runs."""
 
+import argparse
 import csv
 import json
 import os
@@ -260,3 +261,19 @@ def test_conditional_training_needs_labels(tmp_path, capsys):
                      "--run-dir", str(tmp_path / "r")]) == 2
     assert "conditional training needs labels" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+def test_every_subcommand_prints_its_help(capsys):
+    """`keras-vae train --help` once crashed on a % in an option's help."""
+
+
+    parser = cli.build_parser()
+    commands = next(action for action in parser._actions
+                    if isinstance(action, argparse._SubParsersAction)).choices
+    assert {"train", "evaluate", "export", "fit-sampler", "sample"} <= set(commands)
+    for name in commands:
+        with pytest.raises(SystemExit) as exit_info:
+            cli.main([name, "--help"])
+        assert exit_info.value.code == 0, name
+        out = capsys.readouterr().out
+        assert out.startswith("usage: ") and name in out.splitlines()[0], name
