@@ -24,12 +24,15 @@ LEVELS = {
     "likelihood": tuple(likelihoods._REGISTRY),
     "prior": tuple(priors._REGISTRY),
     "posterior": tuple(posteriors._REGISTRY),
-    "objective": ("elbo", "iwae"),
+    "objective": ("elbo", "iwae", "miwae", "ciwae", "piwae"),
     "network": ("mlp", "conv"),
     "conditional": ("no", "yes"),
     "free_bits": ("0", "> 0"),
     "num_samples": ("1", "> 1"),
     "use_exact_kl": ("True", "False"),
+    # The parameters of the tighter-bound family (Rainforth et al., 2018).
+    "importance_groups": ("1", "> 1"),
+    "ciwae_beta": ("0.5", "!= 0.5"),
     # Where `sample` draws z from: the prior, or a Gaussian mixture fitted
     # after training (`keras_vae.samplers`, `keras-vae fit-sampler`).
     "sampler": ("prior", "gmm"),
@@ -40,10 +43,39 @@ Rule = collections.namedtuple("Rule", "first second reason instead")
 # The priors whose KL has no closed form, as messages name them.
 _MIXTURES = (("mixture_of_gaussians", "a mixture prior"), ("vamp", "the VampPrior"))
 
+# The importance-weighted objectives, and those that use each parameter.
+_WEIGHTED = ("iwae", "miwae", "ciwae", "piwae")
+_GROUPED = ("miwae", "piwae")
+
 RULES = (
-    Rule(("free_bits", "> 0"), ("objective", "iwae"),
-         "the IWAE bound has no separate KL term for free bits to floor",
-         "objective='elbo' with free bits, or free_bits=0 with IWAE"),
+    *(Rule(("free_bits", "> 0"), ("objective", objective),
+           f"the {objective.upper()} bound has no separate KL term for free bits to floor",
+           f"objective='elbo' with free bits, or free_bits=0 with {objective.upper()}")
+      for objective in _WEIGHTED),
+    *(Rule(("importance_groups", "> 1"), ("objective", objective),
+           f"only MIWAE and PIWAE split the samples into groups, so the "
+           f"{objective.upper()} objective would ignore them",
+           "objective='miwae' or 'piwae', or importance_groups=1")
+      for objective in LEVELS["objective"] if objective not in _GROUPED),
+    Rule(("importance_groups", "> 1"), ("num_samples", "1"),
+         "one sample cannot be split into several groups",
+         "num_samples = groups × samples per group, for example num_samples=64 "
+         "with importance_groups=8"),
+    *(Rule(("ciwae_beta", "!= 0.5"), ("objective", objective),
+           f"only CIWAE weighs the ELBO against the IWAE bound, so the "
+           f"{objective.upper()} objective would ignore ciwae_beta",
+           "objective='ciwae', or leave ciwae_beta at 0.5")
+      for objective in LEVELS["objective"] if objective != "ciwae"),
+    *(Rule(("free_bits", "> 0"), (option, level),
+           f"free bits need objective='elbo', and {option} is a parameter of "
+           f"{objective}, an importance-weighted bound",
+           f"free_bits=0 with {objective}, or the default {option} with free bits")
+      for option, level, objective in (("importance_groups", "> 1", "MIWAE and PIWAE"),
+                                       ("ciwae_beta", "!= 0.5", "CIWAE"))),
+    Rule(("importance_groups", "> 1"), ("ciwae_beta", "!= 0.5"),
+         "the groups are MIWAE's and PIWAE's, β is CIWAE's: no objective uses both",
+         "importance_groups with objective='miwae' or 'piwae', or ciwae_beta with "
+         "objective='ciwae'"),
     *(Rule(("free_bits", "> 0"), ("prior", prior),
            f"free bits floor a closed-form KL per latent dimension, and {name} has none",
            "prior='standard_normal' or 'learnable_gaussian', or free_bits=0")
@@ -81,7 +113,7 @@ def _describe(level):
     option, value = level
     if option == "conditional":
         return "a ConditionalVAE" if value == "yes" else "an unconditional VAE"
-    if value.startswith(">"):
+    if value.startswith((">", "!=")):
         return f"{option} {value}"
     if value in ("True", "False") or value.isdigit():
         return f"{option}={value}"
@@ -145,6 +177,9 @@ def all_pairs():
                            or ((option, value), (o, row[o])) in uncovered for o in row)
                 if best is None or gain > best[0]:
                     best = (gain, value)
+            if best is None:  # two rules together refuse the pair: name it in a rule
+                raise AssertionError(f"No supported combination holds {(a, x)} and "
+                                     f"{(b, y)}; add a Rule refusing the pair.")
             row[option] = best[1]
         row = {option: row[option] for option in options}
         covered = {(p, q) for p, q in uncovered if row[p[0]] == p[1] and row[q[0]] == q[1]}

@@ -38,6 +38,8 @@ _MODEL_HELP = {
     "free_bits": "nats per latent dimension not penalised",
     "objective": "the training objective (iwae uses num_samples = k)",
     "num_samples": "samples of z per example (V, or k for iwae)",
+    "importance_groups": "miwae and piwae: groups M of num_samples / M samples",
+    "ciwae_beta": "ciwae: the weight β on the ELBO, 1 − β on the IWAE bound",
     "use_exact_kl": "closed-form KL where one exists",
 }
 MODEL_KEYS = tuple(_MODEL_HELP)
@@ -119,7 +121,8 @@ def defaults():
 RANGES = {
     "limit": (1, None), "latent_dim": (1, 65536), "hidden_units": (1, 65536),
     "conv_filters": (1, 4096), "gaussian_scale": (1e-6, None), "kl_weight": (0.0, None),
-    "free_bits": (0.0, None), "num_samples": (1, 100_000), "prior_components": (1, 100_000),
+    "free_bits": (0.0, None), "num_samples": (1, 100_000), "importance_groups": (1, 100_000),
+    "ciwae_beta": (0.0, 1.0), "prior_components": (1, 100_000),
     "num_classes": (1, 100_000), "kl_warmup_epochs": (0, None), "kl_cycle_epochs": (0, None),
     "learning_rate": (1e-12, 100.0), "epochs": (1, 1_000_000), "batch_size": (1, 10_000_000),
     "seed": (0, 2**31 - 1), "steps_per_execution": (1, 100_000), "minutes": (1e-6, 1e6),

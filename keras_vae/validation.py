@@ -55,6 +55,26 @@ def non_negative(name, value):
     return float(value)
 
 
+def divisor(name, value, of_name, of_value):
+    """Return `value` as an int, or raise if it is not a positive int that
+    divides `of_value`."""
+    value = positive_int(name, value)
+    if of_value % value:
+        raise ValueError(
+            f"{name} must divide {of_name}: the {of_name} samples are split into "
+            f"{name} equal groups. Received: {name}={value} with {of_name}={of_value}. "
+            f"Use a divisor of {of_value}, for example {name}=1.")
+    return value
+
+
+def fraction(name, value):
+    """Return `value` as a float, or raise if it is not a number in [0, 1]."""
+    value = non_negative(name, value)
+    if value > 1:
+        raise ValueError(f"Expected a number in [0, 1] for {name}. Received: {name}={value!r}")
+    return value
+
+
 def check_shape(shape, expected, name="x"):
     """Raise unless `shape` is `(batch,) + expected` (unknown dims pass)."""
     shape = tuple(shape)

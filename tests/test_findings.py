@@ -81,6 +81,15 @@ def test_objective_names_say_what_the_loss_is():
         "negative ELBO with KL weight 0.5, free bits 0.5 nats per dimension")
     assert runs.objective_name(small_vae(objective="iwae", num_samples=5)) == (
         "negative IWAE bound (k=5)")
+    assert runs.objective_name(small_vae(objective="miwae", num_samples=6,
+                                         importance_groups=2)) == (
+        "negative MIWAE bound (M=2, K=3)")
+    assert runs.objective_name(small_vae(objective="ciwae", num_samples=4,
+                                         ciwae_beta=0.25)) == (
+        "negative CIWAE bound (β=0.25, k=4)")
+    assert runs.objective_name(small_vae(objective="piwae", num_samples=8,
+                                         importance_groups=4)) == (
+        "negative IWAE bound (k=8); PIWAE trains the encoder on MIWAE (M=4, K=2)")
 
 
 # === Bits per dimension only where they mean something ===
@@ -277,7 +286,13 @@ def test_iwae_loss_against_numpy_on_the_same_draws(small_data):
 _DEFAULT_LEVELS = {"likelihood": "bernoulli", "prior": "standard_normal",
                    "posterior": "diagonal", "objective": "elbo", "network": "mlp",
                    "conditional": "no", "free_bits": "0", "num_samples": "1",
-                   "use_exact_kl": "True", "sampler": "prior"}
+                   "use_exact_kl": "True", "importance_groups": "1", "ciwae_beta": "0.5",
+                   "sampler": "prior"}
+# What each option is varied against: the default model, or the objective
+# that uses the option at its default.
+_BASE = {"objective": {"num_samples": 3},
+         "importance_groups": {"objective": "miwae", "num_samples": 3},
+         "ciwae_beta": {"objective": "ciwae", "num_samples": 3}}
 
 
 def _model_kwargs(option, level):
@@ -290,6 +305,8 @@ def _model_kwargs(option, level):
         "free_bits": {"free_bits": 5.0},
         "num_samples": {"num_samples": 3},
         "use_exact_kl": {"use_exact_kl": False},
+        "importance_groups": {**_BASE["importance_groups"], "importance_groups": 3},
+        "ciwae_beta": {**_BASE["ciwae_beta"], "ciwae_beta": 0.1},
     }[option]
 
 
@@ -307,8 +324,7 @@ def test_each_accepted_option_changes_the_loss(small_data, option, level):
         vae.fit(x, epochs=3, batch_size=16, shuffle=False, verbose=0)
         return vae.evaluate(x, batch_size=16, verbose=0, return_dict=True)["loss"]
 
-    base_kwargs = {"num_samples": 3} if option == "objective" else {}
-    base, varied = loss(**base_kwargs), loss(**_model_kwargs(option, level))
+    base, varied = loss(**_BASE.get(option, {})), loss(**_model_kwargs(option, level))
     assert np.isfinite(varied) and abs(varied - base) > 1e-3 * abs(base), (base, varied)
 
 

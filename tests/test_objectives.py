@@ -114,5 +114,144 @@ def test_free_bits_in_the_model_floor_the_batch_mean_per_dimension(free_bits):
 
 def test_objectives_are_found_by_name_and_refused_otherwise():
     assert isinstance(objectives.get("iwae"), objectives.Iwae)
-    with pytest.raises(ValueError, match=r"Unknown objective: 'vimco'. Expected one of \['elbo', 'iwae'\]"):
+    with pytest.raises(ValueError, match=r"Unknown objective: 'vimco'. Expected one of \['ciwae', 'elbo', 'iwae', 'miwae', "
+                       r"'piwae'\]"):
         keras_vae.VAE((4, 4, 1), objective="vimco")
+
+
+# === The tighter-bound family (Rainforth et al., 2018) ===
+GROUPS, PER_GROUP = 3, 4
+
+
+def _log_weights(k):
+    return RNG.normal(-90, 6, (k, BATCH)).astype("float32")
+
+
+def test_miwae_averages_the_bounds_of_the_groups():
+    log_w = _log_weights(GROUPS * PER_GROUP)
+    grouped = log_w.astype("float64").reshape(GROUPS, PER_GROUP, BATCH)
+    expected = (logsumexp(grouped, axis=1) - math.log(PER_GROUP)).mean(axis=0)
+    got = np.asarray(objectives.multi_sample_bound(log_w, GROUPS))
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
+    # One group is IWAE; one sample per group is the Monte-Carlo ELBO.
+    np.testing.assert_allclose(np.asarray(objectives.multi_sample_bound(log_w, 1)),
+                               logsumexp(log_w, 0) - math.log(len(log_w)), rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(objectives.multi_sample_bound(log_w, len(log_w))),
+                               log_w.astype("float64").mean(axis=0), rtol=1e-6)
+
+
+@pytest.mark.parametrize("beta", [0.0, 0.3, 1.0])
+def test_ciwae_mixes_the_elbo_and_the_iwae_bound(beta):
+    log_w = _log_weights(K).astype("float64")
+    expected = beta * log_w.mean(axis=0) + (1 - beta) * (logsumexp(log_w, 0) - math.log(K))
+    got = np.asarray(objectives.combined_bound(log_w.astype("float32"), beta))
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
+
+
+def test_piwae_surrogate_is_iwae_in_value_and_miwae_where_not_held():
+    """log w = a + b, where a is what the held weights keep (the generative
+    network) and b what they hold constant (the inference network)."""
+    import tensorflow as tf
+
+    a = tf.Variable(_log_weights(GROUPS * PER_GROUP))
+    b = tf.Variable(RNG.normal(0, 3, (GROUPS * PER_GROUP, BATCH)).astype("float32"))
+    with tf.GradientTape(persistent=True) as tape:
+        log_w = a + b
+        surrogate = objectives.partially_importance_weighted(
+            log_w, a + tf.stop_gradient(b), GROUPS)
+        miwae = objectives.multi_sample_bound(log_w, GROUPS)
+        iwae = objectives.importance_weighted_bound(log_w)
+    np.testing.assert_allclose(surrogate.numpy(), iwae.numpy(), rtol=1e-6)
+    for variable, twin in ((a, iwae), (b, miwae)):
+        np.testing.assert_allclose(tape.gradient(surrogate, variable).numpy(),
+                                   tape.gradient(twin, variable).numpy(), rtol=1e-5, atol=1e-7)
+    assert np.abs(np.asarray(tape.gradient(iwae, b) - tape.gradient(miwae, b))).max() > 1e-3
+
+
+def _numpy_log_weights(vae, terms, weight):
+    z = terms.z
+    return (np.asarray(terms.log_px, "float64")
+            + weight * (np.asarray(vae.prior.log_prob(z), "float64")
+                        - np.asarray(terms.posterior.log_prob(z), "float64")))
+
+
+@pytest.mark.parametrize("objective, options", [
+    ("miwae", {"importance_groups": GROUPS}), ("ciwae", {"ciwae_beta": 0.3}),
+    ("piwae", {"importance_groups": GROUPS})])
+def test_the_models_bound_family_loss_is_computed_from_its_terms(objective, options):
+    x = (RNG.random((BATCH, 4, 4, 1)) > 0.5).astype("float32")
+    weight = 0.5
+    vae = _model(objective=objective, num_samples=GROUPS * PER_GROUP, kl_weight=weight,
+                 prior="mixture_of_gaussians", **options)
+    terms = vae.elbo_terms(x)
+    log_w = _numpy_log_weights(vae, terms, weight)
+    if objective == "ciwae":
+        bound = 0.3 * log_w.mean(0) + 0.7 * (logsumexp(log_w, 0) - math.log(len(log_w)))
+    elif objective == "miwae":
+        grouped = log_w.reshape(GROUPS, PER_GROUP, BATCH)
+        bound = (logsumexp(grouped, axis=1) - math.log(PER_GROUP)).mean(axis=0)
+    else:  # PIWAE's value is the IWAE bound of all the samples
+        bound = logsumexp(log_w, 0) - math.log(len(log_w))
+    assert float(vae._objective.loss(vae, terms)) == pytest.approx(-bound.mean(), rel=1e-5)
+
+
+def test_piwae_trains_the_decoder_on_iwae_and_the_encoder_on_miwae():
+    """The gradients of PIWAE's loss, on one set of draws, against those of
+    the IWAE and MIWAE losses of the same draws."""
+    import tensorflow as tf
+
+    x = (RNG.random((BATCH, 4, 4, 1)) > 0.5).astype("float32")
+    k = GROUPS * PER_GROUP
+    vae = _model(objective="piwae", num_samples=k, importance_groups=GROUPS,
+                 prior="learnable_gaussian")
+    losses = {name: objectives.get(name) for name in ("piwae", "iwae", "miwae")}
+    generative = vae.decoder.trainable_variables + vae.prior.trainable_variables
+    inference = vae.encoder.trainable_variables
+    with tf.GradientTape(persistent=True) as tape:
+        terms = vae.elbo_terms(x)
+        values = {name: objective.loss(vae, terms) for name, objective in losses.items()}
+    assert float(values["piwae"]) == pytest.approx(float(values["iwae"]), rel=1e-6)
+    for variables, twin in ((generative, "iwae"), (inference, "miwae")):
+        got = tape.gradient(values["piwae"], variables)
+        expected = tape.gradient(values[twin], variables)
+        for g, e in zip(got, expected, strict=True):
+            np.testing.assert_allclose(g.numpy(), e.numpy(), rtol=1e-4, atol=1e-6)
+    # Not a trivial case: IWAE's and MIWAE's encoder gradients differ.
+    iwae_grad = tape.gradient(values["iwae"], inference)[0].numpy()
+    miwae_grad = tape.gradient(values["miwae"], inference)[0].numpy()
+    assert np.abs(iwae_grad - miwae_grad).max() > 1e-4
+
+
+def test_the_bound_family_parameters_are_checked():
+    with pytest.raises(ValueError, match=r"importance_groups must divide num_samples.*"
+                                         r"Received: importance_groups=3 with num_samples=8"):
+        _model(objective="miwae", num_samples=8, importance_groups=3)
+    with pytest.raises(ValueError, match=r"in \[0, 1\] for ciwae_beta. Received: "
+                                         r"ciwae_beta=1.5"):
+        _model(objective="ciwae", num_samples=4, ciwae_beta=1.5)
+    with pytest.raises(ValueError, match="importance_groups > 1 cannot be combined with "
+                                         "objective='iwae'.*Use objective='miwae'"):
+        _model(objective="iwae", num_samples=4, importance_groups=2)
+    with pytest.raises(ValueError, match="ciwae_beta != 0.5 cannot be combined with "
+                                         "objective='elbo'"):
+        _model(ciwae_beta=0.9)
+
+
+@pytest.mark.parametrize("objective, options", [
+    ("miwae", {"importance_groups": 2}), ("ciwae", {"ciwae_beta": 0.2}),
+    ("piwae", {"importance_groups": 2})])
+def test_the_bound_family_fits_saves_and_loads(objective, options, tmp_path):
+    import keras
+
+    x = (RNG.random((64, 4, 4, 1)) > 0.5).astype("float32")
+    vae = _model(objective=objective, num_samples=4, **options)
+    vae.compile(optimizer="adam")
+    before = [w.numpy().copy() for w in vae.trainable_weights]
+    history = vae.fit(x, epochs=2, batch_size=16, verbose=0)
+    assert all(np.isfinite(history.history["loss"]))
+    assert all(np.any(b != w.numpy()) for b, w in zip(before, vae.trainable_weights, strict=True))
+    path = str(tmp_path / "model.keras")
+    vae.save(path)
+    loaded = keras.saving.load_model(path)
+    assert (loaded.objective, loaded.importance_groups, loaded.ciwae_beta) == (
+        objective, options.get("importance_groups", 1), options.get("ciwae_beta", 0.5))

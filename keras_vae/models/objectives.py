@@ -15,6 +15,16 @@ Mathematical details:
         bound(x) = log (1/k) Σ_i w_i = logsumexp_i(log w_i) − log k
         loss = −mean_x bound(x)
 
+    The tighter-bound family of Rainforth et al. (2018), from the same
+    k = M·K log weights (M = `importance_groups`):
+        MIWAE(M, K) = (1/M) Σ_m log (1/K) Σ_k w_mk           (M = 1: IWAE)
+        CIWAE(β)    = β · (1/k) Σ_i log w_i + (1 − β) · IWAE_k  (β = 1: ELBO)
+        PIWAE(M, K): the generative network climbs IWAE_{M·K}, the inference
+            network MIWAE(M, K); one surrogate gives both gradients:
+            IWAE(w̄) + MIWAE(w) − MIWAE(w̄), where w̄ are the weights with z
+            and q(z|x) held constant (stop_gradient), so its value is
+            IWAE_{M·K} and the MIWAE terms cancel in the generative gradient.
+
     free bits (Kingma et al., 2016), floor λ_fb nats per latent dimension j:
         KL term = Σ_j max(λ_fb, mean over the batch of KL_j)
 
@@ -30,13 +40,14 @@ from keras_vae import registry
 
 
 class ElboTerms(collections.namedtuple(
-        "ElboTerms", "reconstruction kl log_px z posterior likelihood")):
+        "ElboTerms", "reconstruction kl log_px z posterior likelihood inputs")):
     """Per-example parts of the ELBO for a batch.
 
     `reconstruction`: −(1/V) Σ_v log p(x|z_v), shape `(batch,)`; `kl`:
     KL(q(z|x) ‖ p(z)), `(batch,)`; `log_px`: log p(x|z_v), `(V, batch)`;
     `z`: the samples, `(V, batch, latent_dim)`; `posterior` and
-    `likelihood`: the TFP distributions.
+    `likelihood`: the TFP distributions; `inputs`: the batch as the model
+    was called with it.
     """
 
 
@@ -56,6 +67,31 @@ def importance_weighted_bound(log_weights):
     """log (1/k) Σ_i w_i per example, from log w of shape `(k, batch)`."""
     k = ops.cast(ops.shape(log_weights)[0], log_weights.dtype)  # static or traced
     return tf.reduce_logsumexp(log_weights, axis=0) - ops.log(k)
+
+
+def multi_sample_bound(log_weights, groups):
+    """MIWAE: the mean over `groups` = M groups of K = k/M samples of the
+    K-sample bound, per example, from log w of shape `(k, batch)`."""
+    grouped = tf.reshape(log_weights, [groups, -1, tf.shape(log_weights)[-1]])  # (M, K, batch)
+    per_group = importance_weighted_bound(ops.transpose(grouped, (1, 0, 2)))  # (M, batch)
+    return ops.mean(per_group, axis=0)
+
+
+def combined_bound(log_weights, beta):
+    """CIWAE: β · the Monte-Carlo ELBO + (1 − β) · the importance-weighted
+    bound, from the same log w of shape `(k, batch)`."""
+    return beta * ops.mean(log_weights, axis=0) + (1.0 - beta) * importance_weighted_bound(
+        log_weights)
+
+
+def partially_importance_weighted(log_weights, held_log_weights, groups):
+    """PIWAE's surrogate per example: equal in value to IWAE_{M·K}; its
+    gradient is IWAE's for what `held_log_weights` (w̄: z and q held
+    constant) depend on, and MIWAE(M, K)'s for the rest (the inference
+    network)."""
+    return (importance_weighted_bound(held_log_weights)
+            + multi_sample_bound(log_weights, groups)
+            - multi_sample_bound(held_log_weights, groups))
 
 
 def free_bits_kl(kl_share, kl_mean, free_bits):
@@ -78,6 +114,10 @@ class Objective:
     def loss(self, vae, terms):
         raise NotImplementedError(f"{type(self).__name__} must implement loss(vae, terms).")
 
+    def describe(self, vae):
+        """What the loss is, in words, for reports."""
+        raise NotImplementedError(f"{type(self).__name__} must implement describe(vae).")
+
 
 class Elbo(Objective):
     """The negative ELBO, the KL weighted by `vae.kl_weight`, with free bits
@@ -92,6 +132,14 @@ class Elbo(Objective):
             return ops.mean(terms.reconstruction) + vae.kl_weight * kl
         return negative_elbo(terms.reconstruction, terms.kl, vae.kl_weight)
 
+    def describe(self, vae):
+        return "negative ELBO"
+
+
+def _log_weights(vae, terms):
+    return log_importance_weights(terms.log_px, vae.prior.log_prob(terms.z),
+                                  terms.posterior.log_prob(terms.z), vae.kl_weight)
+
 
 class Iwae(Objective):
     """The negative importance-weighted bound with k = `vae.num_samples`."""
@@ -99,18 +147,70 @@ class Iwae(Objective):
     name = "iwae"
 
     def loss(self, vae, terms):
-        log_weights = log_importance_weights(
-            terms.log_px, vae.prior.log_prob(terms.z),
-            terms.posterior.log_prob(terms.z), vae.kl_weight)
-        return -ops.mean(importance_weighted_bound(log_weights))
+        return -ops.mean(importance_weighted_bound(_log_weights(vae, terms)))
+
+    def describe(self, vae):
+        return f"negative IWAE bound (k={vae.num_samples})"
 
 
-_REGISTRY = {"elbo": Elbo, "iwae": Iwae}
+class Miwae(Objective):
+    """The negative MIWAE bound: `vae.num_samples` samples in
+    `vae.importance_groups` groups."""
+
+    name = "miwae"
+
+    def loss(self, vae, terms):
+        return -ops.mean(multi_sample_bound(_log_weights(vae, terms), vae.importance_groups))
+
+    def describe(self, vae):
+        return f"negative MIWAE bound ({_groups(vae)})"
+
+
+class Ciwae(Objective):
+    """The negative CIWAE bound with β = `vae.ciwae_beta`."""
+
+    name = "ciwae"
+
+    def loss(self, vae, terms):
+        return -ops.mean(combined_bound(_log_weights(vae, terms), vae.ciwae_beta))
+
+    def describe(self, vae):
+        return f"negative CIWAE bound (β={vae.ciwae_beta:g}, k={vae.num_samples})"
+
+
+class Piwae(Objective):
+    """The negative PIWAE surrogate: the decoder and prior learn from
+    IWAE_{M·K}, the encoder from MIWAE(M, K), M = `vae.importance_groups`.
+    Decodes the samples twice (the second time held constant)."""
+
+    name = "piwae"
+
+    def loss(self, vae, terms):
+        x, labels = vae.split_inputs(terms.inputs)
+        held_z = ops.stop_gradient(terms.z)
+        held_log_px = vae.likelihood.log_prob(vae.likelihood_distribution(held_z, labels), x)
+        held = log_importance_weights(
+            held_log_px, vae.prior.log_prob(held_z),
+            ops.stop_gradient(terms.posterior.log_prob(terms.z)), vae.kl_weight)
+        return -ops.mean(partially_importance_weighted(
+            _log_weights(vae, terms), held, vae.importance_groups))
+
+    def describe(self, vae):
+        return (f"negative IWAE bound (k={vae.num_samples}); PIWAE trains the encoder "
+                f"on MIWAE ({_groups(vae)})")
+
+
+def _groups(vae):
+    return f"M={vae.importance_groups}, K={vae.num_samples // vae.importance_groups}"
+
+
+_REGISTRY = {"elbo": Elbo, "iwae": Iwae, "miwae": Miwae, "ciwae": Ciwae, "piwae": Piwae}
 
 
 def get(identifier):
-    """An `Objective` from its name (`"elbo"`, `"iwae"`). Names only: the
-    model saves its objective by name."""
+    """An `Objective` from its name (`"elbo"`, `"iwae"`, `"miwae"`,
+    `"ciwae"`, `"piwae"`). Names only: the model saves its objective by
+    name, its parameters as the model's own."""
     if not isinstance(identifier, str):
         raise ValueError(f"Expected an objective name, one of {sorted(_REGISTRY)}. "
                          f"Received: {identifier!r}")

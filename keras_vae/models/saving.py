@@ -23,6 +23,8 @@ class Saving:
             use_exact_kl=self.use_exact_kl,
             objective=self.objective,
             free_bits=self.free_bits,
+            importance_groups=self.importance_groups,
+            ciwae_beta=self.ciwae_beta,
             hidden_units=list(self.hidden_units),
             conv_filters=list(self.conv_filters),
             activation=self.activation,

@@ -70,7 +70,13 @@ class VAE(UnconditionalInputs, Generation, Saving, CheckedFitting, keras.Model):
             Burda et al. (2015) with `num_samples` = k samples:
             log (1/k) Σ_i p(x|z_i) p(z_i) / q(z_i|x), tighter than the ELBO.
             (`kl_weight` then weighs log p(z) − log q(z|x) in each weight.)
-            The objectives are in `keras_vae.objectives`.
+            `"miwae"`, `"ciwae"` and `"piwae"`: the bounds of Rainforth et
+            al. (2018) from the same k samples. The objectives are in
+            `keras_vae.objectives`.
+        importance_groups: positive int M dividing `num_samples`: MIWAE and
+            PIWAE average the bound of M groups of `num_samples / M` samples.
+        ciwae_beta: float in [0, 1], CIWAE's weight β on the ELBO (1 − β on
+            the importance-weighted bound).
         free_bits: float ≥ 0, nats per latent dimension below which the KL of
             that dimension (averaged over the batch) is not penalised
             (Kingma et al., 2016); needs a closed-form per-dimension KL.
@@ -108,6 +114,8 @@ class VAE(UnconditionalInputs, Generation, Saving, CheckedFitting, keras.Model):
         use_exact_kl=True,
         objective="elbo",
         free_bits=0.0,
+        importance_groups=1,
+        ciwae_beta=0.5,
         hidden_units=(512, 256),
         conv_filters=(32, 64),
         activation="relu",
@@ -124,12 +132,17 @@ class VAE(UnconditionalInputs, Generation, Saving, CheckedFitting, keras.Model):
         self._objective = objectives_lib.get(objective)
         self.objective = self._objective.name
         self.free_bits = validation.non_negative("free_bits", free_bits)
+        self.importance_groups = validation.positive_int("importance_groups",
+                                                         importance_groups)
+        self.ciwae_beta = validation.fraction("ciwae_beta", ciwae_beta)
         self.activation = activation
         self.seed = seed
         self.likelihood = likelihoods_lib.get(likelihood)
         self.posterior_family = posteriors_lib.get(posterior)
         prior = priors_lib.get(prior)
         compatibility.check(self._option_levels(encoder, prior))
+        validation.divisor("importance_groups", self.importance_groups,
+                           "num_samples", self.num_samples)
         self._build_networks(encoder, decoder)
         self.prior = prior  # tracked last: saved files order weights this way
         self._build_state(kl_weight, seed)
@@ -180,6 +193,8 @@ class VAE(UnconditionalInputs, Generation, Saving, CheckedFitting, keras.Model):
             "free_bits": "> 0" if self.free_bits > 0 else "0",
             "num_samples": "> 1" if self.num_samples > 1 else "1",
             "use_exact_kl": str(self.use_exact_kl),
+            "importance_groups": "> 1" if self.importance_groups > 1 else "1",
+            "ciwae_beta": "0.5" if self.ciwae_beta == 0.5 else "!= 0.5",
         }
 
     def build(self, input_shape):
@@ -222,7 +237,7 @@ class VAE(UnconditionalInputs, Generation, Saving, CheckedFitting, keras.Model):
         return ElboTerms(
             reconstruction=-ops.mean(log_px, axis=0),
             kl=self._kl_divergence(posterior, z),
-            log_px=log_px, z=z, posterior=posterior, likelihood=likelihood,
+            log_px=log_px, z=z, posterior=posterior, likelihood=likelihood, inputs=inputs,
         )
 
     def kl_share_and_mean(self, terms):

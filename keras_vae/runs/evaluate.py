@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 
-from keras_vae import data, evaluation, files
+from keras_vae import data, evaluation, files, objectives
 from keras_vae.runs import build
 from keras_vae.runs.layout import Run
 
@@ -93,10 +93,7 @@ def sample_quality_report(vae, real_images, seed=0):
 def objective_name(vae):
     """What the model's `loss` is, in words."""
     weight = float(np.asarray(vae.kl_weight.value))
-    if vae.objective == "iwae":
-        name = f"negative IWAE bound (k={vae.num_samples})"
-    else:
-        name = "negative ELBO"
+    name = objectives.get(vae.objective).describe(vae)
     details = []
     if weight != 1.0:
         details.append(f"KL weight {weight:g}")
