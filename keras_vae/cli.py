@@ -86,6 +86,9 @@ def _add_export(commands):
                         help="saved_model and/or tflite (default: both)")
     export.add_argument("--quantize", default="none,float16,dynamic,int8",
                         help="LiteRT variants: none (float32), float16, dynamic, int8")
+    export.add_argument("--batch-sizes",
+                        help="the fixed batch sizes of the LiteRT signatures, every "
+                             "runtime needs fixed shapes (default: 1,16,64)")
     export.add_argument("--model-name", default="vae", help="the served model's name")
     export.add_argument("--version", type=int, help="SavedModel version (default: next)")
     export.add_argument("--overwrite", action="store_true",
@@ -171,7 +174,8 @@ def _run(args, runs, prepared):
     if args.command == "export":
         return runs.export_model(
             args.model, args.out, _names(args.formats), _names(args.quantize),
-            args.model_name, args.version, args.overwrite)
+            args.model_name, args.version, args.overwrite,
+            **({"batch_sizes": _sizes(args.batch_sizes)} if args.batch_sizes else {}))
     if args.command == "fit-sampler":
         components = args.components
         if components != "auto":
@@ -196,6 +200,14 @@ def _run(args, runs, prepared):
 
 def _names(text):
     return tuple(name.strip() for name in text.split(",") if name.strip())
+
+
+def _sizes(text):
+    try:
+        return tuple(int(size) for size in _names(text))
+    except ValueError:
+        raise ValueError(f"Invalid --batch-sizes {text!r}: expected integers separated "
+                         "by commas, such as 1,16,64.") from None
 
 
 def _train_config(args, runs):

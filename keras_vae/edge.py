@@ -7,6 +7,7 @@ installed. Inputs are checked here, because LiteRT has no assert op.
 
 import json
 import os
+import re
 import struct
 import sys
 import zlib
@@ -20,7 +21,9 @@ MAX_SAMPLES = 4096
 
 
 class LiteRTGenerator:
-    """Run the `decode` and `sample` signatures of an exported `.tflite` file.
+    """Run the fixed-shape `decode_<B>` and `sample_<B>` signatures of an
+    exported `.tflite` file, for any number of images: whole batches of the
+    file's batch sizes, the last one padded and trimmed.
 
     Args:
         path: the `.tflite` file written by `keras_vae.export.export_litert`.
@@ -47,20 +50,13 @@ class LiteRTGenerator:
                 f"{path} is not a LiteRT model ({error}): it may be truncated or "
                 "another kind of file. Export it again with keras-vae export."
             ) from None
-        signatures = self.interpreter.get_signature_list()
-        if "decode" not in signatures or "sample" not in signatures:
-            raise ValueError(
-                f"{path} has the signatures {sorted(signatures)}; expected "
-                "'decode' and 'sample' (export it with keras-vae export)."
-            )
-        self._decode = self.interpreter.get_signature_runner("decode")
-        self._samplers = {key[len("sample_"):] if key != "sample" else None:
-                          self.interpreter.get_signature_runner(key)
-                          for key in signatures if key.startswith("sample")}
+        self._runners = runners = _signature_runners(self.interpreter, path)
+        #: The batch sizes of the file's signatures.
+        self.batch_sizes = sorted(runners[("decode", None)])
         #: The fitted samplers built into the file (`sample(n, sampler=name)`).
-        self.samplers = sorted(name for name in self._samplers if name)
-        inputs = self._decode.get_input_details()
-        self.latent_dim = int(inputs["z"]["shape_signature"][-1])
+        self.samplers = sorted(name for kind, name in runners if kind == "sample" and name)
+        inputs = runners[("decode", None)][self.batch_sizes[0]].get_input_details()
+        self.latent_dim = int(inputs["z"]["shape"][-1])
         #: Whether the model is a ConditionalVAE, which needs labels.
         self.conditional = "labels" in inputs
 
@@ -73,36 +69,95 @@ class LiteRTGenerator:
         """Images `(n, height, width, channels)` for codes z `(n, latent_dim)`
         (and, for a conditional model, one label per code)."""
         z = np.asarray(z, dtype="float32")
-        if z.ndim != 2 or z.shape[1] != self.latent_dim:
+        if z.ndim != 2 or z.shape[1] != self.latent_dim or not len(z):
             raise ValueError(
-                f"Expected z of shape (n, {self.latent_dim}): latent_dim is "
+                f"Expected z of shape (n, {self.latent_dim}) with n >= 1: latent_dim is "
                 f"{self.latent_dim}. Received: z.shape={z.shape}"
             )
-        return self._decode(z=z, **self._labels(labels, len(z)))["images"]
+        return self._run(("decode", None), len(z), z=z, labels=self._labels(labels, len(z)))
 
-    def sample(self, n, labels=None, sampler=None):
+    def sample(self, n, labels=None, sampler=None, temperature=1.0):
         """n images from codes drawn inside the model (fresh on every call),
-        from the prior or from the fitted sampler named `sampler`."""
+        from the prior or from the fitted sampler named `sampler`, the noise
+        scaled by `temperature` (1: the prior or sampler itself; below 1:
+        closer to the means)."""
         _check_count(n)
-        if sampler not in self._samplers:
+        if ("sample", sampler) not in self._runners:
             raise ValueError(f"{self.path} has no sampler {sampler!r}; it has the prior "
                              f"(None) and {self.samplers}.")
-        runner = self._samplers[sampler]
-        if self.conditional:
-            return runner(**self._labels(labels, n))["images"]
-        return runner(n=np.array(n, dtype="int32"))["images"]
+        if isinstance(temperature, bool) or not isinstance(
+                temperature, (int, float, np.number)) or not 0 <= temperature < float("inf"):
+            raise ValueError(f"Expected a temperature >= 0 (1: the prior itself). "
+                             f"Received: temperature={temperature!r}")
+        return self._run(("sample", sampler), n, labels=self._labels(labels, n),
+                         temperature=np.float32(temperature))
+
+    def _run(self, key, n, **inputs):
+        """Run whole batches of the signatures `key` for n rows of `inputs`
+        (scalars go to every batch; None: not an input), padding the last
+        batch and trimming."""
+        outputs = []
+        for start, size in batch_plan(n, self.batch_sizes):
+            feed = {name: value if np.ndim(value) == 0
+                    else _padded(value[start: start + size], size)
+                    for name, value in inputs.items() if value is not None}
+            images = self._runners[key][size](**feed)["images"]
+            outputs.append(images[: min(size, n - start)])
+        return np.concatenate(outputs)
 
     def _labels(self, labels, n):
         if not self.conditional:
             if labels is not None:
                 raise ValueError(f"{self.path} is not a conditional model: it takes no labels.")
-            return {}
+            return None
         if labels is None:
             raise ValueError(f"{self.path} is a conditional model: pass labels (one int or n).")
         labels = np.broadcast_to(np.asarray(labels, dtype="int32"), (n,))
         if labels.min() < 0:
             raise ValueError(f"Expected labels >= 0. Received: {labels.min()}")
-        return {"labels": np.ascontiguousarray(labels)}
+        return np.ascontiguousarray(labels)
+
+
+#: `decode_16`, `sample_16`, `sample_gmm_16`: kind, sampler, batch size.
+_SIGNATURE = re.compile(r"(decode|sample)(?:_([A-Za-z_]\w*?))?_(\d+)")
+
+
+def _signature_runners(interpreter, path):
+    """`{(kind, sampler): {batch size: runner}}` of the file's signatures."""
+    runners = {}
+    for key in interpreter.get_signature_list():
+        match = _SIGNATURE.fullmatch(key)
+        if match:
+            kind, name, size = match.groups()
+            runners.setdefault((kind, name), {})[int(size)] = (
+                interpreter.get_signature_runner(key))
+    if ("decode", None) not in runners or ("sample", None) not in runners:
+        raise ValueError(
+            f"{path} has the signatures {sorted(interpreter.get_signature_list())}; expected "
+            "decode_<B> and sample_<B> with fixed batch sizes B. Export it again with "
+            "keras-vae export (older exports had a dynamic batch dimension).")
+    return runners
+
+
+def batch_plan(n, sizes):
+    """`[(start, size)]`: whole batches of the given sizes that cover n rows:
+    the largest size while more rows than that remain, then the smallest
+    size that holds the rest (padded, and trimmed after)."""
+    plan, start = [], 0
+    while start < n:
+        rest = n - start
+        size = max(sizes) if rest >= max(sizes) else min(s for s in sizes if s >= rest)
+        plan.append((start, size))
+        start += size
+    return plan
+
+
+def _padded(rows, size):
+    """`rows` with zero rows added up to `size`."""
+    if len(rows) == size:
+        return np.ascontiguousarray(rows)
+    padding = np.zeros((size - len(rows),) + rows.shape[1:], rows.dtype)
+    return np.concatenate([rows, padding])
 
 
 def _check_count(n):
@@ -170,12 +225,15 @@ def main(argv=None):
                         help="enlarge each pixel to SCALE x SCALE (default 3)")
     parser.add_argument("--sampler", default=None,
                         help="a fitted sampler built into the file (e.g. gmm); default: prior")
+    parser.add_argument("--temperature", type=float, default=1.0,
+                        help="scale of the noise drawn on the device (default 1: the prior)")
     args = parser.parse_args(argv)
     try:
         generator = LiteRTGenerator(args.model)
         labels = args.label
         if args.seed is None or args.sampler:
-            images = generator.sample(args.num, labels=labels, sampler=args.sampler)
+            images = generator.sample(args.num, labels=labels, sampler=args.sampler,
+                                      temperature=args.temperature)
         else:
             images = generator.decode(generator.prior_z(args.num, seed=args.seed),
                                       labels=labels)

@@ -32,12 +32,13 @@ AUTO_COMPONENTS = (1, 2, 5, 10, 20, 40)
 
 
 class Sampler:
-    """Base class: `sample(n, seed=None)` returns codes `(n, latent_dim)`;
-    `get_config()` holds everything needed to rebuild it."""
+    """Base class: `sample(n, seed=None, temperature=1.0)` returns codes
+    `(n, latent_dim)`, the noise scaled by `temperature`; `get_config()`
+    holds everything needed to rebuild it."""
 
     latent_dim = None
 
-    def sample(self, num_samples, seed=None):
+    def sample(self, num_samples, seed=None, temperature=1.0):
         raise NotImplementedError(f"{type(self).__name__} must implement sample().")
 
     @classmethod
@@ -94,13 +95,13 @@ class GaussianMixtureSampler(Sampler):
         self.logits = np.asarray(logits, "float32").reshape(k)
         self.num_components, self.latent_dim, self.fitted = k, d, True
 
-    def sample(self, num_samples, seed=None):
+    def sample(self, num_samples, seed=None, temperature=1.0):
         if not self.fitted:
             raise ValueError("This GaussianMixtureSampler is not fitted: call fit(vae, x).")
         # The component and the noise drawn as the mixture priors draw them
         # (builtin LiteRT ops unseeded, stateless ops seeded).
         k, eps = priors.component_draws(num_samples, tf.constant(self.logits),
-                                        self.latent_dim, seed)
+                                        self.latent_dim, seed, temperature)
         scale = tf.gather(self.scale_trils, k)
         return tf.gather(self.means, k) + tf.squeeze(tf.matmul(scale, eps[:, :, None]), -1)
 

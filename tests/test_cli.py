@@ -16,7 +16,7 @@ import pytest
 import tensorflow as tf
 
 import keras_vae
-from keras_vae import cli, runs
+from keras_vae import cli, edge, runs
 
 TINY = ["--dataset", "mnist", "--limit", "600", "--epochs", "2", "--batch-size", "100",
         "--hidden-units", "64", "--latent-dim", "2", "--seed", "1"]
@@ -169,6 +169,16 @@ def test_export_command_writes_both_formats(run):
     # ... unless it only adds a SavedModel version.
     keras_vae_command("export", run_dir, "--formats", "saved_model")
     assert sorted(os.listdir(os.path.join(out, "vae"))) == ["1", "2"]
+    # The LiteRT signatures' fixed batch sizes: the default, or chosen.
+    assert edge.LiteRTGenerator(os.path.join(out, "vae_float32.tflite")).batch_sizes == [
+        1, 16, 64]
+    other = os.path.join(run_dir, "export-8")
+    keras_vae_command("export", run_dir, "--formats", "tflite", "--quantize", "none",
+                      "--batch-sizes", "8,2", "--out", other)
+    assert edge.LiteRTGenerator(os.path.join(other, "vae_float32.tflite")).batch_sizes == [2, 8]
+    bad = keras_vae_command("export", run_dir, "--batch-sizes", "8,x", "--out",
+                            os.path.join(run_dir, "export-bad"), check=False)
+    assert bad.returncode == 2 and "Invalid --batch-sizes '8,x'" in bad.stderr
 
 
 def test_errors_are_clear_and_exit_with_2(run, tmp_path, capsys):

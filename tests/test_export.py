@@ -165,13 +165,99 @@ def test_litert_files_have_decode_and_sample(exported):
     assert sorted(os.path.basename(p) for p in litert.values()) == [
         "vae_dynamic.tflite", "vae_float16.tflite", "vae_float32.tflite", "vae_int8.tflite"]
     sizes = {v: os.path.getsize(p) for v, p in litert.items()}
-    assert sizes["float16"] < 0.6 * sizes["none"] and sizes["dynamic"] < 0.4 * sizes["none"]
+    # (This small model's signatures weigh against its weights; the demo
+    # model's dynamic-range file is about 0.3 of float32, BENCHMARKS.md.)
+    assert sizes["float16"] < 0.6 * sizes["none"] and sizes["dynamic"] < 0.6 * sizes["none"]
     for path in litert.values():
         generator = edge.LiteRTGenerator(path)
-        assert generator.latent_dim == LATENT
+        assert generator.latent_dim == LATENT and generator.batch_sizes == [1, 16, 64]
         assert generator.sample(3).shape == (3, 28, 28, 1)
     with open(os.path.join(out, "vae_metadata.json")) as f:
-        assert json.load(f)["latent_dim"] == LATENT
+        metadata = json.load(f)
+    assert metadata["latent_dim"] == LATENT and metadata["batch_sizes"] == [1, 16, 64]
+
+
+def _dynamic_dimensions(path):
+    """`[(where, shape)]` of every tensor of a LiteRT file, signature inputs
+    and outputs included, with a dynamic (-1) dimension."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=path)
+    found = [(t["name"], list(t["shape_signature"])) for t in interpreter.get_tensor_details()
+             if -1 in list(t["shape_signature"])]
+    for key in interpreter.get_signature_list():
+        runner = interpreter.get_signature_runner(key)
+        for kind, details in (("input", runner.get_input_details()),
+                              ("output", runner.get_output_details())):
+            found += [(f"{key} {kind} {name}", list(d["shape_signature"]))
+                      for name, d in details.items() if -1 in list(d["shape_signature"])]
+    return found
+
+
+def test_every_litert_file_has_fixed_shapes_everywhere(exported):
+    """LiteRT.js refuses a dynamic batch dimension (and sampled out of
+    bounds); no LiteRT file the exporter writes may have one."""
+    _, _, litert = exported
+    for variant, path in litert.items():
+        assert _dynamic_dimensions(path) == [], variant
+    from ai_edge_litert.interpreter import Interpreter
+
+    names = Interpreter(model_path=litert["none"]).get_signature_list()
+    assert sorted(names) == sorted(f"{kind}_{b}" for kind in ("decode", "sample")
+                                   for b in (1, 16, 64))
+    assert names["sample_16"]["inputs"] == ["temperature"]
+
+
+def test_a_request_runs_whole_batches_and_trims(exported, vae):
+    _, _, litert = exported
+    assert edge.batch_plan(83, [1, 16, 64]) == [(0, 64), (64, 64)]
+    assert edge.batch_plan(17, [1, 16, 64]) == [(0, 64)]
+    assert edge.batch_plan(130, [1, 16]) == [(s, 16) for s in range(0, 128, 16)] + [(128, 16)]
+    assert edge.batch_plan(2, [1, 16]) == [(0, 16)]
+    assert edge.batch_plan(1, [1, 16]) == [(0, 1)]
+    generator = edge.LiteRTGenerator(litert["none"])
+    for n in (1, 5, 16, 83):
+        z = _z(n, seed=n)
+        np.testing.assert_allclose(generator.decode(z), vae.decode(z), atol=1e-5)
+        assert generator.sample(n).shape == (n, 28, 28, 1)
+
+
+def test_temperature_scales_the_noise_of_litert_samples(exported, vae):
+    _, _, litert = exported
+    generator = edge.LiteRTGenerator(litert["none"])
+    # Temperature 0: every code is the prior's mean, z = 0.
+    cold = generator.sample(20, temperature=0.0)
+    np.testing.assert_allclose(cold, np.broadcast_to(vae.decode(np.zeros((1, LATENT))),
+                                                     cold.shape), atol=1e-5)
+    warm = generator.sample(20)
+    assert np.abs(warm - cold).max() > 0.1
+    for bad in (-0.5, float("nan"), "1", True):
+        with pytest.raises(ValueError, match="temperature >= 0"):
+            generator.sample(2, temperature=bad)
+
+
+def test_a_file_with_a_dynamic_batch_dimension_is_refused_with_a_fix(vae, tmp_path):
+    from keras_vae.export import signatures
+
+    saved = str(tmp_path / "dynamic")
+    signatures.write_archive(vae, saved, ["decode"], checked=False)
+    path = tmp_path / "old.tflite"
+    path.write_bytes(export.convert(saved, "none", LATENT, signature_keys=("decode",)))
+    with pytest.raises(ValueError, match=r"signatures \['decode'\]; expected decode_<B> and "
+                                         r"sample_<B> with fixed batch sizes B. Export it again"):
+        edge.LiteRTGenerator(str(path))
+
+
+def test_export_batch_sizes_are_chosen_and_checked(vae, tmp_path):
+    paths = export.export_litert(vae, str(tmp_path), batch_sizes=[4, 2])
+    generator = edge.LiteRTGenerator(paths["none"])
+    assert generator.batch_sizes == [2, 4] and _dynamic_dimensions(paths["none"]) == []
+    assert generator.sample(7).shape == (7, 28, 28, 1)
+    for bad in ([], [0, 16], [2.5], "16", [export.MAX_SAMPLES + 1]):
+        with pytest.raises(ValueError, match=r"Expected batch sizes: a list of integers in "
+                                             r"\[1, 4096\].*Received: "):
+            export.export_litert(vae, str(tmp_path / "bad"), batch_sizes=bad)
+    assert not (tmp_path / "bad").exists()
 
 
 @pytest.mark.parametrize("variant, max_error, mean_error", [
@@ -239,6 +325,28 @@ def test_edge_sample_runs_without_tensorflow(exported, vae, tmp_path):
         top, left = 2 + (index // 3) * 30, 2 + (index % 3) * 30
         tile = picture[top: top + 28, left: left + 28]
         np.testing.assert_allclose(tile, want[index, ..., 0], atol=1 / 255 + 1e-6)
+
+
+def test_edge_sample_temperature_without_tensorflow(exported, vae, tmp_path):
+    _, _, litert = exported
+    png = tmp_path / "cold.png"
+    script = os.path.join(ROOT, "export", "edge_sample.py")
+    code = ("import runpy, sys\n"
+            "for name in ('tensorflow', 'keras', 'keras_vae', 'tensorflow_probability'):\n"
+            "    sys.modules[name] = None\n"
+            f"sys.argv = [{script!r}, {litert['none']!r}, '--num', '4', '--temperature', '0',"
+            f" '--scale', '1', '--out', {str(png)!r}]\n"
+            f"runpy.run_path({script!r}, run_name='__main__')\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    import matplotlib.image
+
+    picture = matplotlib.image.imread(png)
+    want = np.asarray(vae.decode(np.zeros((1, LATENT), "float32")))[0, ..., 0]
+    for index in range(4):  # temperature 0: every code at the prior's mean
+        top, left = 2 + (index // 2) * 30, 2 + (index % 2) * 30
+        np.testing.assert_allclose(picture[top: top + 28, left: left + 28], want,
+                                   atol=1 / 255 + 1e-6)
 
 
 def test_png_writer_round_trips(tmp_path):

@@ -70,6 +70,33 @@ def test_draws_have_the_mixtures_weights_means_and_covariances(seed):
     np.testing.assert_allclose(np.cov(z[~right].T), np.eye(3), atol=0.06)
 
 
+@pytest.mark.parametrize("prior", ["standard_normal", "learnable_gaussian",
+                                   "mixture_of_gaussians", "vamp", "gmm"])
+def test_temperature_scales_each_draws_noise_about_its_component(prior):
+    """With the component and ε fixed by the seed, z_T = z_0 + T (z_1 − z_0):
+    T = 0 gives the means, T = 1 the prior or sampler itself."""
+    vae = keras_vae.VAE((4, 4, 1), latent_dim=LATENT, hidden_units=(8,), seed=0,
+                        prior="standard_normal" if prior == "gmm" else prior)
+    if prior == "gmm":
+        sampler = _two_far_components()[0]
+    else:
+        sampler = vae.prior
+        for weight in sampler.trainable_weights:  # away from the standard normal
+            weight.assign(np.random.default_rng(1).normal(0.3, 0.5, weight.shape))
+    seed = np.array([3, 4], "int32")
+    z = {t: np.asarray(sampler.sample(500, seed=seed, temperature=t), "float64")
+         for t in (0.0, 0.5, 1.0)}
+    np.testing.assert_allclose(z[0.5], z[0.0] + 0.5 * (z[1.0] - z[0.0]), atol=1e-5)
+    np.testing.assert_allclose(z[1.0], np.asarray(sampler.sample(500, seed=seed)), atol=1e-6)
+    assert np.std(z[1.0] - z[0.0]) > 0.1  # the noise is there to scale
+    if prior == "standard_normal":
+        np.testing.assert_allclose(z[0.0], 0.0)
+    images = vae.sample(4, seed=1, temperature=0.0, sampler=sampler)
+    assert np.all(np.isfinite(images))
+    with pytest.raises(ValueError, match=r"Expected a finite number >= 0 for temperature"):
+        vae.sample(4, temperature=-1.0)
+
+
 def test_seeded_draws_repeat_and_log_prob_is_the_mixture_density():
     sampler, means, trils = _two_far_components()
     seed = np.array([1, 2], "int32")

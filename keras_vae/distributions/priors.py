@@ -45,8 +45,15 @@ class Prior(keras.layers.Layer):
         # The VAE builds its prior (after `attach`), also when loading.
         return None
 
-    def sample(self, num_samples, seed=None):
-        """Draw `num_samples` latent codes, shape `(num_samples, latent_dim)`."""
+    def sample(self, num_samples, seed=None, temperature=1.0):
+        """Draw `num_samples` latent codes, shape `(num_samples, latent_dim)`,
+        the noise of each draw scaled by `temperature` (1: the prior itself;
+        below 1: closer to each component's mean). The built-in priors take
+        a tensor; this generic draw only 1."""
+        if not isinstance(temperature, (int, float)) or temperature != 1:
+            raise ValueError(f"{type(self).__name__} draws from its TFP distribution and "
+                             "has no temperature; implement sample(num_samples, seed, "
+                             f"temperature) to use one. Received: temperature={temperature!r}")
         return self.distribution().sample(num_samples, seed=seed)
 
     def log_prob(self, z):
@@ -104,12 +111,13 @@ class StandardNormal(Prior):
             tfd.Normal(loc=zeros, scale=1.0), reinterpreted_batch_ndims=1
         )
 
-    def sample(self, num_samples, seed=None):
-        return _standard_normal(num_samples, self.latent_dim, seed)
+    def sample(self, num_samples, seed=None, temperature=1.0):
+        return temperature * _standard_normal(num_samples, self.latent_dim, seed)
 
 
-def component_draws(num_samples, logits, latent_dim, seed):
-    """`(k, eps)`: a mixture component index per sample and N(0, I) noise.
+def component_draws(num_samples, logits, latent_dim, seed, temperature=1.0):
+    """`(k, eps)`: a mixture component index per sample and N(0, T² I)
+    noise, T = `temperature`.
 
     Unseeded draws use `tf.random.categorical` and `tf.random.normal`,
     which LiteRT runs as builtin ops; seeded ones their stateless forms.
@@ -121,7 +129,7 @@ def component_draws(num_samples, logits, latent_dim, seed):
         category_seed, seed = tf.unstack(tf.random.experimental.stateless_split(seed))
         k = tf.random.stateless_categorical(logits[None], n, seed=category_seed,
                                             dtype=tf.int32)[0]
-    return k, _standard_normal(n, latent_dim, seed)
+    return k, temperature * _standard_normal(n, latent_dim, seed)
 
 
 def _standard_normal(num_samples, latent_dim, seed):
@@ -152,9 +160,9 @@ class LearnableGaussian(Prior):
             reinterpreted_batch_ndims=1,
         )
 
-    def sample(self, num_samples, seed=None):
+    def sample(self, num_samples, seed=None, temperature=1.0):
         # μ + σ·ε with the standard normal's draw, so LiteRT can run it.
-        eps = _standard_normal(num_samples, self.latent_dim, seed)
+        eps = temperature * _standard_normal(num_samples, self.latent_dim, seed)
         return self.loc + _positive_scale(self.raw_scale) * eps
 
 
@@ -193,9 +201,9 @@ class MixtureOfGaussians(Prior):
         return diagonal_mixture_log_prob(z, self.locs, _positive_scale(self.raw_scales),
                                          self.logits)
 
-    def sample(self, num_samples, seed=None):
+    def sample(self, num_samples, seed=None, temperature=1.0):
         # μ_k + σ_k·ε for a drawn component k (builtin ops on LiteRT).
-        k, eps = component_draws(num_samples, self.logits, self.latent_dim, seed)
+        k, eps = component_draws(num_samples, self.logits, self.latent_dim, seed, temperature)
         scales = _positive_scale(self.raw_scales)
         return tf.gather(self.locs, k) + tf.gather(scales, k) * eps
 
@@ -248,10 +256,10 @@ class VampPrior(Prior):
             inputs = tf.minimum(inputs, high)
         return self._posterior(inputs)
 
-    def sample(self, num_samples, seed=None):
+    def sample(self, num_samples, seed=None, temperature=1.0):
         # A pseudo-input k drawn uniformly, then z from q(z|u_k).
         k, eps = component_draws(num_samples, tf.zeros([self.num_components]),
-                                  self.latent_dim, seed)
+                                  self.latent_dim, seed, temperature)
         return self._reparameterize(self._components(k), eps)
 
     def distribution(self):

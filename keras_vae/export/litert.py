@@ -14,18 +14,23 @@ from keras_vae.export import signatures
 
 #: Variant names on the command line (`--quantize`) and their file suffixes.
 VARIANTS = {"none": "float32", "float16": "float16", "dynamic": "dynamic", "int8": "int8"}
-SIGNATURES = ("decode", "sample")
 
 
 def export_litert(vae, out_dir, model_name="vae", quantize=("none",),
-                  overwrite=False, dataset=None):
+                  overwrite=False, dataset=None, batch_sizes=signatures.BATCH_SIZES):
     """Write `<out_dir>/<model_name>_<variant>.tflite` for each variant.
 
-    Each file has the signature runners `decode` (z → images) and `sample`
-    (n → images). Variants: `"none"` (float32), `"float16"` (float16
-    weights), `"dynamic"` (int8 weights, dynamic-range activations) and
-    `"int8"` (int8 weights and activations, calibrated on draws from the
-    prior).
+    Every shape in the files is fixed, so every LiteRT runtime runs them
+    (LiteRT.js refuses a dynamic batch dimension). For each batch size B
+    of `batch_sizes` each file has the signatures `decode_<B>` (z
+    `[B, latent_dim]` → B images), `sample_<B>` (temperature → B images
+    from the prior, the noise scaled by the temperature) and
+    `sample_<sampler>_<B>` for each fitted sampler; a conditional model's
+    also take labels `[B]`. `keras_vae.edge` runs
+    whole batches and trims. Variants: `"none"` (float32), `"float16"`
+    (float16 weights), `"dynamic"` (int8 weights, dynamic-range
+    activations) and `"int8"` (int8 weights and activations, calibrated on
+    draws from the prior).
 
     A `<model_name>_metadata.json` file beside them describes the model.
 
@@ -33,16 +38,15 @@ def export_litert(vae, out_dir, model_name="vae", quantize=("none",),
         `{variant: path}`.
     """
     paths = litert_paths(out_dir, model_name, quantize, overwrite)
+    functions = signatures.fixed_shape_functions(vae, batch_sizes)
     os.makedirs(out_dir, exist_ok=True)
     with tempfile.TemporaryDirectory() as saved_model:
-        # Unchecked functions: LiteRT has no assert op (keras_vae.edge checks).
-        keys = SIGNATURES + tuple(signatures.sampler_signatures(vae, seeded=False))
-        signatures.write_archive(vae, saved_model, keys, checked=False, dataset=dataset)
+        signatures.write_archive(vae, saved_model, list(functions), functions=functions)
         for variant, path in paths.items():
-            content = convert(saved_model, variant, vae.latent_dim, signature_keys=keys,
+            content = convert(saved_model, variant, vae.latent_dim, signature_keys=functions,
                               num_classes=vae.num_classes)
             _write_bytes(path, content)
-    text = json.dumps(signatures.metadata(vae, dataset), indent=2)
+    text = json.dumps(signatures.metadata(vae, dataset, batch_sizes=batch_sizes), indent=2)
     _write_bytes(os.path.join(out_dir, f"{model_name}_metadata.json"), text.encode())
     return paths
 
@@ -66,7 +70,7 @@ def litert_paths(out_dir, model_name, quantize, overwrite=False):
 
 
 def convert(saved_model_dir, variant="none", latent_dim=None,
-            signature_keys=SIGNATURES, num_classes=None):
+            signature_keys=("decode_1", "sample_1"), num_classes=None):
     """Convert a SavedModel's signatures to LiteRT with builtin ops only."""
     converter = tf.lite.TFLiteConverter.from_saved_model(
         saved_model_dir, signature_keys=list(signature_keys))
@@ -97,18 +101,21 @@ def convert(saved_model_dir, variant="none", latent_dim=None,
         ) from None
 
 
-def _calibration(latent_dim, signature_keys, num_classes=None, batches=32, batch_size=16):
-    """Representative inputs for int8 calibration: z drawn from N(0, I)
-    (and labels cycling through the classes of a conditional model)."""
+def _calibration(latent_dim, signature_keys, num_classes=None, images=512):
+    """Representative inputs for int8 calibration of the fixed-shape
+    signatures: about `images` codes z drawn from N(0, I) for each (and
+    labels cycling through the classes of a conditional model)."""
     rng = np.random.default_rng(0)
-    labels = {} if not num_classes else {
-        "labels": (np.arange(batch_size) % num_classes).astype("int32")}
-    for _ in range(batches):
-        if "decode" in signature_keys:
-            z = rng.standard_normal((batch_size, latent_dim)).astype("float32")
-            yield "decode", {"z": z, **labels}
-        for key in (k for k in signature_keys if k.startswith("sample")):
-            yield key, labels or {"n": np.array(batch_size, "int32")}
+    for key in signature_keys:
+        size = int(key.rsplit("_", 1)[1])
+        labels = {} if not num_classes else {
+            "labels": (np.arange(size) % num_classes).astype("int32")}
+        for _ in range(max(1, images // size) if key.startswith("decode") else 4):
+            if key.startswith("decode"):
+                yield key, {"z": rng.standard_normal((size, latent_dim)).astype("float32"),
+                            **labels}
+            else:
+                yield key, {"temperature": np.float32(1.0), **labels}
 
 
 def _write_bytes(path, content):

@@ -2,7 +2,12 @@
 
 `decode` (z → images), `sample` (n → images, z drawn from the prior inside
 the graph), `sample_seeded` (n, seed → reproducible images), `encode`
-(x → posterior loc and scale) and `metadata` (→ a JSON string).
+(x → posterior loc and scale) and `metadata` (→ a JSON string): the
+SavedModel's, with a dynamic batch dimension for TF Serving.
+
+LiteRT files get `fixed_shape_functions` instead: every runtime accepts
+them (LiteRT.js refuses a dynamic batch dimension), one signature per batch
+size B: `decode_<B>`, `sample_<B>` and `sample_<sampler>_<B>`.
 
 With `checked=True` each function first asserts its input (z width, n
 range, image shape), so a bad request gets a message instead of a matrix
@@ -22,10 +27,16 @@ from keras_vae.version import __version__
 #: once. Written into metadata.json as `max_samples`.
 MAX_SAMPLES = 4096
 
+#: The batch sizes of the LiteRT files' fixed-shape signatures by default
+#: (`keras-vae export --batch-sizes`).
+BATCH_SIZES = (1, 16, 64)
 
-def metadata(vae, dataset=None):
-    """What a client needs to know about an exported model."""
-    return {
+
+def metadata(vae, dataset=None, batch_sizes=None):
+    """What a client needs to know about an exported model (with the batch
+    sizes of its signatures, for fixed-shape LiteRT files)."""
+    fixed = {} if batch_sizes is None else {"batch_sizes": sorted(batch_sizes)}
+    return {**fixed,
         "package": "keras_vae",
         "package_version": __version__,
         "latent_dim": vae.latent_dim,
@@ -75,6 +86,11 @@ class _Endpoints:
         with tf.control_dependencies(self._n_checks(n) + self._label_checks(labels)):
             z = self.vae.sampler(sampler).sample(tf.identity(n))
             return {"images": self.vae.decode(z, labels=labels)}
+
+    def sample_fixed(self, n, temperature, labels=None, sampler=None):
+        """n images, n a Python int: every shape is static."""
+        z = self.vae.sampler(sampler).sample(n, temperature=temperature)
+        return {"images": self.vae.decode(z, labels=labels)}
 
     def sample_seeded(self, n, seed, labels=None, sampler=None):
         with tf.control_dependencies(self._n_checks(n) + self._label_checks(labels)):
@@ -129,6 +145,38 @@ def serving_functions(vae, checked=True, dataset=None):
     return functions
 
 
+def fixed_shape_functions(vae, batch_sizes=BATCH_SIZES):
+    """`{name: (function, input_signature)}` with every shape fixed, for
+    LiteRT: for each batch size B, `decode_<B>` (z `[B, latent_dim]` → B
+    images), `sample_<B>` and `sample_<sampler>_<B>` (temperature, a float
+    scalar that scales the noise, 1 for the prior itself → B fresh images).
+    A conditional model's signatures also take labels `[B]`. Unchecked:
+    LiteRT has no assert op (`keras_vae.edge` checks)."""
+    endpoints = _Endpoints(vae, checked=False)
+    functions = {}
+    temperature = tf.TensorSpec([], tf.float32, name="temperature")
+    for size in check_batch_sizes(batch_sizes):
+        z_spec = tf.TensorSpec([size, vae.latent_dim], tf.float32, name="z")
+        labels = [tf.TensorSpec([size], tf.int32, name="labels")] if vae.num_classes else []
+        functions[f"decode_{size}"] = (endpoints.decode, [z_spec, *labels])
+        for name in [None, *vae.samplers]:
+            key = "_".join(filter(None, ("sample", name, str(size))))
+            functions[key] = (
+                lambda t, labels=None, s=name, b=size: endpoints.sample_fixed(b, t, labels, s),
+                [temperature, *labels])
+    return functions
+
+
+def check_batch_sizes(batch_sizes):
+    """The batch sizes, sorted, or a ValueError naming what is wrong."""
+    sizes = sorted(set(batch_sizes)) if isinstance(batch_sizes, (list, tuple)) else None
+    if not sizes or any(isinstance(b, bool) or not isinstance(b, int)
+                        or not 1 <= b <= MAX_SAMPLES for b in sizes):
+        raise ValueError(f"Expected batch sizes: a list of integers in [1, {MAX_SAMPLES}], "
+                         f"such as [1, 16, 64]. Received: {batch_sizes!r}")
+    return sizes
+
+
 def sampler_signatures(vae, seeded=True):
     """The extra `sample_<name>` (and `sample_seeded_<name>`) signatures of
     the model's fitted samplers."""
@@ -144,12 +192,13 @@ def _label_checks(labels, num_classes, checked):
         f"labels must be integers in [0, {num_classes}).", checked)
 
 
-def write_archive(vae, path, names, checked=True, dataset=None):
-    """Write a SavedModel at `path` with the named serving functions.
+def write_archive(vae, path, names, checked=True, dataset=None, functions=None):
+    """Write a SavedModel at `path` with the named serving functions (of
+    `serving_functions`, unless `functions` are given).
 
     The first name is also `serving_default`.
     """
-    functions = serving_functions(vae, checked=checked, dataset=dataset)
+    functions = functions or serving_functions(vae, checked=checked, dataset=dataset)
     archive = keras.export.ExportArchive()
     archive.track(vae)
     for name in names:

@@ -72,7 +72,7 @@ class Generation:
         params = self._decoder_params(self._decoder_inputs(z, labels))
         return ops.reshape(self.likelihood.mean(params), (-1,) + self.data_shape)
 
-    def sample(self, num_samples, seed=None, labels=None, sampler=None):
+    def sample(self, num_samples, seed=None, labels=None, sampler=None, temperature=1.0):
         """Decode `num_samples` codes drawn from the prior, or from a sampler
         (the mean images).
 
@@ -83,6 +83,8 @@ class Generation:
                 class) or `num_samples` ints; None for the plain VAE.
             sampler: None or `"prior"` for the prior; the name of a sampler
                 added with `add_sampler`; or a `keras_vae.samplers.Sampler`.
+            temperature: float ≥ 0, the scale of the noise of each draw (1:
+                the prior or sampler itself; below 1: closer to the means).
         """
         num_samples = validation.positive_int("num_samples", num_samples)
         if labels is not None:
@@ -94,7 +96,9 @@ class Generation:
             seed = [0, validation.positive_int("seed", seed, minimum=0)]
         # TFP takes a shape-[2] int32 tensor as a stateless seed.
         seed = ops.cast(seed, "int32")
-        return self.decode(self.sampler(sampler).sample(num_samples, seed=seed), labels)
+        temperature = validation.non_negative("temperature", temperature)
+        z = self.sampler(sampler).sample(num_samples, seed=seed, temperature=temperature)
+        return self.decode(z, labels)
 
     # === Samplers ===
     @property

@@ -10,11 +10,13 @@ FORMATS = ("saved_model", "tflite")
 
 
 def export_model(source, out=None, formats=FORMATS, quantize=tuple(export.VARIANTS),
-                 model_name="vae", version=None, overwrite=False):
+                 model_name="vae", version=None, overwrite=False,
+                 batch_sizes=export.BATCH_SIZES):
     """Export a run directory or a `.keras` file; return the paths written.
 
     SavedModel goes to `<out>/<model_name>/<version>/`, LiteRT files to
-    `<out>/<model_name>_<variant>.tflite`; `out` defaults to `<run>/export`.
+    `<out>/<model_name>_<variant>.tflite` (fixed shapes: signatures for each
+    of `batch_sizes`); `out` defaults to `<run>/export`.
     """
     unknown = sorted(set(formats) - set(FORMATS))
     if unknown:
@@ -36,12 +38,14 @@ def export_model(source, out=None, formats=FORMATS, quantize=tuple(export.VARIAN
         export.saved_model.version_path(out, model_name, version, overwrite)
     if "tflite" in formats:
         export.litert.litert_paths(out, model_name, quantize, overwrite)
+        export.signatures.check_batch_sizes(batch_sizes)
     written = []
     if "saved_model" in formats:
         written.append(export.export_saved_model(vae, out, model_name, version,
                                                  overwrite, dataset))
     if "tflite" in formats:
         with _quiet.converter_logs_hidden():  # the converter's C++ log lines
-            paths = export.export_litert(vae, out, model_name, quantize, overwrite, dataset)
+            paths = export.export_litert(vae, out, model_name, quantize, overwrite, dataset,
+                                         batch_sizes)
         written += list(paths.values()) + [os.path.join(out, f"{model_name}_metadata.json")]
     return written
