@@ -23,9 +23,10 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-# Processes killed (SIGKILL x5 at random moments, SIGTERM, Ctrl-C) and resumed.
+# Processes killed (SIGKILL x5 at random moments, SIGTERM, Ctrl-C) and resumed,
+# and training in two worker processes (MultiWorkerMirroredStrategy on localhost).
 test-faults: $(STAMP)
-	$(BIN)/python -m pytest -m slow tests/test_faults.py tests/test_cli.py
+	$(BIN)/python -m pytest -m slow tests/test_faults.py tests/test_cli.py tests/test_resilience.py
 
 # Each benchmark script's --quick mode writes a report with real numbers.
 test-benchmarks: $(STAMP)

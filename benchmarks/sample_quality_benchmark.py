@@ -36,6 +36,13 @@ def _demo_run(folder, quick):
     return run_dir
 
 
+def _epochs_trained(run_dir):
+    """The rows of the run's history.csv: the epochs it finished (a time
+    budget stops before `epochs`)."""
+    with open(runs.path(run_dir, "history"), encoding="utf-8") as f:
+        return sum(1 for _ in f) - 1
+
+
 def _litert_images(path, sampler, n):
     generator = edge.LiteRTGenerator(path)
     batches = [generator.sample(min(4096, n - start), sampler=sampler)
@@ -81,7 +88,8 @@ def main(argv=None):
         "",
         *_report.provenance("sample_quality_benchmark.py", argv),
         "",
-        f"Model: {described} ({config['epochs']} epochs, latent_dim "
+        f"Model: {described} ({_epochs_trained(run_dir)} epochs, {config['prior']} prior, "
+        f"{config['objective']} objective, hidden units {config['hidden_units']}, latent_dim "
         f"{config['latent_dim']}, {config['likelihood']} likelihood). {n} samples against "
         f"{n} test images, features of the committed MNIST classifier (test accuracy "
         f"{quality.classifier_card()['test_accuracy']:.4f}). Lower Fréchet distance is "

@@ -12,7 +12,9 @@ silently ignored (an accepted option always changes the result).
 """
 
 import collections
+import functools
 import itertools
+import random
 import sys
 
 from keras_vae.distributions import likelihoods, posteriors, priors
@@ -146,13 +148,19 @@ def supported(levels):
     return True
 
 
-def all_pairs():
+@functools.cache
+def all_pairs(tries=40):
     """A list of supported combinations ({option: level}) in which every
     supported pair of levels of two options appears at least once.
 
-    A greedy all-pairs construction: it is deterministic, and small (a few
-    more rows than the largest product of two options' level counts).
+    Greedy all-pairs constructions, the levels tried in `tries` orders
+    shuffled from fixed seeds; the smallest is kept (a few more rows than
+    the largest product of two options' level counts). Deterministic.
     """
+    return min((_greedy_pairs(random.Random(seed)) for seed in range(tries)), key=len)
+
+
+def _greedy_pairs(shuffler):
     options = list(LEVELS)
     uncovered = {
         ((a, x), (b, y))
@@ -169,7 +177,7 @@ def all_pairs():
             if option in row:
                 continue
             best = None
-            for value in LEVELS[option]:
+            for value in shuffler.sample(LEVELS[option], len(LEVELS[option])):
                 candidate = {**row, option: value}
                 if not supported(candidate):
                     continue
@@ -182,8 +190,7 @@ def all_pairs():
                                      f"{(b, y)}; add a Rule refusing the pair.")
             row[option] = best[1]
         row = {option: row[option] for option in options}
-        covered = {(p, q) for p, q in uncovered if row[p[0]] == p[1] and row[q[0]] == q[1]}
-        uncovered -= covered
+        uncovered -= {(p, q) for p, q in uncovered if row[p[0]] == p[1] and row[q[0]] == q[1]}
         rows.append(row)
     return rows
 

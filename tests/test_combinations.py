@@ -134,7 +134,8 @@ def run_cell(levels, dataset, tmp_path):
 
     # SavedModel and LiteRT (builtin ops only), with parity.
     out = str(tmp_path / "export")
-    paths = runs.export_model(run_dir, out, quantize=("none",))
+    # One fixed batch size: the cells test the options, test_export the sizes.
+    paths = runs.export_model(run_dir, out, quantize=("none",), batch_sizes=(4,))
     decode = tf.saved_model.load(paths[0]).signatures["decode"]
     served = decode(z=tf.constant(z), **({"labels": tf.constant(labels)} if conditional
                                           else {}))

@@ -33,6 +33,7 @@ def _history(run_dir):
 
 
 # === Strategies ===
+@pytest.mark.slow  # two worker processes for a minute: `make test-faults` (and .ci/run)
 def test_multi_worker_training_on_localhost_matches_one_process(tmp_path):
     ports = [_free_port(), _free_port()]
     cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
