@@ -49,3 +49,20 @@ def strategy():
     """One MirroredStrategy over the two logical CPUs for the whole session:
     two strategies on the same devices would share collective keys."""
     return tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+
+
+def run_edge_sample(*args):
+    """`export/edge_sample.py ARGS` in a fresh process where importing
+    TensorFlow, Keras, TFP or keras_vae fails (as on a device); returns the
+    `subprocess.CompletedProcess`."""
+    import subprocess
+    import sys
+
+    script = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                          "export", "edge_sample.py")
+    code = ("import runpy, sys\n"
+            "for name in ('tensorflow', 'keras', 'keras_vae', 'tensorflow_probability'):\n"
+            "    sys.modules[name] = None\n"
+            f"sys.argv = {[script, *map(str, args)]!r}\n"
+            f"runpy.run_path({script!r}, run_name='__main__')\n")
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

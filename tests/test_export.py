@@ -9,6 +9,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import run_edge_sample
 
 import keras_vae
 from keras_vae import edge, export, runs
@@ -306,14 +307,8 @@ def test_existing_litert_file_is_refused(exported, vae):
 def test_edge_sample_runs_without_tensorflow(exported, vae, tmp_path):
     _, _, litert = exported
     png = tmp_path / "edge.png"
-    script = os.path.join(ROOT, "export", "edge_sample.py")
-    # Any attempt to import TensorFlow or Keras fails in this process.
-    code = ("import runpy, sys\n"
-            "for name in ('tensorflow', 'keras', 'keras_vae', 'tensorflow_probability'):\n"
-            "    sys.modules[name] = None\n"
-            f"sys.argv = [{script!r}, {litert['none']!r}, '--num', '6', '--seed', '3', '--scale', '1', '--out', {str(png)!r}]\n"
-            f"runpy.run_path({script!r}, run_name='__main__')\n")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    result = run_edge_sample(litert["none"], "--num", "6", "--seed", "3", "--scale", "1",
+                             "--out", png)
     assert result.returncode == 0, result.stderr[-2000:]
     assert json.loads(result.stdout.strip().splitlines()[-1])["images"] == 6
     import matplotlib.image
@@ -330,14 +325,8 @@ def test_edge_sample_runs_without_tensorflow(exported, vae, tmp_path):
 def test_edge_sample_temperature_without_tensorflow(exported, vae, tmp_path):
     _, _, litert = exported
     png = tmp_path / "cold.png"
-    script = os.path.join(ROOT, "export", "edge_sample.py")
-    code = ("import runpy, sys\n"
-            "for name in ('tensorflow', 'keras', 'keras_vae', 'tensorflow_probability'):\n"
-            "    sys.modules[name] = None\n"
-            f"sys.argv = [{script!r}, {litert['none']!r}, '--num', '4', '--temperature', '0',"
-            f" '--scale', '1', '--out', {str(png)!r}]\n"
-            f"runpy.run_path({script!r}, run_name='__main__')\n")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    result = run_edge_sample(litert["none"], "--num", "4", "--temperature", "0",
+                             "--scale", "1", "--out", png)
     assert result.returncode == 0, result.stderr[-2000:]
     import matplotlib.image
 

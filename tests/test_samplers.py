@@ -11,6 +11,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import run_edge_sample
 
 import keras_vae
 from keras_vae import cli, edge, evaluation, samplers
@@ -165,19 +166,8 @@ def test_exports_sample_from_the_fitted_sampler_with_builtin_ops(trained, tmp_pa
     metadata = json.loads(open(os.path.join(tmp_path, "vae_metadata.json")).read())
     assert metadata["samplers"] == {"gmm": "GaussianMixtureSampler"}
     # On the device path: export/edge_sample.py with TensorFlow and Keras blocked.
-    import subprocess
-    import sys
-
-    script = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                          "export", "edge_sample.py")
     png = tmp_path / "gmm.png"
-    code = ("import runpy, sys\n"
-            "for name in ('tensorflow', 'keras', 'keras_vae', 'tensorflow_probability'):\n"
-            "    sys.modules[name] = None\n"
-            f"sys.argv = [{script!r}, {paths['int8']!r}, '--num', '6', '--sampler', 'gmm', "
-            f"'--out', {str(png)!r}]\n"
-            f"runpy.run_path({script!r}, run_name='__main__')\n")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    result = run_edge_sample(paths["int8"], "--num", "6", "--sampler", "gmm", "--out", png)
     assert result.returncode == 0, result.stderr[-2000:]
     assert json.loads(result.stdout.strip().splitlines()[-1])["images"] == 6
     assert png.read_bytes()[:4] == b"\x89PNG"
