@@ -98,6 +98,21 @@ def test_temperature_scales_each_draws_noise_about_its_component(prior):
         vae.sample(4, temperature=-1.0)
 
 
+def test_a_users_sampler_without_temperature_works_at_one_and_is_refused_otherwise():
+    class Corner(samplers.Sampler):  # written before samplers took a temperature
+        latent_dim = LATENT
+
+        def sample(self, num_samples, seed=None):
+            return tf.ones((num_samples, LATENT))
+
+    vae = keras_vae.VAE((4, 4, 1), latent_dim=LATENT, hidden_units=(8,), seed=0)
+    np.testing.assert_allclose(vae.sample(2, sampler=Corner()),
+                               vae.decode(np.ones((2, LATENT), "float32")), atol=1e-6)
+    with pytest.raises(ValueError, match=r"Corner.sample has no temperature argument.*Add "
+                                         r"`temperature=1.0` to its sample method"):
+        vae.sample(2, sampler=Corner(), temperature=0.5)
+
+
 def test_seeded_draws_repeat_and_log_prob_is_the_mixture_density():
     sampler, means, trils = _two_far_components()
     seed = np.array([1, 2], "int32")

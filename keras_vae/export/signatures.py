@@ -20,6 +20,7 @@ import json
 import keras
 import tensorflow as tf
 
+from keras_vae.models import generation
 from keras_vae.version import __version__
 
 #: The largest n the exported `sample` signatures accept: a request for more
@@ -89,7 +90,7 @@ class _Endpoints:
 
     def sample_fixed(self, n, temperature, labels=None, sampler=None):
         """n images, n a Python int: every shape is static."""
-        z = self.vae.sampler(sampler).sample(n, temperature=temperature)
+        z = generation.draw(self.vae.sampler(sampler), n, temperature=temperature)
         return {"images": self.vae.decode(z, labels=labels)}
 
     def sample_seeded(self, n, seed, labels=None, sampler=None):

@@ -1,6 +1,7 @@
 """The model's networks as distributions, and the generative methods:
 encode, decode, sample, reconstruct, interpolate."""
 
+import inspect
 import math
 
 import numpy as np
@@ -97,8 +98,7 @@ class Generation:
         # TFP takes a shape-[2] int32 tensor as a stateless seed.
         seed = ops.cast(seed, "int32")
         temperature = validation.non_negative("temperature", temperature)
-        z = self.sampler(sampler).sample(num_samples, seed=seed, temperature=temperature)
-        return self.decode(z, labels)
+        return self.decode(draw(self.sampler(sampler), num_samples, seed, temperature), labels)
 
     # === Samplers ===
     @property
@@ -165,3 +165,18 @@ class Generation:
         self._check_labels(labels)
         ends, _ = self.encode(ops.stack([x_a, x_b]))
         return ends, None
+
+
+def draw(sampler, num_samples, seed=None, temperature=1.0):
+    """`sampler.sample(num_samples, seed)`, the noise scaled by `temperature`
+    (a float or a tensor). At temperature 1 the argument is not passed, so a
+    user's sampler without one still works there."""
+    if isinstance(temperature, (int, float)) and temperature == 1:
+        return sampler.sample(num_samples, seed=seed)
+    if "temperature" not in inspect.signature(sampler.sample).parameters:
+        raise ValueError(
+            f"{type(sampler).__name__}.sample has no temperature argument, so its draws "
+            "cannot be scaled (LiteRT's sample signatures take one). Add "
+            "`temperature=1.0` to its sample method, scaling the noise of each draw as "
+            "keras_vae.samplers.Sampler describes, or sample at temperature 1 in Python.")
+    return sampler.sample(num_samples, seed=seed, temperature=temperature)
