@@ -112,6 +112,19 @@ def test_a_users_sampler_without_temperature_works_at_one_and_is_refused_otherwi
                                          r"`temperature=1.0` to its sample method"):
         vae.sample(2, sampler=Corner(), temperature=0.5)
 
+    class Generic(keras_vae.priors.Prior):  # a user's prior: the TFP distribution's draw
+        def distribution(self):
+            import tensorflow_probability as tfp
+
+            normal = tfp.distributions.Normal(tf.zeros([self.latent_dim]), 1.0)
+            return tfp.distributions.Independent(normal, reinterpreted_batch_ndims=1)
+
+    user = keras_vae.VAE((4, 4, 1), latent_dim=LATENT, hidden_units=(8,), seed=0,
+                         prior=Generic())
+    assert np.all(np.isfinite(user.sample(2, seed=1)))
+    with pytest.raises(ValueError, match=r"Generic.sample has no temperature argument"):
+        user.sample(2, temperature=0.5)
+
 
 def test_seeded_draws_repeat_and_log_prob_is_the_mixture_density():
     sampler, means, trils = _two_far_components()

@@ -45,15 +45,12 @@ class Prior(keras.layers.Layer):
         # The VAE builds its prior (after `attach`), also when loading.
         return None
 
-    def sample(self, num_samples, seed=None, temperature=1.0):
-        """Draw `num_samples` latent codes, shape `(num_samples, latent_dim)`,
-        the noise of each draw scaled by `temperature` (1: the prior itself;
-        below 1: closer to each component's mean). The built-in priors take
-        a tensor; this generic draw only 1."""
-        if not isinstance(temperature, (int, float)) or temperature != 1:
-            raise ValueError(f"{type(self).__name__} draws from its TFP distribution and "
-                             "has no temperature; implement sample(num_samples, seed, "
-                             f"temperature) to use one. Received: temperature={temperature!r}")
+    def sample(self, num_samples, seed=None):
+        """Draw `num_samples` latent codes, shape `(num_samples, latent_dim)`.
+
+        The built-in priors also take `temperature`, the scale of the noise
+        of each draw; this generic draw from the TFP distribution has none
+        (`keras_vae.models.generation.draw` refuses one, naming the fix)."""
         return self.distribution().sample(num_samples, seed=seed)
 
     def log_prob(self, z):
