@@ -6,7 +6,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install lint test test-faults test-benchmarks test-wheel test-all mutation demo clean
+.PHONY: install lint test test-faults test-benchmarks test-wheel test-browser browser-deps \
+	test-all mutation demo clean
 
 install: $(STAMP)
 
@@ -39,6 +40,20 @@ test-benchmarks: $(STAMP)
 # virtual environment and run the quickstart outside the repository.
 test-wheel: $(STAMP)
 	$(BIN)/python -m pytest -m slow tests/test_install.py
+
+# The web page in headless Chromium (tests/test_browser.py): the pinned npm
+# packages of tests/browser (LiteRT.js, puppeteer-core, which never downloads
+# a browser) and Debian's chromium. The tests say why they skip where either
+# cannot be installed.
+browser-deps:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq \
+		--no-install-recommends chromium >/dev/null; } || \
+		echo "browser-deps: Chromium is not installed and could not be (not root?): apt-get install chromium"
+	@if command -v npm >/dev/null; then cd tests/browser && PUPPETEER_SKIP_DOWNLOAD=1 \
+		npm ci --no-audit --no-fund --loglevel=error; else echo "browser-deps: npm is not installed"; fi
+
+test-browser: $(STAMP) browser-deps
+	$(BIN)/python -m pytest -m browser tests/test_browser.py
 
 # Mutation testing of the maths modules ([tool.mutmut] in pyproject.toml);
 # the score goes to docs/mutation.md by hand, with its date. About 20 minutes.

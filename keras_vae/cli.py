@@ -6,6 +6,7 @@
     keras-vae sample runs/mnist --num 64
     keras-vae reconstruct | interpolate | latent-map runs/mnist
     keras-vae export runs/mnist --formats saved_model,tflite --quantize none,int8
+    keras-vae export runs/mnist --formats web && keras-vae web runs/mnist
     keras-vae fit-sampler runs/mnist --sampler gmm --components auto
     keras-vae sample runs/mnist --sampler gmm
 """
@@ -35,7 +36,17 @@ def build_parser():
     _add_export(commands)
     _add_pictures(commands)
     _add_fit_sampler(commands)
+    _add_web(commands)
     return parser
+
+
+def _add_web(commands):
+    web = commands.add_parser(
+        "web", help="serve the run's web page (generation in the browser) on 127.0.0.1")
+    web.add_argument("run", help="a run directory (its page is exported first if missing)")
+    web.add_argument("--port", type=int, default=8000, help="the port (default: 8000)")
+    web.add_argument("--web-runtime", help="where the page loads LiteRT.js from, when "
+                     "it is exported here (see keras-vae export --help)")
 
 
 def _add_fit_sampler(commands):
@@ -83,9 +94,15 @@ def _add_export(commands):
                         help="a run directory or a .keras file")
     export.add_argument("--out", help="output folder (default: RUN/export)")
     export.add_argument("--formats", default="saved_model,tflite",
-                        help="saved_model and/or tflite (default: both)")
-    export.add_argument("--quantize", default="none,float16,dynamic,int8",
-                        help="LiteRT variants: none (float32), float16, dynamic, int8")
+                        help="saved_model, tflite and/or web (a page that generates in "
+                             "the browser, into OUT/web; default: saved_model,tflite)")
+    export.add_argument("--quantize",
+                        help="LiteRT variants: none (float32), float16, dynamic, int8 "
+                             "(default: all four; for the web page none,int8)")
+    export.add_argument("--web-runtime",
+                        help="where the web page loads LiteRT.js from: a URL with "
+                             "{package} (default: a pinned CDN release) or a local "
+                             "node_modules/@litertjs folder, copied for offline use")
     export.add_argument("--batch-sizes",
                         help="the fixed batch sizes of the LiteRT signatures, every "
                              "runtime needs fixed shapes (default: 1,16,64)")
@@ -172,10 +189,16 @@ def _run(args, runs, prepared):
         print(f"Training into {run_dir}")
         return runs.train(config, run_dir, overwrite=args.overwrite, strategy=strategy)
     if args.command == "export":
+        options = {"batch_sizes": _sizes(args.batch_sizes)} if args.batch_sizes else {}
+        if args.web_runtime:
+            options["web_runtime"] = args.web_runtime
         return runs.export_model(
-            args.model, args.out, _names(args.formats), _names(args.quantize),
-            args.model_name, args.version, args.overwrite,
-            **({"batch_sizes": _sizes(args.batch_sizes)} if args.batch_sizes else {}))
+            args.model, args.out, _names(args.formats),
+            _names(args.quantize) if args.quantize else None,
+            args.model_name, args.version, args.overwrite, **options)
+    if args.command == "web":
+        runs.serve_web(args.run, args.port, args.web_runtime)
+        return []
     if args.command == "fit-sampler":
         components = args.components
         if components != "auto":
@@ -261,6 +284,8 @@ def _table(result):
 
 
 def _summary(written):
+    if not written:
+        return
     print("\nFiles written:")
     for item in written:
         if os.path.isdir(item):

@@ -66,3 +66,20 @@ def run_edge_sample(*args):
             f"sys.argv = {[script, *map(str, args)]!r}\n"
             f"runpy.run_path({script!r}, run_name='__main__')\n")
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+
+
+def dynamic_dimensions(path):
+    """`[(where, shape)]` of every tensor of a LiteRT file, signature inputs
+    and outputs included, with a dynamic (-1) dimension."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=path)
+    found = [(t["name"], list(t["shape_signature"])) for t in interpreter.get_tensor_details()
+             if -1 in list(t["shape_signature"])]
+    for key in interpreter.get_signature_list():
+        runner = interpreter.get_signature_runner(key)
+        for kind, details in (("input", runner.get_input_details()),
+                              ("output", runner.get_output_details())):
+            found += [(f"{key} {kind} {name}", list(d["shape_signature"]))
+                      for name, d in details.items() if -1 in list(d["shape_signature"])]
+    return found

@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import run_edge_sample
+from conftest import dynamic_dimensions, run_edge_sample
 
 import keras_vae
 from keras_vae import edge, export, runs
@@ -178,29 +178,12 @@ def test_litert_files_have_decode_and_sample(exported):
     assert metadata["latent_dim"] == LATENT and metadata["batch_sizes"] == [1, 16, 64]
 
 
-def _dynamic_dimensions(path):
-    """`[(where, shape)]` of every tensor of a LiteRT file, signature inputs
-    and outputs included, with a dynamic (-1) dimension."""
-    from ai_edge_litert.interpreter import Interpreter
-
-    interpreter = Interpreter(model_path=path)
-    found = [(t["name"], list(t["shape_signature"])) for t in interpreter.get_tensor_details()
-             if -1 in list(t["shape_signature"])]
-    for key in interpreter.get_signature_list():
-        runner = interpreter.get_signature_runner(key)
-        for kind, details in (("input", runner.get_input_details()),
-                              ("output", runner.get_output_details())):
-            found += [(f"{key} {kind} {name}", list(d["shape_signature"]))
-                      for name, d in details.items() if -1 in list(d["shape_signature"])]
-    return found
-
-
 def test_every_litert_file_has_fixed_shapes_everywhere(exported):
     """LiteRT.js refuses a dynamic batch dimension (and sampled out of
     bounds); no LiteRT file the exporter writes may have one."""
     _, _, litert = exported
     for variant, path in litert.items():
-        assert _dynamic_dimensions(path) == [], variant
+        assert dynamic_dimensions(path) == [], variant
     from ai_edge_litert.interpreter import Interpreter
 
     names = Interpreter(model_path=litert["none"]).get_signature_list()
@@ -252,7 +235,7 @@ def test_a_file_with_a_dynamic_batch_dimension_is_refused_with_a_fix(vae, tmp_pa
 def test_export_batch_sizes_are_chosen_and_checked(vae, tmp_path):
     paths = export.export_litert(vae, str(tmp_path), batch_sizes=[4, 2])
     generator = edge.LiteRTGenerator(paths["none"])
-    assert generator.batch_sizes == [2, 4] and _dynamic_dimensions(paths["none"]) == []
+    assert generator.batch_sizes == [2, 4] and dynamic_dimensions(paths["none"]) == []
     assert generator.sample(7).shape == (7, 28, 28, 1)
     for bad in ([], [0, 16], [2.5], "16", [export.MAX_SAMPLES + 1]):
         with pytest.raises(ValueError, match=r"Expected batch sizes: a list of integers in "

@@ -23,7 +23,7 @@ def export_litert(vae, out_dir, model_name="vae", quantize=("none",),
     Every shape in the files is fixed, so every LiteRT runtime runs them
     (LiteRT.js refuses a dynamic batch dimension). For each batch size B
     of `batch_sizes` each file has the signatures `decode_<B>` (z
-    `[B, latent_dim]` → B images), `sample_<B>` (temperature → B images
+    `[B, latent_dim]` → B images), `sample_<B>` (temperature → B images and their codes z
     from the prior, the noise scaled by the temperature) and
     `sample_<sampler>_<B>` for each fitted sampler; a conditional model's
     also take labels `[B]`. `keras_vae.edge` runs

@@ -89,9 +89,10 @@ class _Endpoints:
             return {"images": self.vae.decode(z, labels=labels)}
 
     def sample_fixed(self, n, temperature, labels=None, sampler=None):
-        """n images, n a Python int: every shape is static."""
+        """n images and their codes z, n a Python int: every shape is static
+        (the codes let a caller interpolate between samples)."""
         z = generation.draw(self.vae.sampler(sampler), n, temperature=temperature)
-        return {"images": self.vae.decode(z, labels=labels)}
+        return {"images": self.vae.decode(z, labels=labels), "z": z}
 
     def sample_seeded(self, n, seed, labels=None, sampler=None):
         with tf.control_dependencies(self._n_checks(n) + self._label_checks(labels)):
@@ -150,7 +151,8 @@ def fixed_shape_functions(vae, batch_sizes=BATCH_SIZES):
     """`{name: (function, input_signature)}` with every shape fixed, for
     LiteRT: for each batch size B, `decode_<B>` (z `[B, latent_dim]` → B
     images), `sample_<B>` and `sample_<sampler>_<B>` (temperature, a float
-    scalar that scales the noise, 1 for the prior itself → B fresh images).
+    scalar that scales the noise, 1 for the prior itself → B fresh images
+    and their codes z).
     A conditional model's signatures also take labels `[B]`. Unchecked:
     LiteRT has no assert op (`keras_vae.edge` checks)."""
     endpoints = _Endpoints(vae, checked=False)

@@ -1,7 +1,7 @@
 """Training runs: the application layer under the `keras-vae` command line.
 
 One directory holds everything a run produced (`layout.Run`); each job has
-its module: `train`, `evaluate`, `pictures` (draw) and `export`, with the
+its module: `train`, `evaluate`, `pictures` (draw), `export` and `web`, with the
 configuration turned into objects in `build`. The library (`keras_vae.VAE`
 and the rest) never imports this package.
 """
@@ -13,6 +13,7 @@ from keras_vae.runs.layout import Run, load_vae_file, path
 from keras_vae.runs.pictures import PICTURES, draw
 from keras_vae.runs.samplers import SAMPLERS, fit_sampler
 from keras_vae.runs.train import train
+from keras_vae.runs.web import serve_web
 
 
 def read_config(run_dir):
@@ -33,5 +34,5 @@ def worker_dir(run_dir, strategy):
 __all__ = [
     "FORMATS", "PICTURES", "Run", "build_model", "draw", "evaluate", "export_model",
     "inputs", "load_run", "load_splits", "load_vae_file", "objective_name", "path",
-    "read_config", "train", "worker_dir", "SAMPLERS", "fit_sampler",
+    "read_config", "serve_web", "train", "worker_dir", "SAMPLERS", "fit_sampler",
 ]

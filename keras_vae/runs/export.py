@@ -1,22 +1,29 @@
-"""The export job: a run's model as SavedModel and LiteRT files."""
+"""The export job: a run's model as SavedModel, LiteRT files and a web page."""
 
 import os
 import re
 
 from keras_vae import _quiet, export
+from keras_vae.export import web
 from keras_vae.runs.layout import Run, load_vae_file
 
-FORMATS = ("saved_model", "tflite")
+FORMATS = ("saved_model", "tflite", "web")
+
+#: The formats written when none are named (`web` is asked for by name).
+DEFAULT_FORMATS = ("saved_model", "tflite")
 
 
-def export_model(source, out=None, formats=FORMATS, quantize=tuple(export.VARIANTS),
+def export_model(source, out=None, formats=DEFAULT_FORMATS, quantize=None,
                  model_name="vae", version=None, overwrite=False,
-                 batch_sizes=export.BATCH_SIZES):
+                 batch_sizes=export.BATCH_SIZES, web_runtime=web.CDN_RUNTIME):
     """Export a run directory or a `.keras` file; return the paths written.
 
     SavedModel goes to `<out>/<model_name>/<version>/`, LiteRT files to
     `<out>/<model_name>_<variant>.tflite` (fixed shapes: signatures for each
-    of `batch_sizes`); `out` defaults to `<run>/export`.
+    of `batch_sizes`); `out` defaults to `<run>/export`. The `web` format
+    writes a page that generates in the browser into `<out>/web/` (see
+    `keras_vae.export.web`: its variants are `quantize`, float32 and int8
+    by default, and it loads LiteRT.js from `web_runtime`).
     """
     unknown = sorted(set(formats) - set(FORMATS))
     if unknown:
@@ -36,9 +43,14 @@ def export_model(source, out=None, formats=FORMATS, quantize=tuple(export.VARIAN
     # Check every target first, so a refusal leaves nothing half-exported.
     if "saved_model" in formats:
         export.saved_model.version_path(out, model_name, version, overwrite)
+    web_dir = os.path.join(out, "web")
+    web_quantize = quantize or web.WEB_VARIANTS
+    quantize = quantize or tuple(export.VARIANTS)
     if "tflite" in formats:
         export.litert.litert_paths(out, model_name, quantize, overwrite)
-        export.signatures.check_batch_sizes(batch_sizes)
+    if "web" in formats:
+        web.check_target(web_dir, web_quantize, overwrite, web_runtime)
+    export.signatures.check_batch_sizes(batch_sizes)
     written = []
     if "saved_model" in formats:
         written.append(export.export_saved_model(vae, out, model_name, version,
@@ -48,4 +60,8 @@ def export_model(source, out=None, formats=FORMATS, quantize=tuple(export.VARIAN
             paths = export.export_litert(vae, out, model_name, quantize, overwrite, dataset,
                                          batch_sizes)
         written += list(paths.values()) + [os.path.join(out, f"{model_name}_metadata.json")]
+    if "web" in formats:
+        with _quiet.converter_logs_hidden():
+            written += web.export_web(vae, web_dir, web_quantize, overwrite, dataset,
+                                      batch_sizes, web_runtime)
     return written
