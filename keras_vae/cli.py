@@ -197,8 +197,7 @@ def _run(args, runs, prepared):
             _names(args.quantize) if args.quantize else None,
             args.model_name, args.version, args.overwrite, **options)
     if args.command == "web":
-        runs.serve_web(args.run, args.port, args.web_runtime)
-        return []
+        return _serve(args, runs)
     if args.command == "fit-sampler":
         components = args.components
         if components != "auto":
@@ -213,12 +212,20 @@ def _run(args, runs, prepared):
                                iw_samples=args.iw_samples, anomaly=args.anomaly,
                                anomaly_quantile=args.anomaly_quantile,
                                sample_quality=args.sample_quality)
-        print(_table(result))
+        print(runs.evaluation_table(result))
         return [runs.path(args.run, "evaluation")]
     name = _PICTURE_COMMANDS[args.command][0]
     options = {k: v for k, v in vars(args).items()
                if k in ("num", "seed", "steps", "sampler") and v is not None}
     return [runs.draw(args.run, name, **options)]
+
+
+def _serve(args, runs):
+    try:
+        runs.serve_web(args.run, args.port, args.web_runtime)
+    except failures.Stopped:  # Ctrl-C or SIGTERM: serving ends, nothing is lost
+        print("Stopped.")
+    return []
 
 
 def _names(text):
@@ -251,36 +258,6 @@ def _default_run_dir(config):
     name = config["dataset"].split(":")[0]
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     return os.path.join("runs", f"{name}-{stamp}")
-
-
-def _table(result):
-    rows = [("negative ELBO", result["negative_elbo"]),
-            ("reconstruction", result["reconstruction_loss"]),
-            ("KL", result["kl_loss"])]
-    if result["training_objective_name"] != "negative ELBO":
-        rows.append(("training loss", result["training_objective"]))
-    if "negative_log_likelihood" in result:
-        rows.append((f"NLL (k={result['iw_samples']})", result["negative_log_likelihood"]))
-    header = (f"Test set of {result['dataset']} ({result['examples']} examples, "
-              f"binarize={result['binarize']}), nats per example:")
-    lines = [header] + [f"  {name:<16}{value:10.2f}" for name, value in rows]
-    lines.append(f"  {'active units':<16}{result['active_units']:10d}")
-    if "bits_per_dimension" in result:
-        lines.append(f"  {'bits/dimension':<16}{result['bits_per_dimension']:10.4f}"
-                     f"  ({result['bits_per_dimension_convention']})")
-    if "bits_per_dimension_omitted" in result:
-        lines.append(f"  no bits/dimension: {result['bits_per_dimension_omitted']}")
-    if result["training_objective_name"] != "negative ELBO":
-        lines.append(f"  (training loss: {result['training_objective_name']})")
-    for name, scores in result.get("sample_quality", {}).items():
-        lines.append(f"Samples ({name}): Fréchet distance {scores['frechet_distance']:.2f}, "
-                     f"precision {scores['precision']:.3f}, recall {scores['recall']:.3f}")
-    if "anomaly" in result:
-        a = result["anomaly"]
-        lines.append(f"Anomalies ({a['dataset']}): AUROC {a['auroc']:.4f}; threshold "
-                     f"{a['threshold']:.2f} nats flags {100 * a['flagged_fraction']:.1f}% of "
-                     f"them and {100 * a['normal_flagged_fraction']:.1f}% of normal data")
-    return "\n".join(lines)
 
 
 def _summary(written):

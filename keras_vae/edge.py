@@ -27,6 +27,7 @@ class LiteRTGenerator:
 
     Args:
         path: the `.tflite` file written by `keras_vae.export.export_litert`.
+        num_threads: the interpreter's CPU threads (None: its default).
 
     Example:
 
@@ -37,14 +38,18 @@ class LiteRTGenerator:
     ```
     """
 
-    def __init__(self, path):
+    def __init__(self, path, num_threads=None):
         from ai_edge_litert.interpreter import Interpreter
 
         if not os.path.isfile(path):
             raise FileNotFoundError(f"No LiteRT model at {path}.")
+        if num_threads is not None and (isinstance(num_threads, bool) or not isinstance(
+                num_threads, int) or num_threads < 1):
+            raise ValueError(f"Expected num_threads: a positive int, or None for the "
+                             f"runtime's default. Received: {num_threads!r}")
         self.path = path
         try:
-            self.interpreter = Interpreter(model_path=path)
+            self.interpreter = Interpreter(model_path=path, num_threads=num_threads)
         except (ValueError, RuntimeError) as error:
             raise ValueError(
                 f"{path} is not a LiteRT model ({error}): it may be truncated or "

@@ -161,7 +161,7 @@ def test_no_source_file_is_ignored_by_git():
                           "keras_vae", "tests", "export", "benchmarks", "examples"],
                          cwd=root, capture_output=True, text=True, check=True)
     hidden = [p for p in out.stdout.split() if p.endswith((".py", ".md", ".yaml", ".json"))
-              and "__pycache__" not in p]
+              and "__pycache__" not in p and "/node_modules/" not in p]  # npm's own
     assert not hidden, hidden
 
 

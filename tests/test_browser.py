@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -265,3 +266,21 @@ def test_a_runtime_that_does_not_load_shows_the_error_and_no_request_leaves_the_
                                        "https://cdn.jsdelivr.net/npm/@litertjs/core@2.5.3/wasm/")
     assert report["refused"] and all(u.startswith("https://cdn.jsdelivr.net/npm/@litertjs/")
                                      for u in report["refused"])
+
+
+def test_web_benchmark_quick_mode(tmp_path):
+    """benchmarks/web_benchmark.py times the page in the browser and the
+    same files in Python; CI proves it runs (never its speed)."""
+    out = tmp_path / "web.md"
+    subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "web_benchmark.py"),
+                    "--quick", "--out", str(out)], check=True, capture_output=True, timeout=900)
+    text = out.read_text()
+    assert "Command: `python benchmarks/web_benchmark.py --quick --out" in text
+    rows = [[c.strip() for c in line.split("|")[1:-1]] for line in text.splitlines()
+            if line.startswith("| ") and "---" not in line][1:]
+    assert [(r[0].split()[0], r[1], r[2]) for r in rows] == [
+        (where, variant, threads) for variant in ("float32", "int8") for threads in ("1", "2")
+        for where in ("browser", "Python")]
+    for row in rows:
+        runtime, model, d16, d1000 = (float(v) for v in row[4:8])
+        assert min(runtime, model, d16, d1000) > 0  # measured, never judged

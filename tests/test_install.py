@@ -124,3 +124,15 @@ def test_the_wheel_installs_and_runs_outside_the_repository(tmp_path):
                   cwd=work, env=env)
     assert (work / "run" / "model.keras").exists()
     assert (work / "run" / "samples.png").exists()
+    # The web page's files are package data: the installed package exports it.
+    _run([str(venv / "bin" / "keras-vae"), "export", "run", "--formats", "web"],
+         cwd=work, env=env)
+    page = work / "run" / "export" / "web"
+    assert sorted(p.name for p in page.iterdir()) == [
+        "app.js", "index.html", "metadata.json", "style.css", "vae_float32.tflite",
+        "vae_int8.tflite", "vae_metadata.json"]
+    html = (page / "index.html").read_text()
+    assert "https://cdn.jsdelivr.net/npm/@litertjs/core@2.5.3/dist/index.js" in html
+    shipped = os.path.join(ROOT, "keras_vae", "export", "web_page", "app.js")
+    with open(shipped) as f:
+        assert (page / "app.js").read_text() == f.read()

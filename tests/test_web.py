@@ -216,3 +216,15 @@ def test_keras_vae_web_says_what_is_wrong_with_a_missing_run(tmp_path, capsys):
 
     assert cli.main(["web", str(tmp_path / "nothing")]) != 0
     assert f"No run directory {tmp_path / 'nothing'}" in capsys.readouterr().err
+
+
+def test_the_device_code_runs_with_a_chosen_number_of_threads(page):
+    _, folder, _ = page
+    path = os.path.join(folder, "vae_float32.tflite")
+    z = np.random.default_rng(1).standard_normal((20, 2)).astype("float32")
+    np.testing.assert_allclose(edge.LiteRTGenerator(path, num_threads=2).decode(z),
+                               edge.LiteRTGenerator(path).decode(z), atol=1e-6)
+    for bad in (0, 1.5, True):
+        with pytest.raises(ValueError, match=f"Expected num_threads: a positive int.*"
+                                             f"Received: {bad!r}"):
+            edge.LiteRTGenerator(path, num_threads=bad)

@@ -7,7 +7,7 @@ and the rest) never imports this package.
 """
 
 from keras_vae.runs.build import build_model, inputs, load_splits
-from keras_vae.runs.evaluate import evaluate, objective_name
+from keras_vae.runs.evaluate import evaluate, evaluation_table, objective_name
 from keras_vae.runs.export import FORMATS, export_model
 from keras_vae.runs.layout import Run, load_vae_file, path
 from keras_vae.runs.pictures import PICTURES, draw
@@ -32,7 +32,8 @@ def worker_dir(run_dir, strategy):
 
 
 __all__ = [
-    "FORMATS", "PICTURES", "Run", "build_model", "draw", "evaluate", "export_model",
+    "FORMATS", "PICTURES", "Run", "build_model", "draw", "evaluate", "evaluation_table",
+    "export_model",
     "inputs", "load_run", "load_splits", "load_vae_file", "objective_name", "path",
     "read_config", "serve_web", "train", "worker_dir", "SAMPLERS", "fit_sampler",
 ]

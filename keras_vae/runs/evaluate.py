@@ -141,3 +141,34 @@ def _anomaly_report(vae, config, x_test, spec, quantile):
         "normal_flagged_fraction": float(np.mean(normal > threshold)),
         "auroc": evaluation.auroc(normal, scores),
     }
+
+
+def evaluation_table(result):
+    """The lines `keras-vae evaluate` prints for an evaluation's result."""
+    rows = [("negative ELBO", result["negative_elbo"]),
+            ("reconstruction", result["reconstruction_loss"]),
+            ("KL", result["kl_loss"])]
+    if result["training_objective_name"] != "negative ELBO":
+        rows.append(("training loss", result["training_objective"]))
+    if "negative_log_likelihood" in result:
+        rows.append((f"NLL (k={result['iw_samples']})", result["negative_log_likelihood"]))
+    header = (f"Test set of {result['dataset']} ({result['examples']} examples, "
+              f"binarize={result['binarize']}), nats per example:")
+    lines = [header] + [f"  {name:<16}{value:10.2f}" for name, value in rows]
+    lines.append(f"  {'active units':<16}{result['active_units']:10d}")
+    if "bits_per_dimension" in result:
+        lines.append(f"  {'bits/dimension':<16}{result['bits_per_dimension']:10.4f}"
+                     f"  ({result['bits_per_dimension_convention']})")
+    if "bits_per_dimension_omitted" in result:
+        lines.append(f"  no bits/dimension: {result['bits_per_dimension_omitted']}")
+    if result["training_objective_name"] != "negative ELBO":
+        lines.append(f"  (training loss: {result['training_objective_name']})")
+    for name, scores in result.get("sample_quality", {}).items():
+        lines.append(f"Samples ({name}): Fréchet distance {scores['frechet_distance']:.2f}, "
+                     f"precision {scores['precision']:.3f}, recall {scores['recall']:.3f}")
+    if "anomaly" in result:
+        a = result["anomaly"]
+        lines.append(f"Anomalies ({a['dataset']}): AUROC {a['auroc']:.4f}; threshold "
+                     f"{a['threshold']:.2f} nats flags {100 * a['flagged_fraction']:.1f}% of "
+                     f"them and {100 * a['normal_flagged_fraction']:.1f}% of normal data")
+    return "\n".join(lines)

@@ -10,7 +10,6 @@ import functools
 import http.server
 import os
 
-from keras_vae.failures import Stopped
 from keras_vae.runs.export import export_model
 
 #: The only address the page is served on.
@@ -74,7 +73,7 @@ def serve_web(run_dir, port=8000, runtime=None):
           flush=True)
     try:
         server.serve_forever()
-    except (KeyboardInterrupt, Stopped):  # Ctrl-C, or SIGTERM under keras-vae
+    except KeyboardInterrupt:  # the keras-vae command stops it on its own signal
         print("Stopped.")
     finally:
         server.server_close()
