@@ -82,10 +82,21 @@ RULES = (
            f"free bits floor a closed-form KL per latent dimension, and {name} has none",
            "prior='standard_normal' or 'learnable_gaussian', or free_bits=0")
       for prior, name in _MIXTURES),
-    Rule(("free_bits", "> 0"), ("posterior", "full_covariance"),
-         "the KL of a full-covariance posterior does not split into one term per "
-         "latent dimension",
-         "posterior='diagonal', or free_bits=0"),
+    *(Rule(("free_bits", "> 0"), ("posterior", posterior),
+           f"the KL of {name} posterior does not split into one term per latent dimension",
+           "posterior='diagonal', or free_bits=0")
+      for posterior, name in (("full_covariance", "a full-covariance"),
+                              ("iaf", "an inverse autoregressive flow"))),
+    Rule(("prior", "vamp"), ("posterior", "iaf"),
+         "the VampPrior's density is a mixture of the posteriors at its pseudo-inputs, "
+         "and a flow's density at a code it did not draw needs its sequential inverse "
+         "(latent_dim passes per component, unstable in the tails)",
+         "posterior='diagonal' with the VampPrior, or prior='mixture_of_gaussians' "
+         "with the flow"),
+    Rule(("use_exact_kl", "False"), ("posterior", "iaf"),
+         "the KL of an inverse autoregressive flow is always a Monte-Carlo estimate, so "
+         "use_exact_kl=False would change nothing",
+         "use_exact_kl=True (the default)"),
     *(Rule(("use_exact_kl", "False"), ("prior", prior),
            f"the KL to {name} is always a Monte-Carlo estimate, so "
            "use_exact_kl=False would change nothing",

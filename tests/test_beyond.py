@@ -275,7 +275,7 @@ def test_full_covariance_posterior(tmp_path, small_data):
 
 
 def test_unknown_posterior_lists_the_valid_ones():
-    with pytest.raises(ValueError, match=r"Unknown posterior: 'flow'. Expected one of \['diagonal', 'full_covariance'\]"):
+    with pytest.raises(ValueError, match=r"Unknown posterior: 'flow'. Expected one of \['diagonal', 'full_covariance', 'iaf'\]"):
         small_vae(posterior="flow")
 
 

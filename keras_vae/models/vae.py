@@ -57,8 +57,10 @@ class VAE(UnconditionalInputs, Generation, Saving, CheckedFitting, keras.Model):
             `"gaussian_learned_scale"`, or a `keras_vae.likelihoods` instance.
         prior: `"standard_normal"`, `"learnable_gaussian"`,
             `"mixture_of_gaussians"`, `"vamp"`, or a `keras_vae.priors.Prior`.
-        posterior: `"diagonal"` (default) or `"full_covariance"` (a
-            lower-triangular scale), or a `keras_vae.posteriors.Posterior`.
+        posterior: `"diagonal"` (default), `"full_covariance"` (a
+            lower-triangular scale), `"iaf"` (an inverse autoregressive flow,
+            `keras_vae.distributions.flows`), or a
+            `keras_vae.posteriors.Posterior`.
         kl_weight: non-negative float, the weight λ (β) on the KL term. Held
             in a variable: assign `vae.kl_weight = value` at any time, also
             from a callback during `fit`, without retracing.
@@ -204,6 +206,9 @@ class VAE(UnconditionalInputs, Generation, Saving, CheckedFitting, keras.Model):
         ):
             if not layer.built:
                 layer.build(shape)
+        family = self.posterior_family  # a flow posterior has weights of its own
+        if isinstance(family, keras.layers.Layer) and not family.built:
+            family.build(self.latent_dim)
         if not self.prior.built:
             self.prior.attach(self)
             self.prior.build(self.latent_dim)
