@@ -95,3 +95,15 @@ def test_sample_quality_benchmark_quick_mode(tmp_path):
     for row in rows:
         assert float(row[2]) > 0 and 0 <= float(row[4]) <= 1 and 0 <= float(row[5]) <= 1
     assert rows[0][3] == "+0%"  # the prior against itself
+
+
+def test_evaluator_benchmark_quick_mode(tmp_path):
+    _, rows = _quick_report("evaluator_benchmark.py", tmp_path)
+    assert [row[0] for row in rows] == [
+        "TFP Bernoulli.log_prob (before)", "Bernoulli.log_prob = Σ x·l − softplus(l) (now)",
+        "now + bfloat16 decoder matmuls (experiment)"]
+    before, now, _ = rows
+    assert float(before[1]) > 0 and float(now[1]) > 0
+    # The package's log-probability is TFP's value: the same estimate, seed for seed.
+    assert now[3:5] == before[3:5] and abs(float(now[6])) < 1e-3
+    assert 100 < float(before[3]) < 600 and float(before[5]) > 0

@@ -27,6 +27,18 @@ def test_bernoulli_log_prob_is_binary_cross_entropy(binary):
     np.testing.assert_allclose(got, want, rtol=1e-5)
 
 
+def test_bernoulli_log_prob_of_the_model_broadcasts_samples_against_the_data():
+    """The model's path (`Bernoulli.log_prob`): codes `(k, batch)` decoded,
+    scored against the batch's images, large logits included."""
+    bernoulli = likelihoods.Bernoulli()
+    logits = (RNG.normal(size=(5,) + SHAPE) * 30).astype("float32")
+    x = np.round(RNG.uniform(size=SHAPE)).astype("float32")
+    got = bernoulli.log_prob(bernoulli.distribution(logits, event_ndims=3), x)
+    want = (x * _log_sigmoid(logits) + (1 - x) * _log_sigmoid(-logits)).sum((2, 3, 4))
+    assert got.shape == (5, 3)
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+
+
 def test_bernoulli_mean_is_sigmoid_of_logits():
     logits = RNG.normal(size=SHAPE).astype("float32")
     np.testing.assert_allclose(

@@ -129,6 +129,16 @@ class Bernoulli(Likelihood):
     def _distribution(self, blocks):
         return tfd.Bernoulli(logits=blocks[0], dtype=tf.float32)
 
+    def log_prob(self, distribution, x):
+        """Σ x·l − softplus(l) over the pixels, for logits l: TFP's value
+        (−sigmoid_cross_entropy), in fewer passes over the pixels and without
+        broadcasting x to the shape of l first (the importance-sampled
+        likelihood decodes thousands of codes per image)."""
+        logits = distribution.distribution.logits
+        axes = list(range(-len(distribution.event_shape), 0))
+        return (tf.reduce_sum(tf.cast(x, logits.dtype) * logits, axes)
+                - tf.reduce_sum(tf.math.softplus(logits), axes))
+
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
 class Gaussian(Likelihood):

@@ -1,0 +1,116 @@
+"""Speed of the importance-sampled log-likelihood (k = 5000), and whether a
+faster variant keeps the estimate.
+
+    python benchmarks/evaluator_benchmark.py --run runs/best --examples 500 \
+        --out docs/benchmarks/evaluator.md
+    python benchmarks/evaluator_benchmark.py --quick --out /tmp/evaluator.md   # CI smoke run
+
+Runs `keras_vae.evaluation.log_likelihood` on the first N test images of a
+run with two seeds for each variant: TFP's `Bernoulli.log_prob` (the
+evaluator before this benchmark), the package's own `Bernoulli.log_prob`
+(Σ x·l − softplus(l); the same value in fewer passes), and the same with
+the decoder's matrix products in bfloat16 (an experiment for MLP
+decoders, not in the package: it changes the estimate slightly). The Monte
+Carlo standard error of the mean comes from the two seeds' per-image
+estimates: std(ll₀ − ll₁) / √(2N). TensorFlow's threads are fixed
+(TF_NUM_INTEROP_THREADS=1, TF_NUM_INTRAOP_THREADS=2).
+"""
+
+import os
+
+os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
+os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "2")
+
+import argparse  # noqa: E402
+import time  # noqa: E402
+
+import _report  # noqa: E402  (benchmarks/_report.py, beside this script)
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from keras_vae import config as config_lib  # noqa: E402
+from keras_vae import evaluation, runs  # noqa: E402
+from keras_vae.distributions import likelihoods  # noqa: E402
+from keras_vae.runs import build  # noqa: E402
+
+
+class _BFloat16Decoder:
+    """An MLP decoder's Dense layers with bfloat16 matrix products."""
+
+    def __init__(self, decoder):
+        self.layers = [(tf.cast(layer.kernel, tf.bfloat16), layer.bias, layer.activation)
+                       for layer in decoder.layers if hasattr(layer, "kernel")]
+
+    def __call__(self, z):
+        h = z
+        for kernel, bias, activation in self.layers:
+            h = activation(tf.cast(tf.matmul(tf.cast(h, tf.bfloat16), kernel), tf.float32) + bias)
+        return h
+
+
+def _variant(vae, name):
+    """Put the model in the variant's state (the benchmark's process only)."""
+    own = likelihoods.Bernoulli.__dict__.get("_own_log_prob") or likelihoods.Bernoulli.log_prob
+    likelihoods.Bernoulli._own_log_prob = own
+    likelihoods.Bernoulli.log_prob = (likelihoods.Likelihood.log_prob if name == "tfp" else own)
+    decoder = vae.__dict__.get("_keras_decoder") or vae.decoder
+    object.__setattr__(vae, "_keras_decoder", decoder)
+    object.__setattr__(vae, "decoder", _BFloat16Decoder(decoder) if name == "bf16" else decoder)
+
+
+VARIANTS = {
+    "tfp": "TFP Bernoulli.log_prob (before)",
+    "package": "Bernoulli.log_prob = Σ x·l − softplus(l) (now)",
+    "bf16": "now + bfloat16 decoder matmuls (experiment)",
+}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run", help="a finished run with an MLP decoder (default: quick)")
+    parser.add_argument("--examples", type=int, default=500)
+    parser.add_argument("--k", type=int, default=5000)
+    parser.add_argument("--quick", action="store_true", help="a quick model, 50 images, k=500")
+    parser.add_argument("--out", default="docs/benchmarks/evaluator.md")
+    args = parser.parse_args(argv)
+    examples, k = (50, 500) if args.quick else (args.examples, args.k)
+    if args.run:
+        config, vae = runs.load_run(args.run)
+    else:
+        config = config_lib.resolve({"limit": 2000, "epochs": 1, "hidden_units": [64]})
+        run_dir = os.path.join("/tmp", f"evaluator-benchmark-{os.getpid()}")
+        runs.train(config, run_dir, overwrite=True, verbose=0)
+        config, vae = runs.load_run(run_dir)
+    x = build.prepared_test_images(config, runs.load_splits(config).x_test)[:examples]
+    rows = []
+    for name, label in VARIANTS.items():
+        _variant(vae, name)
+        evaluation.log_likelihood(vae, x[:100], num_samples=250, verbose=False)  # trace
+        estimates, seconds = [], []
+        for seed in (0, 1):
+            start = time.perf_counter()
+            estimates.append(evaluation.log_likelihood(vae, x, num_samples=k, seed=seed,
+                                                       verbose=False))
+            seconds.append(time.perf_counter() - start)
+        error = np.std(estimates[0] - estimates[1]) / np.sqrt(2 * examples)
+        rows.append((label, np.mean(seconds), -np.mean(estimates[0]), -np.mean(estimates[1]),
+                     error, estimates))
+    _variant(vae, "package")
+    base = rows[0]
+    lines = ["# The importance-sampled log-likelihood: speed and estimate", "",
+             *_report.provenance("evaluator_benchmark.py", argv),
+             f"Model: {args.run or 'quick model'}; the first {examples} test images, k = {k}; "
+             "threads fixed (1 inter-op, 2 intra-op).", "",
+             "| variant | seconds per run | × | NLL seed 0 | NLL seed 1 | MC std. error | "
+             "change of NLL against before (same seeds) |", "|---|---|---|---|---|---|---|"]
+    for label, seconds, nll0, nll1, error, estimates in rows:
+        change = np.mean([np.mean(b - e) for b, e in zip(base[5], estimates, strict=True)])
+        lines.append(f"| {label} | {seconds:.1f} | {base[1] / seconds:.2f}× | {nll0:.3f} | "
+                     f"{nll1:.3f} | {error:.3f} | {change:+.4f} |")
+    lines += ["", f"For the whole test set (10 000 images) multiply the seconds by "
+              f"{10000 / examples:g}."]
+    _report.write(args.out, lines)
+
+
+if __name__ == "__main__":
+    main()
