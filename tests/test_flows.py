@@ -48,8 +48,42 @@ def test_made_masks_let_each_output_see_only_the_dimensions_before_it():
         np.testing.assert_array_equal(to_output[:, 4:], to_output[:, :4])  # m and s alike
 
 
+def test_the_made_network_against_numpy():
+    flow = _flow(latent_dim=3, context_size=4)
+    network = flow.networks[1]  # the reversed order
+    for weight in (network.kernel, network.context_kernel, network.bias):
+        weight.assign(np.random.default_rng(5).normal(0, 0.5, weight.shape))
+    rng = np.random.default_rng(6)
+    z, h = rng.normal(size=(7, 5, 3)), rng.normal(size=(5, 4))  # (samples, batch, d), (batch, c)
+    m, s = network(z.astype("float32"), h.astype("float32"))
+    to_hidden, to_output = flows.made_masks(3, 8, reverse=True)
+    weights = [np.asarray(w) for w in (network.kernel, network.context_kernel, network.bias,
+                                       network.out_kernel, network.out_bias)]
+    hidden = np.maximum(z @ (weights[0] * to_hidden) + h @ weights[1] + weights[2], 0)
+    out = hidden @ (weights[3] * to_output) + weights[4]
+    np.testing.assert_allclose(m, out[..., :3], atol=1e-5)
+    np.testing.assert_allclose(s, out[..., 3:], atol=1e-5)
+
+
+def test_a_new_flow_starts_near_a_fixed_gate():
+    """Small output weights at first: m ≈ 0 and s ≈ 0, so each step starts
+    as z_t ≈ sigmoid(1) · z_{t−1}, whatever the code and context."""
+    keras.utils.set_random_seed(0)
+    flow = flows.InverseAutoregressiveFlow(steps=1, hidden_units=64, context_size=4)
+    flow.build(3)
+    network = flow.networks[0]
+    assert float(np.std(network.out_kernel)) == pytest.approx(0.01, rel=0.2)
+    assert np.abs(network.bias).max() == 0 and np.abs(network.out_bias).max() == 0
+    kernel_std = float(np.std(network.kernel))  # Glorot uniform: √(2 / (fan_in + fan_out))
+    assert kernel_std == pytest.approx(np.sqrt(2 / (3 + 64)), rel=0.2)
+    z = np.random.default_rng(1).normal(size=(4, 3)).astype("float32")
+    step = flows.IAFStep(network, np.ones((4, 4), "float32"))
+    gate = 1 / (1 + np.exp(-flows.GATE_BIAS))
+    np.testing.assert_allclose(step.forward(z), gate * z, atol=0.1)
+
+
 def test_each_step_has_a_triangular_jacobian_with_the_gates_on_its_diagonal():
-    flow = _flow()
+    flow = _flow(steps=4)  # the order is reversed from one step to the next
     params = _params(flow)
     context = params[:, 6:]
     z = tf.constant(np.random.default_rng(2).normal(size=(5, 3)).astype("float32"))
