@@ -228,3 +228,32 @@ def test_the_device_code_runs_with_a_chosen_number_of_threads(page):
         with pytest.raises(ValueError, match=f"Expected num_threads: a positive int.*"
                                              f"Received: {bad!r}"):
             edge.LiteRTGenerator(path, num_threads=bad)
+
+
+def test_exporting_tflite_and_web_together_converts_each_variant_once(tmp_path, monkeypatch):
+    from keras_vae.export import litert
+
+    vae = small_vae(latent_dim=3)
+    vae.save(tmp_path / "vae.keras")
+    calls = []
+    convert = litert.convert
+    monkeypatch.setattr(litert, "convert", lambda *a, **k: calls.append(a[1]) or convert(*a, **k))
+    out = tmp_path / "export"
+    runs.export_model(str(tmp_path / "vae.keras"), str(out), formats=("tflite", "web"),
+                      quantize=("none", "int8"))
+    assert sorted(calls) == ["int8", "none"]  # not four: the page copies the files
+    for variant in ("float32", "int8"):
+        assert (out / "web" / f"vae_{variant}.tflite").read_bytes() == (
+            out / f"vae_{variant}.tflite").read_bytes()
+    assert json.loads((out / "web" / "vae_metadata.json").read_text()) == json.loads(
+        (out / "vae_metadata.json").read_text())
+    meta = json.loads((out / "web" / "metadata.json").read_text())
+    assert [v["bytes"] for v in meta["variants"]] == [
+        os.path.getsize(out / f"vae_{v}.tflite") for v in ("float32", "int8")]
+    # A variant that was not converted yet is converted for the page.
+    calls.clear()
+    web.export_web(vae, str(tmp_path / "page"), quantize=("none", "int8"),
+                   converted={"none": str(out / "vae_float32.tflite")})
+    assert calls == ["int8"]
+    assert (tmp_path / "page" / "vae_float32.tflite").read_bytes() == (
+        out / "vae_float32.tflite").read_bytes()

@@ -46,9 +46,15 @@ def export_litert(vae, out_dir, model_name="vae", quantize=("none",),
             content = convert(saved_model, variant, vae.latent_dim, signature_keys=functions,
                               num_classes=vae.num_classes)
             _write_bytes(path, content)
+    write_metadata(vae, out_dir, model_name, dataset, batch_sizes)
+    return paths
+
+
+def write_metadata(vae, out_dir, model_name="vae", dataset=None,
+                   batch_sizes=signatures.BATCH_SIZES):
+    """Write `<out_dir>/<model_name>_metadata.json`, which describes the files."""
     text = json.dumps(signatures.metadata(vae, dataset, batch_sizes=batch_sizes), indent=2)
     _write_bytes(os.path.join(out_dir, f"{model_name}_metadata.json"), text.encode())
-    return paths
 
 
 def litert_paths(out_dir, model_name, quantize, overwrite=False):

@@ -40,7 +40,7 @@ _LOCAL_RUNTIME = "runtime"
 
 
 def export_web(vae, out_dir, quantize=WEB_VARIANTS, overwrite=False, dataset=None,
-               batch_sizes=signatures.BATCH_SIZES, runtime=CDN_RUNTIME):
+               batch_sizes=signatures.BATCH_SIZES, runtime=CDN_RUNTIME, converted=None):
     """Write the page into `out_dir` (`RUN/export/web` from the command
     line); return the paths written.
 
@@ -52,12 +52,25 @@ def export_web(vae, out_dir, quantize=WEB_VARIANTS, overwrite=False, dataset=Non
             holding the `core` and `wasm-utils` packages of `@litertjs`
             (`node_modules/@litertjs`, or the `node_modules` above it),
             copied into the page for offline use.
+        converted: `{variant: path}` of LiteRT files of this model already
+            written with the same batch sizes (`keras-vae export --formats
+            tflite,web`): copied, not converted again.
     """
     runtime_urls, runtime_source = check_target(out_dir, quantize, overwrite, runtime)
     page = [os.path.join(out_dir, name) for name in ("metadata.json",) + PAGE_FILES]
     box = latent_box(vae) if vae.latent_dim == 2 else None  # before any file is written
-    models = litert.export_litert(vae, out_dir, "vae", quantize, overwrite, dataset,
-                                  batch_sizes)
+    os.makedirs(out_dir, exist_ok=True)
+    converted = {v: p for v, p in (converted or {}).items() if v in quantize}
+    todo = tuple(v for v in quantize if v not in converted)
+    models = litert.export_litert(vae, out_dir, "vae", todo, overwrite, dataset,
+                                  batch_sizes) if todo else {}
+    for variant, source in converted.items():
+        models[variant] = litert.litert_paths(out_dir, "vae", (variant,), overwrite=True)[variant]
+        with open(source, "rb") as f:
+            files.write_bytes(models[variant], f.read())
+    if not todo:
+        litert.write_metadata(vae, out_dir, "vae", dataset, batch_sizes)
+    models = {variant: models[variant] for variant in quantize}
     written = list(models.values()) + [os.path.join(out_dir, "vae_metadata.json")]
     if runtime_source:
         target = os.path.join(out_dir, _LOCAL_RUNTIME)

@@ -55,6 +55,7 @@ def export_model(source, out=None, formats=DEFAULT_FORMATS, quantize=None,
     if "saved_model" in formats:
         written.append(export.export_saved_model(vae, out, model_name, version,
                                                  overwrite, dataset))
+    paths = {}
     if "tflite" in formats:
         with _quiet.converter_logs_hidden():  # the converter's C++ log lines
             paths = export.export_litert(vae, out, model_name, quantize, overwrite, dataset,
@@ -63,5 +64,5 @@ def export_model(source, out=None, formats=DEFAULT_FORMATS, quantize=None,
     if "web" in formats:
         with _quiet.converter_logs_hidden():
             written += web.export_web(vae, web_dir, web_quantize, overwrite, dataset,
-                                      batch_sizes, web_runtime)
+                                      batch_sizes, web_runtime, converted=paths)
     return written
