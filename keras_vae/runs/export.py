@@ -25,15 +25,7 @@ def export_model(source, out=None, formats=DEFAULT_FORMATS, quantize=None,
     `keras_vae.export.web`: its variants are `quantize`, float32 and int8
     by default, and it loads LiteRT.js from `web_runtime`).
     """
-    unknown = sorted(set(formats) - set(FORMATS))
-    if unknown:
-        raise ValueError(f"Unknown format(s): {', '.join(unknown)}. "
-                         f"Expected some of {list(FORMATS)}.")
-    if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", str(model_name)):
-        raise ValueError(f"Invalid model name {model_name!r}: use letters, digits, '_', "
-                         "'-' and '.', e.g. vae (it names files and the served model).")
-    if out is not None and os.path.exists(out) and not os.path.isdir(out):
-        raise ValueError(f"--out {out} is a file; expected a folder to export into.")
+    _check_arguments(formats, model_name, out)
     if os.path.isdir(source):
         config, vae = Run(source).load()
         dataset, out = config["dataset"], out or os.path.join(source, "export")
@@ -66,3 +58,15 @@ def export_model(source, out=None, formats=DEFAULT_FORMATS, quantize=None,
             written += web.export_web(vae, web_dir, web_quantize, overwrite, dataset,
                                       batch_sizes, web_runtime, converted=paths)
     return written
+
+
+def _check_arguments(formats, model_name, out):
+    unknown = sorted(set(formats) - set(FORMATS))
+    if unknown:
+        raise ValueError(f"Unknown format(s): {', '.join(unknown)}. "
+                         f"Expected some of {list(FORMATS)}.")
+    if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", str(model_name)):
+        raise ValueError(f"Invalid model name {model_name!r}: use letters, digits, '_', "
+                         "'-' and '.', e.g. vae (it names files and the served model).")
+    if out is not None and os.path.exists(out) and not os.path.isdir(out):
+        raise ValueError(f"--out {out} is a file; expected a folder to export into.")
