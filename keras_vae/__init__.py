@@ -1,6 +1,6 @@
 """keras_vae: variational autoencoders for Keras 3 and TensorFlow Probability.
 
-The library: `VAE` and `ConditionalVAE` (keras_vae.models), the
+The library: `VAE`, `ConditionalVAE` and `HierarchicalVAE` (keras_vae.models), the
 distributions they are made of (`likelihoods`, `posteriors`, `priors`),
 `callbacks` and `distribute` for training, `objectives`, `samplers`
 fitted after training, `data`, `evaluation` (with `quality` for samples),
@@ -19,6 +19,7 @@ from keras_vae import data, edge, evaluation, export, plotting, samplers  # noqa
 from keras_vae.distributions import likelihoods, posteriors, priors
 from keras_vae.models import objectives
 from keras_vae.models.conditional import ConditionalVAE
+from keras_vae.models.hierarchical import HierarchicalVAE
 from keras_vae.models.vae import VAE
 from keras_vae.training import callbacks, distribute
 from keras_vae.version import __version__
@@ -26,6 +27,7 @@ from keras_vae.version import __version__
 __all__ = [
     "VAE",
     "ConditionalVAE",
+    "HierarchicalVAE",
     "callbacks",
     "data",
     "distribute",

@@ -38,6 +38,9 @@ LEVELS = {
     # Where `sample` draws z from: the prior, or a Gaussian mixture fitted
     # after training (`keras_vae.samplers`, `keras-vae fit-sampler`).
     "sampler": ("prior", "gmm"),
+    # Several stochastic layers (`keras_vae.HierarchicalVAE`) and how their
+    # posterior is inferred; "none": one layer.
+    "hierarchy": ("none", "bottom_up", "ladder"),
 }
 
 Rule = collections.namedtuple("Rule", "first second reason instead")
@@ -48,6 +51,25 @@ _MIXTURES = (("mixture_of_gaussians", "a mixture prior"), ("vamp", "the VampPrio
 # The importance-weighted objectives, and those that use each parameter.
 _WEIGHTED = ("iwae", "miwae", "ciwae", "piwae")
 _GROUPED = ("miwae", "piwae")
+
+# What a hierarchy (its prior and posterior its own Gaussian chains, its KL
+# a Monte-Carlo estimate) cannot take.
+_HIERARCHY_REFUSES = (
+    *((("prior", prior), f"the hierarchy's prior is its own chain p(z_L) p(z_(L-1)|z_L) "
+       f"… with p(z_L) = N(0, I), so prior={prior!r} would be ignored",
+       "prior='standard_normal' (the default), or a one-layer VAE with this prior")
+      for prior in LEVELS["prior"] if prior != "standard_normal"),
+    *((("posterior", posterior), "the hierarchy's posterior is its own chain of "
+       f"diagonal Gaussians, so posterior={posterior!r} would be ignored",
+       "posterior='diagonal' (the default), or a one-layer VAE with this posterior")
+      for posterior in LEVELS["posterior"] if posterior != "diagonal"),
+    (("free_bits", "> 0"), "the KL of a hierarchy does not split into one closed-form "
+     "term per latent dimension", "free_bits=0, or KL warm-up (kl_warmup_epochs)"),
+    (("use_exact_kl", "False"), "the KL of a hierarchy is always a Monte-Carlo "
+     "estimate, so use_exact_kl=False would change nothing", "use_exact_kl=True (the default)"),
+    (("conditional", "yes"), "a ConditionalVAE has one latent layer",
+     "an unconditional HierarchicalVAE, or a one-layer ConditionalVAE"),
+)
 
 RULES = (
     *(Rule(("free_bits", "> 0"), ("objective", objective),
@@ -102,6 +124,9 @@ RULES = (
            "use_exact_kl=False would change nothing",
            "use_exact_kl=True (the default)")
       for prior, name in _MIXTURES),
+    *(Rule(("hierarchy", inference), refused, reason, instead)
+      for inference in ("bottom_up", "ladder")
+      for refused, reason, instead in _HIERARCHY_REFUSES),
     Rule(("conditional", "yes"), ("prior", "vamp"),
          "the VampPrior's pseudo-inputs have no labels to condition on",
          "prior='mixture_of_gaussians' for a learnt multimodal prior, or an "

@@ -52,6 +52,10 @@ _EXTRA = {
                          "(default: the prior's own)"),
     "conditional": (bool, False, "a ConditionalVAE fed the dataset's labels"),
     "num_classes": (int, None, "labels of a conditional model (default: from the data)"),
+    "latent_dims": (list, None, "sizes of several stochastic layers, bottom first, e.g. "
+                    "100,50: a HierarchicalVAE (latent_dim is then ignored)"),
+    "inference": (str, "bottom_up", "a hierarchy's inference: bottom_up or ladder"),
+    "hierarchy_units": (list, [100, 100], "Dense widths of the links between layers"),
 }
 
 _TRAINING = {
@@ -122,7 +126,8 @@ RANGES = {
     "limit": (1, None), "latent_dim": (1, 65536), "hidden_units": (1, 65536),
     "conv_filters": (1, 4096), "gaussian_scale": (1e-6, None), "kl_weight": (0.0, None),
     "free_bits": (0.0, None), "num_samples": (1, 100_000), "importance_groups": (1, 100_000),
-    "ciwae_beta": (0.0, 1.0), "prior_components": (1, 100_000),
+    "ciwae_beta": (0.0, 1.0), "prior_components": (1, 100_000), "latent_dims": (1, 65536),
+    "hierarchy_units": (1, 65536),
     "num_classes": (1, 100_000), "kl_warmup_epochs": (0, None), "kl_cycle_epochs": (0, None),
     "learning_rate": (1e-12, 100.0), "epochs": (1, 1_000_000), "batch_size": (1, 10_000_000),
     "seed": (0, 2**31 - 1), "steps_per_execution": (1, 100_000), "minutes": (1e-6, 1e6),

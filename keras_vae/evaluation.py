@@ -162,6 +162,14 @@ def active_units(vae, x, threshold=0.01):
     return int(np.sum(variances > threshold)), variances
 
 
+def active_units_per_layer(vae, x, threshold=0.01):
+    """`[(count, variances)]`, one per stochastic layer (z_1 first) of a
+    `HierarchicalVAE` (`layer_slices`), one entry for a one-layer model."""
+    _, variances = active_units(vae, x, threshold)
+    slices = vae.layer_slices() if hasattr(vae, "layer_slices") else [slice(None)]
+    return [(int(np.sum(variances[s] > threshold)), variances[s]) for s in slices]
+
+
 def kl_per_dimension(vae, x, batch_size=1000):  # pragma: no mutate (batching)
     """Mean KL(q(z_j|x) ‖ p(z_j)) over the data, for each latent dimension
     (`VAE.kl_per_dimension` averaged over `x`).

@@ -41,6 +41,9 @@ def small_vae(**kwargs):
     keras.utils.set_random_seed(kwargs.pop("init_seed", 5))
     config = dict(input_shape=(6, 6, 1), latent_dim=3, hidden_units=(8,), seed=7)
     config.update(kwargs)
+    if "latent_dims" in config:  # several stochastic layers
+        config.pop("latent_dim")
+        return keras_vae.HierarchicalVAE(**config)
     return keras_vae.VAE(**config)
 
 

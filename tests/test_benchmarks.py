@@ -43,6 +43,7 @@ def test_speed_benchmark_quick_mode(tmp_path):
 @pytest.mark.parametrize("options, published, hidden", [
     ((), "86.76 nats", "(200, 200)"),
     (("--model", "best", "--lr-schedule", "cosine"), "82.90 nats (two-layer IWAE)", "(500, 500)"),
+    (("--model", "ladder", "--lr-schedule", "cosine"), "81.74 nats (Ladder VAE)", "(500, 500)"),
 ])
 def test_likelihood_benchmark_quick_mode(tmp_path, options, published, hidden):
     text, rows = _quick_report("likelihood_benchmark.py", tmp_path, *options)
@@ -51,6 +52,8 @@ def test_likelihood_benchmark_quick_mode(tmp_path, options, published, hidden):
     assert 80 < nll <= elbo + 0.5 < 600  # the k = 50 bound is at least the ELBO's
     assert published in row[6]
     assert f"'hidden_units': {hidden}" in text
+    if "ladder" in options:  # active units of z_1 + z_2, of 100 + 50
+        assert row[5].endswith(" / 150") and len(row[5].split(" + ")) == 2
 
 
 def test_memory_benchmark_quick_mode(tmp_path):

@@ -65,6 +65,9 @@ def config_of(levels, dataset):
         "importance_groups": 3 if levels["importance_groups"] == "> 1" else 1,
         "ciwae_beta": 0.25 if levels["ciwae_beta"] == "!= 0.5" else 0.5,
         "seed": 1,
+        **({} if levels["hierarchy"] == "none" else {
+            "latent_dims": [LATENT, 1], "inference": levels["hierarchy"],
+            "hierarchy_units": [4]}),
     })
 
 
@@ -113,7 +116,7 @@ def run_cell(levels, dataset, tmp_path):
     inputs = _inputs(vae, x, labels)
     predicted = vae.predict(inputs, verbose=0)
     assert predicted.shape == (5,) + IMAGE + (1,) and np.all(np.isfinite(predicted))
-    z = np.random.default_rng(0).standard_normal((5, LATENT)).astype("float32")
+    z = np.random.default_rng(0).standard_normal((5, vae.latent_dim)).astype("float32")
     extra = {"labels": labels} if conditional else {}
     outputs = {
         "decode": lambda m: m.decode(z, **extra),

@@ -287,7 +287,7 @@ _DEFAULT_LEVELS = {"likelihood": "bernoulli", "prior": "standard_normal",
                    "posterior": "diagonal", "objective": "elbo", "network": "mlp",
                    "conditional": "no", "free_bits": "0", "num_samples": "1",
                    "use_exact_kl": "True", "importance_groups": "1", "ciwae_beta": "0.5",
-                   "sampler": "prior"}
+                   "sampler": "prior", "hierarchy": "none"}
 # What each option is varied against: the default model, or the objective
 # that uses the option at its default.
 _BASE = {"objective": {"num_samples": 3},
@@ -307,6 +307,7 @@ def _model_kwargs(option, level):
         "use_exact_kl": {"use_exact_kl": False},
         "importance_groups": {**_BASE["importance_groups"], "importance_groups": 3},
         "ciwae_beta": {**_BASE["ciwae_beta"], "ciwae_beta": 0.1},
+        "hierarchy": {"latent_dims": (3, 2), "inference": level},
     }[option]
 
 

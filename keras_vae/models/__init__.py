@@ -2,6 +2,7 @@
 
 from keras_vae.models import networks, objectives
 from keras_vae.models.conditional import ConditionalVAE
+from keras_vae.models.hierarchical import HierarchicalVAE
 from keras_vae.models.vae import VAE
 
-__all__ = ["VAE", "ConditionalVAE", "networks", "objectives"]
+__all__ = ["VAE", "ConditionalVAE", "HierarchicalVAE", "networks", "objectives"]

@@ -197,6 +197,7 @@ class VAE(UnconditionalInputs, Generation, Saving, CheckedFitting, keras.Model):
             "use_exact_kl": str(self.use_exact_kl),
             "importance_groups": "> 1" if self.importance_groups > 1 else "1",
             "ciwae_beta": "0.5" if self.ciwae_beta == 0.5 else "!= 0.5",
+            "hierarchy": "none",  # HierarchicalVAE: its inference
         }
 
     def build(self, input_shape):

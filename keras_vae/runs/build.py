@@ -7,16 +7,29 @@ import sys
 import keras
 import numpy as np
 
+from keras_vae import compatibility, data
 from keras_vae import config as config_lib
-from keras_vae import data
 from keras_vae.models.conditional import ConditionalVAE
+from keras_vae.models.hierarchical import HierarchicalVAE
 from keras_vae.models.vae import VAE
 from keras_vae.training import callbacks as callbacks_lib
 
 
 def build_model(config, image_shape):
-    """The `VAE` (or `ConditionalVAE`) that `config` describes."""
+    """The `VAE` (or `ConditionalVAE`, `HierarchicalVAE`) that `config` describes."""
     kwargs = config_lib.model_kwargs(config)
+    if config["latent_dims"]:
+        hierarchy = {"hierarchy": config["inference"]}
+        compatibility.check({**hierarchy, "conditional": "yes" if config["conditional"]
+                             else "no"})
+        kwargs.pop("latent_dim")
+        return HierarchicalVAE(image_shape, latent_dims=config["latent_dims"],
+                               inference=config["inference"],
+                               hierarchy_units=config["hierarchy_units"], **kwargs)
+    for key in ("inference", "hierarchy_units"):
+        if config[key] != config_lib.defaults()[key]:
+            raise ValueError(f"{key} applies to several stochastic layers: give "
+                             "latent_dims too (for example latent_dims=100,50).")
     if config["conditional"]:
         return ConditionalVAE(input_shape=image_shape, num_classes=config["num_classes"],
                               **kwargs)

@@ -45,6 +45,9 @@ def evaluate(run_dir, batch_size=500, verbose="auto", iw_samples=0, anomaly=None
         "training_objective_name": objective_name(vae),
         "kl_weight": float(np.asarray(vae.kl_weight.value)),
         "active_units": evaluation.active_units(vae, x_test)[0],
+        # z_1 first; one entry for a one-layer model.
+        "active_units_per_layer": [count for count, _ in
+                                   evaluation.active_units_per_layer(vae, x_test)],
         "units": "nats per example",
     }
     try:
@@ -156,6 +159,9 @@ def evaluation_table(result):
               f"binarize={result['binarize']}), nats per example:")
     lines = [header] + [f"  {name:<16}{value:10.2f}" for name, value in rows]
     lines.append(f"  {'active units':<16}{result['active_units']:10d}")
+    layers = result.get("active_units_per_layer", [])
+    if len(layers) > 1:
+        lines.append(f"  {'  per layer':<16}{' + '.join(map(str, layers)):>10}  (z_1 first)")
     if "bits_per_dimension" in result:
         lines.append(f"  {'bits/dimension':<16}{result['bits_per_dimension']:10.4f}"
                      f"  ({result['bits_per_dimension_convention']})")
