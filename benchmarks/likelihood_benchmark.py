@@ -8,10 +8,10 @@
         --out docs/benchmarks/likelihood-best.md
     python benchmarks/likelihood_benchmark.py --model best --lr-schedule cosine --minutes 120 \\
         --out docs/benchmarks/likelihood-best-120.md
-    python benchmarks/likelihood_benchmark.py --model two_layer --minutes 25 \
+    python benchmarks/likelihood_benchmark.py --model two_layer --minutes 45 \
         --test-images 2000 --out docs/benchmarks/likelihood-two-layer.md
     python benchmarks/likelihood_benchmark.py --model ladder --lr-schedule cosine \
-        --minutes 25 --test-images 2000 --out docs/benchmarks/likelihood-ladder.md
+        --minutes 45 --test-images 2000 --out docs/benchmarks/likelihood-ladder.md
     python benchmarks/likelihood_benchmark.py --quick --out /tmp/likelihood.md   # CI smoke run
 
 Protocol (data/mnist/README.md): pixels scaled to [0, 1]; each training

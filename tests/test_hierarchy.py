@@ -223,6 +223,8 @@ def test_command_line_trains_evaluates_and_exports_a_ladder(tmp_path):
     assert scores["negative_log_likelihood"] < scores["negative_elbo"]
     assert f"{layers[0]} + {layers[1]}" in printed
     command("export", run_dir, "--out", out, "--formats", "tflite", "--quantize", "none")
+    with open(os.path.join(out, "vae_metadata.json")) as f:
+        assert json.load(f)["latent_dims"] == [4, 2]
     generator = edge.LiteRTGenerator(os.path.join(out, "vae_float32.tflite"))
     drawn = generator.sample(3)
     assert drawn.shape == (3, 28, 28, 1) and np.all((drawn >= 0) & (drawn <= 1))

@@ -89,6 +89,7 @@ class MarkovChain(tfb.Bijector):
         self._sizes, self._first, self._links = tuple(sizes), first, tuple(links)
         order = list(range(len(self._sizes)))
         self._order = order[::-1] if top_down else order
+        self._drawn = {}
 
     def _pass(self, values, inverse):
         """`(other, scales)`: z from ε (or ε from z when `inverse`), and the
@@ -112,17 +113,22 @@ class MarkovChain(tfb.Bijector):
         other, scales = self._pass(values, inverse)
         return other, tf.reduce_sum(tf.math.log(scales), axis=-1)
 
+    # The log-determinant of each ε this chain pushed forward: log q(z) of
+    # its own draws (the ELBO's, the objectives', the evaluator's) then
+    # reuses the pass that drew z. TFP finds ε for such z in its own cache
+    # and asks `_forward_log_det_jacobian(ε)`; any other z costs two passes.
     def _forward(self, x):
-        return self._pass(x, inverse=False)[0]
+        z, log_det = self.log_scale(x, inverse=False)
+        self._drawn[x.ref()] = log_det
+        return z
 
     def _inverse(self, y):
         return self._pass(y, inverse=True)[0]
 
     def _forward_log_det_jacobian(self, x):
+        if x.ref() in self._drawn:
+            return self._drawn[x.ref()]
         return self.log_scale(x, inverse=False)[1]
-
-    def _inverse_log_det_jacobian(self, y):
-        return -self.log_scale(y, inverse=True)[1]
 
 
 def chain_distribution(bijector, batch_shape):
