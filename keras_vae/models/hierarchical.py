@@ -64,13 +64,16 @@ class HierarchicalVAE(VAE):
         self._given_levels = {
             "prior": _level(prior, priors_lib._REGISTRY),
             "posterior": _level(posterior, posteriors_lib._REGISTRY)}
-        kwargs.pop("latent_dim", None)  # from a saved config: the sum
+        if "latent_dim" in kwargs:
+            raise ValueError(
+                f"A HierarchicalVAE takes latent_dims (received {tuple(latent_dims)}); its "
+                f"latent_dim is their sum. Remove latent_dim={kwargs['latent_dim']!r}.")
         links = {"latent_dims": self.latent_dims, "hidden_units": self.hierarchy_units,
                  "activation": hierarchy_activation}
         super().__init__(
             input_shape, latent_dim=sum(self.latent_dims),
-            prior=_own(prior, hierarchy.HierarchicalPrior, links),
-            posterior=_own(posterior, INFERENCE[inference], links), **kwargs)
+            prior=_own(prior, "standard_normal", hierarchy.HierarchicalPrior, links),
+            posterior=_own(posterior, "diagonal", INFERENCE[inference], links), **kwargs)
 
     def _option_levels(self, encoder, prior):
         levels = super()._option_levels(encoder, prior)
@@ -106,7 +109,7 @@ class HierarchicalVAE(VAE):
 
     def get_config(self):
         config = super().get_config()
-        config.pop("latent_dim")
+        config.pop("latent_dim")  # the sum of latent_dims
         return {**config, "latent_dims": list(self.latent_dims), "inference": self.inference,
                 "hierarchy_units": list(self.hierarchy_units),
                 "hierarchy_activation": self.hierarchy_activation}
@@ -118,14 +121,14 @@ def _level(given, names):
     return given if isinstance(given, str) else registry.name_of(given, names)
 
 
-def _own(given, cls, links):
+def _own(given, default, cls, links):
     """The hierarchy's prior or posterior for `given`: its own class (a saved
-    one, or made from `links` for the default names); anything else is
+    one, or made from `links` for the `default` name); anything else is
     passed on for the compatibility rules to refuse."""
     if isinstance(given, cls) or (isinstance(given, dict)
                                   and given.get("class_name") == cls.__name__):
         return given
-    if given in ("standard_normal", "diagonal"):
+    if isinstance(given, str) and given == default:
         return cls(**links)
     return given
 
