@@ -20,6 +20,8 @@ Mathematical details:
     means μ(x) of the training set; z = μ_k + L_k ε with k ~ Cat(π), ε ~ N(0, I).
 """
 
+import abc
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -31,15 +33,17 @@ from keras_vae.distributions import priors
 AUTO_COMPONENTS = (1, 2, 5, 10, 20, 40)
 
 
-class Sampler:
+class Sampler(abc.ABC):
     """Base class: `sample(n, seed=None, temperature=1.0)` returns codes
     `(n, latent_dim)`, the noise scaled by `temperature`; `get_config()`
-    holds everything needed to rebuild it."""
+    holds everything needed to rebuild it. A subclass without `sample`
+    cannot be made (TypeError at construction)."""
 
     latent_dim = None
 
+    @abc.abstractmethod
     def sample(self, num_samples, seed=None, temperature=1.0):
-        raise NotImplementedError(f"{type(self).__name__} must implement sample().")
+        """Codes `(num_samples, latent_dim)`."""
 
     @classmethod
     def from_config(cls, config):

@@ -31,6 +31,7 @@ Mathematical details:
 With λ = 1 the IWAE bound with k = 1 is the ELBO estimated by Monte Carlo.
 """
 
+import abc
 import collections
 
 import tensorflow as tf
@@ -102,21 +103,23 @@ def free_bits_kl(kl_share, kl_mean, free_bits):
 
 
 # === The objectives the model calls ===
-class Objective:
+class Objective(abc.ABC):
     """The loss of a batch from the model and the batch's `ElboTerms`.
 
-    Subclasses implement `loss(vae, terms)` and may refuse combinations with
-    the compatibility rules of `keras_vae.compatibility`.
+    Subclasses implement `loss(vae, terms)` and `describe(vae)` (a subclass
+    without them cannot be made: TypeError at construction) and may refuse
+    combinations with the compatibility rules of `keras_vae.compatibility`.
     """
 
     name = None
 
+    @abc.abstractmethod
     def loss(self, vae, terms):
-        raise NotImplementedError(f"{type(self).__name__} must implement loss(vae, terms).")
+        """The scalar loss of a batch."""
 
+    @abc.abstractmethod
     def describe(self, vae):
         """What the loss is, in words, for reports."""
-        raise NotImplementedError(f"{type(self).__name__} must implement describe(vae).")
 
 
 class Elbo(Objective):
