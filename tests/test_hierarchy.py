@@ -14,6 +14,7 @@ import math
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 from scipy.special import logsumexp
 
 import keras_vae
@@ -124,11 +125,52 @@ def test_iwae_bound_matches_an_independent_estimate(inference):
 
 
 def test_the_ladder_merges_by_precision():
-    loc, scale = ladder.precision_weighted(np.float32(1.0), np.float32(1.0),
-                                           np.float32(3.0), np.float32(0.5))
-    # Precisions 1 and 4: loc (1 + 12) / 5, variance 1/5.
-    assert float(loc) == pytest.approx(13 / 5)
+    loc, scale = ladder.precision_weighted(np.float32(2.0), np.float32(0.5),
+                                           np.float32(3.0), np.float32(1.0))
+    # Precisions 4 and 1: loc (2·4 + 3·1) / 5, variance 1/5.
+    assert float(loc) == pytest.approx(11 / 5)
     assert float(scale) == pytest.approx(5 ** -0.5)
+
+
+@pytest.mark.parametrize("inference", ["bottom_up", "ladder"])
+def test_encode_gives_the_chain_of_means(inference):
+    """`encode`: each layer's loc given the locs generated before it, and its
+    scale, from the networks' raw outputs."""
+    vae = tiny_model(inference)
+    loc, scale = (np.asarray(t, "float64")[0] for t in vae.encode(X))
+    params = np.asarray(vae.encoder(X), "float64")[0]
+    loc_1, scale_1 = params[0], _scale(params[1])
+    if inference == "bottom_up":  # z_1 from the encoder, then q(z_2 | z_1 = loc_1)
+        loc_2, scale_2 = (v[0] for v in _link(vae.posterior_family.links[0],
+                                              np.array([loc_1])))
+        expected = [loc_1, loc_2], [scale_1, scale_2]
+    else:  # z_2 from the bottom-up pass, then z_1 merged with p(z_1 | z_2 = loc_2)
+        up = np.asarray(vae.posterior_family.links[0].raw(params[None].astype("float32")),
+                        "float64")[0]
+        loc_2, scale_2 = up[0], _scale(up[1])
+        prior_loc, prior_scale = (v[0] for v in _link(vae.prior.links[0], np.array([loc_2])))
+        precision = scale_1 ** -2 + prior_scale ** -2
+        merged = (loc_1 * scale_1 ** -2 + prior_loc * prior_scale ** -2) / precision
+        expected = [merged, loc_2], [precision ** -0.5, scale_2]
+    np.testing.assert_allclose(loc, expected[0], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(scale, expected[1], rtol=1e-4, atol=1e-5)
+
+
+def test_the_prior_draws_top_down():
+    """z_2 = T ε_2, then z_1 = loc(z_2) + scale(z_2) · T ε_1, for the seed's ε."""
+    vae = keras_vae.HierarchicalVAE((3,), latent_dims=(2, 1), hidden_units=(4,),
+                                    hierarchy_units=(5,), seed=0)
+    seed = np.array([0, 7], "int32")
+    eps = tf.random.stateless_normal([6, 3], seed=seed).numpy().astype("float64")
+    for temperature in (1.0, 0.5):
+        z = np.asarray(vae.prior.sample(6, seed=seed, temperature=temperature))
+        top = temperature * eps[:, 2:]
+        raw = np.asarray(vae.prior.links[0].raw(top.astype("float32")), "float64")
+        bottom = raw[:, :2] + _scale(raw[:, 2:]) * temperature * eps[:, :2]
+        np.testing.assert_allclose(z, np.concatenate([bottom, top], axis=1),
+                                   rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(vae.prior.sample(6, seed=seed),
+                               vae.prior.sample(6, seed=seed, temperature=1.0))
 
 
 @pytest.mark.parametrize("inference", ["bottom_up", "ladder"])
@@ -180,6 +222,8 @@ def test_active_units_per_layer():
 def test_refusals_name_the_fix():
     with pytest.raises(ValueError, match="at least two stochastic layers"):
         keras_vae.HierarchicalVAE((3,), latent_dims=(4,))
+    with pytest.raises(ValueError, match=r"Received: latent_dims=\(4, 0\)"):
+        keras_vae.HierarchicalVAE((3,), latent_dims=(4, 0))
     with pytest.raises(ValueError, match="Unknown inference: 'top_down'"):
         keras_vae.HierarchicalVAE((3,), latent_dims=(2, 1), inference="top_down")
     with pytest.raises(ValueError, match="hierarchy='ladder' cannot be combined with "
