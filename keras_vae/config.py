@@ -53,7 +53,7 @@ _EXTRA = {
     "conditional": (bool, False, "a ConditionalVAE fed the dataset's labels"),
     "num_classes": (int, None, "labels of a conditional model (default: from the data)"),
     "latent_dims": (list, None, "sizes of several stochastic layers, bottom first, e.g. "
-                    "100,50: a HierarchicalVAE (latent_dim is then ignored)"),
+                    "100,50: a HierarchicalVAE (instead of latent_dim)"),
     "inference": (str, "bottom_up", "a hierarchy's inference: bottom_up or ladder"),
     "hierarchy_units": (list, [100, 100], "Dense widths of the links between layers"),
 }

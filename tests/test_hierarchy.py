@@ -239,3 +239,22 @@ def test_refusals_name_the_fix():
     with pytest.raises(ValueError, match="makes codes of size 3"):
         hierarchy.HierarchicalPrior((2, 1)).build(4)
 
+
+
+def test_a_run_config_takes_latent_dims_or_latent_dim():
+    from keras_vae import config as config_lib
+    from keras_vae import runs
+
+    def build(**values):
+        return runs.build_model(config_lib.resolve({"hidden_units": [4], **values}), (3,))
+
+    vae = build(latent_dims=[2, 1], inference="ladder", hierarchy_units=[3])
+    assert (vae.latent_dims, vae.inference, vae.hierarchy_units) == ((2, 1), "ladder", (3,))
+    with pytest.raises(ValueError, match=r"Give latent_dims \(\[2, 1\]\) or latent_dim \(5\), "
+                                         "not both"):
+        build(latent_dims=[2, 1], latent_dim=5)
+    with pytest.raises(ValueError, match="inference applies to several stochastic layers"):
+        build(inference="ladder")
+    with pytest.raises(ValueError, match="hierarchy='bottom_up' cannot be combined with a "
+                                         "ConditionalVAE"):
+        build(latent_dims=[2, 1], conditional=True, num_classes=3)

@@ -18,16 +18,20 @@ from keras_vae.training import callbacks as callbacks_lib
 def build_model(config, image_shape):
     """The `VAE` (or `ConditionalVAE`, `HierarchicalVAE`) that `config` describes."""
     kwargs = config_lib.model_kwargs(config)
+    defaults = config_lib.defaults()
     if config["latent_dims"]:
-        hierarchy = {"hierarchy": config["inference"]}
-        compatibility.check({**hierarchy, "conditional": "yes" if config["conditional"]
-                             else "no"})
-        kwargs.pop("latent_dim")
+        compatibility.check({"hierarchy": config["inference"],
+                             "conditional": "yes" if config["conditional"] else "no"})
+        if kwargs.pop("latent_dim") != defaults["latent_dim"]:
+            raise ValueError(
+                f"Give latent_dims ({config['latent_dims']}) or latent_dim "
+                f"({config['latent_dim']}), not both: a hierarchy's code is the sum of "
+                "latent_dims.")
         return HierarchicalVAE(image_shape, latent_dims=config["latent_dims"],
                                inference=config["inference"],
                                hierarchy_units=config["hierarchy_units"], **kwargs)
     for key in ("inference", "hierarchy_units"):
-        if config[key] != config_lib.defaults()[key]:
+        if config[key] != defaults[key]:
             raise ValueError(f"{key} applies to several stochastic layers: give "
                              "latent_dims too (for example latent_dims=100,50).")
     if config["conditional"]:

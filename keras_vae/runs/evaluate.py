@@ -44,12 +44,12 @@ def evaluate(run_dir, batch_size=500, verbose="auto", iw_samples=0, anomaly=None
         "training_objective": float(logs["loss"]),
         "training_objective_name": objective_name(vae),
         "kl_weight": float(np.asarray(vae.kl_weight.value)),
-        "active_units": evaluation.active_units(vae, x_test)[0],
         # z_1 first; one entry for a one-layer model.
         "active_units_per_layer": [count for count, _ in
                                    evaluation.active_units_per_layer(vae, x_test)],
         "units": "nats per example",
     }
+    result["active_units"] = sum(result["active_units_per_layer"])
     try:
         result["kl_per_dimension"] = evaluation.kl_per_dimension(vae, x_test).tolist()
     except ValueError:
