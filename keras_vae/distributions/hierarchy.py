@@ -186,7 +186,8 @@ class _Links(keras.layers.Layer):
 class HierarchicalPrior(_Links, Prior):
     """p(z) = p(z_L) Π_i p(z_i | z_{i+1}), z_L ~ N(0, I), each p(z_i | z_{i+1})
     a diagonal Gaussian from an MLP of z_{i+1} (`hidden_units`, `activation`).
-    `link(i, z_next)` gives the (loc, scale) of z_i, i = 0 … L − 2 (z_1 is 0)."""
+    `link(i, z_next)` gives the (loc, scale) of layer i given layer i + 1,
+    counting from 0 (z_1) to L − 2."""
 
     def build(self, latent_dim):
         self._check_size(latent_dim)
