@@ -28,7 +28,9 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 # Processes killed (SIGKILL x5 at random moments, SIGTERM, Ctrl-C) and resumed,
-# and training in two worker processes (MultiWorkerMirroredStrategy on localhost).
+# training in two worker processes (MultiWorkerMirroredStrategy on localhost),
+# and the longer command-line runs (a hierarchical model trained, evaluated
+# and exported).
 test-faults: $(STAMP)
 	$(BIN)/python -m pytest -m slow tests/test_faults.py tests/test_cli.py tests/test_resilience.py
 

@@ -289,6 +289,7 @@ def test_every_subcommand_prints_its_help(capsys):
         assert out.startswith("usage: ") and name in out.splitlines()[0], name
 
 
+@pytest.mark.slow  # about a minute: in `make test-faults`, which .ci/run runs
 def test_command_line_trains_evaluates_and_exports_a_ladder(tmp_path):
     """`keras-vae train --latent-dims 4,2 --inference ladder` with IWAE and
     KL warm-up, then `evaluate` (active units per layer) and `export`."""
