@@ -11,7 +11,7 @@
     python benchmarks/likelihood_benchmark.py --model two_layer --minutes 30 \
         --test-images 2000 --out docs/benchmarks/likelihood-two-layer.md
     python benchmarks/likelihood_benchmark.py --model ladder --lr-schedule cosine \
-        --minutes 30 --test-images 2000 --out docs/benchmarks/likelihood-ladder.md
+        --minutes 8 --test-images 2000 --out docs/benchmarks/likelihood-ladder.md
     python benchmarks/likelihood_benchmark.py --quick --out /tmp/likelihood.md   # CI smoke run
 
 Protocol (data/mnist/README.md): pixels scaled to [0, 1]; each training
