@@ -184,12 +184,12 @@ def test_chain_inverse_and_log_determinant(inference):
     z = vae.posterior_family.reparameterize(posterior, eps)
     chain = posterior.bijector
     np.testing.assert_allclose(chain.inverse(np.asarray(z) + 0.0), eps, atol=1e-4)
-    _, scales = chain._pass(np.asarray(z), inverse=True)
+    _, scales = chain.transform(np.asarray(z), inverse=True)
     expected = np.sum(_normal_log_pdf(eps, 0.0, 1.0) - np.log(np.asarray(scales)), axis=-1)
     np.testing.assert_allclose(posterior.log_prob(np.asarray(z) + 0.0), expected,
                                rtol=1e-5, atol=1e-4)
     prior_z = np.asarray(vae.prior.sample(5, seed=np.array([0, 1], "int32")))
-    prior_eps, prior_scales = vae.prior.bijector()._pass(prior_z, inverse=True)
+    prior_eps, prior_scales = vae.prior.bijector().transform(prior_z, inverse=True)
     expected = np.sum(_normal_log_pdf(np.asarray(prior_eps), 0.0, 1.0)
                       - np.log(np.asarray(prior_scales)), axis=-1)
     np.testing.assert_allclose(vae.prior.log_prob(prior_z), expected, rtol=1e-5, atol=1e-4)

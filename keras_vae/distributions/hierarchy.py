@@ -61,9 +61,12 @@ class GaussianLink(keras.layers.Layer):
             x = layer(x)
         return x
 
-    def call(self, x):
-        raw = self.raw(x)
+    def split(self, raw):
+        """`(loc, scale)` from the outputs of `raw`."""
         return raw[..., : self.output_dim], positive_scale(raw[..., self.output_dim:])
+
+    def call(self, x):
+        return self.split(self.raw(x))
 
     def get_config(self):
         return {**super().get_config(), "output_dim": self.output_dim,
@@ -91,9 +94,10 @@ class MarkovChain(tfb.Bijector):
         self._order = order[::-1] if top_down else order
         self._drawn = {}
 
-    def _pass(self, values, inverse):
+    def transform(self, values, inverse):
         """`(other, scales)`: z from ε (or ε from z when `inverse`), and the
-        scale of every dimension, each the shape of `values`."""
+        scale of every dimension, each the shape of `values`: one pass along
+        the chain."""
         given = _split(values, self._sizes)
         found, code, scales = [None] * len(given), [None] * len(given), [None] * len(given)
         for step, block in enumerate(self._order):
@@ -109,8 +113,8 @@ class MarkovChain(tfb.Bijector):
         return tf.concat(found, axis=-1), tf.concat(scales, axis=-1)
 
     def log_scale(self, values, inverse):
-        """`(other, Σ log scale)` of `_pass`."""
-        other, scales = self._pass(values, inverse)
+        """`(other, Σ log scale)` of `transform`."""
+        other, scales = self.transform(values, inverse)
         return other, tf.reduce_sum(tf.math.log(scales), axis=-1)
 
     # The log-determinant of each ε this chain pushed forward: log q(z) of
@@ -123,7 +127,7 @@ class MarkovChain(tfb.Bijector):
         return z
 
     def _inverse(self, y):
-        return self._pass(y, inverse=True)[0]
+        return self.transform(y, inverse=True)[0]
 
     def _forward_log_det_jacobian(self, x):
         if x.ref() in self._drawn:
@@ -212,7 +216,7 @@ class HierarchicalPrior(_Links, Prior):
     def sample(self, num_samples, seed=None, temperature=1.0):
         """Ancestral sampling, z_L first; `temperature` scales every ε."""
         eps = temperature * _standard_normal(num_samples, self.latent_dim, seed)
-        return self.bijector()._pass(eps, inverse=False)[0]
+        return self.bijector().transform(eps, inverse=False)[0]
 
 
 @keras.saving.register_keras_serializable(package="keras_vae")
@@ -244,7 +248,7 @@ class BottomUpInference(_Links, Posterior):
 
     def loc_and_scale(self, distribution):
         base = distribution.distribution.distribution
-        return distribution.bijector._pass(tf.zeros_like(base.loc), inverse=False)
+        return distribution.bijector.transform(tf.zeros_like(base.loc), inverse=False)
 
     def kl_divergence(self, distribution, prior):
         raise NotImplementedError("A hierarchy's KL is a Monte-Carlo estimate.")

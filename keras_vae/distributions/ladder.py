@@ -18,7 +18,6 @@ import keras
 import tensorflow as tf
 
 from keras_vae.distributions.hierarchy import BottomUpInference, MarkovChain, chain_distribution
-from keras_vae.distributions.scale import positive_scale
 
 
 def precision_weighted(loc_a, scale_a, loc_b, scale_b):
@@ -49,8 +48,7 @@ class LadderInference(BottomUpInference):
         gaussians, h = [self.first_block(params)], params
         for link in self.links:
             h = link.raw(h)
-            d = link.output_dim
-            gaussians.append((h[..., :d], positive_scale(h[..., d:])))
+            gaussians.append(link.split(h))
         return gaussians
 
     def distribution(self, params):

@@ -134,8 +134,6 @@ class Bernoulli(Likelihood):
         (−sigmoid_cross_entropy), in fewer passes over the pixels and without
         broadcasting x to the shape of l first (the importance-sampled
         likelihood decodes thousands of codes per image)."""
-        if type(distribution.distribution) is not tfd.Bernoulli:  # a subclass's own
-            return super().log_prob(distribution, x)
         logits = distribution.distribution.logits
         axes = list(range(-len(distribution.event_shape), 0))
         return (tf.reduce_sum(tf.cast(x, logits.dtype) * logits, axes)
@@ -203,6 +201,11 @@ class ContinuousBernoulli(Bernoulli):
 
     def _distribution(self, blocks):
         return tfd.ContinuousBernoulli(logits=blocks[0], dtype=tf.float32)
+
+    def log_prob(self, distribution, x):
+        """TFP's density, with the normalising constant (not the Bernoulli's
+        cross-entropy)."""
+        return Likelihood.log_prob(self, distribution, x)
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
