@@ -19,9 +19,10 @@ $(STAMP): setup.cfg pyproject.toml
 
 # Two worker processes (pytest-xdist), each test module on one of them so that
 # its fixtures are built once: about 9 minutes on 2 cores, 14 in one process.
+# The 20 slowest tests are listed at the end, to keep the suite short.
 TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope --durations=20
 
 # The project's ruff settings (pyproject.toml); also checked by the test suite.
 lint: $(STAMP)
