@@ -240,7 +240,6 @@ def test_refusals_name_the_fix():
         hierarchy.HierarchicalPrior((2, 1)).build(4)
 
 
-
 def test_a_run_config_takes_latent_dims_or_latent_dim():
     from keras_vae import config as config_lib
     from keras_vae import runs
