@@ -110,3 +110,51 @@ def test_image_grid_writes_a_png_of_the_images(tmp_path):
     assert not list(tmp_path.glob("a/*.partial.png"))
     with pytest.raises(ValueError, match=r"\(n, height, width, 1 or 3\).*\(4, 6, 6\)"):
         keras_vae.plotting.image_grid(images[..., 0], str(tmp_path / "b.png"))
+
+
+class _LazyEncoder(keras.layers.Layer):
+    """A user's encoder whose Dense layer makes its weights when first called."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.dense = keras.layers.Dense(6)
+
+    def call(self, x):
+        return self.dense(keras.ops.reshape(x, (keras.ops.shape(x)[0], -1)))
+
+
+def _counting_traces(vae):
+    """`vae` with its `train_step` counting its traces in the returned list."""
+    traces = []
+    step = vae.train_step
+
+    def counted(data):
+        traces.append(1)
+        return step(data)
+
+    vae.train_step = counted
+    return traces
+
+
+def test_fit_traces_its_step_once_and_trains_a_users_lazy_network(small_data):
+    # The package's networks exist at construction: the optimizer is built
+    # before fit, so tf.function traces the step once (not twice).
+    vae = small_vae()
+    vae.compile(optimizer="adam")
+    traces = _counting_traces(vae)
+    before = [w.numpy().copy() for w in vae.trainable_weights]
+    vae.fit(small_data, epochs=2, batch_size=32, verbose=0)
+    assert len(traces) == 1
+    assert int(vae.optimizer.iterations.numpy()) == 4
+    assert all(not np.array_equal(a, w.numpy()) for a, w in zip(before, vae.trainable_weights,
+                                                                strict=True))
+    # A user's network may make its weights only when called: Keras then
+    # builds the optimizer itself, and every weight trains.
+    with pytest.warns(UserWarning, match="does not have a `build"):
+        lazy = small_vae(encoder=_LazyEncoder())
+    lazy.compile(optimizer="adam")
+    before = lazy.encoder.dense.built
+    history = lazy.fit(small_data, epochs=1, batch_size=32, verbose=0).history
+    assert not before and lazy.encoder.dense.built and np.isfinite(history["loss"][0])
+    # Adam: its iteration and learning rate, and two moments per weight.
+    assert len(lazy.optimizer.variables) == 2 + 2 * len(lazy.trainable_weights)

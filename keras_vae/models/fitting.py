@@ -14,7 +14,8 @@ from keras_vae.training import replicas as replicas_lib
 class CheckedFitting:
     """Mixed into `keras_vae.VAE` before `keras.Model`.
 
-    The model must have `data_shape`, `likelihood` and `split_inputs`.
+    The model must have `data_shape`, `likelihood`, `split_inputs` and
+    `_network_names` (None for a user's network).
     """
 
     def train_step(self, data):
@@ -52,11 +53,25 @@ class CheckedFitting:
         )
         if isinstance(x, tf.data.Dataset):
             kwargs.setdefault("shuffle", False)  # a dataset shuffles itself
+        self._build_optimizer()
         callbacks = list(callbacks or [])
         if not any(isinstance(c, callbacks_lib.StopOnNonFiniteLoss) for c in callbacks):
             callbacks.append(callbacks_lib.StopOnNonFiniteLoss())
         return super().fit(x, y, validation_data=validation_data,
                            callbacks=callbacks, **kwargs)
+
+    def _build_optimizer(self):
+        # Without a strategy scope, Keras builds the optimizer inside the
+        # first traced step, and tf.function then traces the step twice (once
+        # to create the slot variables). The model builds its own networks at
+        # construction, so their variables exist: build the optimizer now and
+        # the step is traced once. A user's network may create variables only
+        # when first called; then Keras builds everything itself, as before.
+        optimizer = getattr(self, "optimizer", None)
+        if optimizer is None or optimizer.built or None in self._network_names.values():
+            return
+        with self.distribute_strategy.scope():
+            optimizer.build(self.trainable_variables)
 
     def evaluate(self, x=None, y=None, **kwargs):
         self._check_input_labels(x)
