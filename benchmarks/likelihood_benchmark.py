@@ -8,10 +8,12 @@
         --out docs/benchmarks/likelihood-best.md
     python benchmarks/likelihood_benchmark.py --model best --lr-schedule cosine --minutes 120 \\
         --out docs/benchmarks/likelihood-best-120.md
-    python benchmarks/likelihood_benchmark.py --model two_layer --minutes 30 \
+    python benchmarks/likelihood_benchmark.py --model two_layer --minutes 30 \\
         --test-images 2000 --out docs/benchmarks/likelihood-two-layer.md
-    python benchmarks/likelihood_benchmark.py --model ladder --lr-schedule cosine \
-        --minutes 8 --test-images 2000 --out docs/benchmarks/likelihood-ladder.md
+    python benchmarks/likelihood_benchmark.py --model two_layer --lr-schedule cosine \\
+        --minutes 120 --out docs/benchmarks/likelihood-two-layer-120.md
+    python benchmarks/likelihood_benchmark.py --model ladder --lr-schedule cosine \\
+        --minutes 120 --out docs/benchmarks/likelihood-ladder-120.md
     python benchmarks/likelihood_benchmark.py --quick --out /tmp/likelihood.md   # CI smoke run
 
 Protocol (data/mnist/README.md): pixels scaled to [0, 1]; each training
