@@ -1,6 +1,4 @@
-"""The keras-vae command end to end on small MNIST runs: in subprocesses, and
-through `cli.main` in this process where a second start of TensorFlow adds
-nothing."""
+"""The keras-vae command end to end, in subprocesses, on small MNIST runs."""
 
 import argparse
 import csv
@@ -156,36 +154,31 @@ def test_picture_commands_redraw_their_file(run, command, picture, extra):
     assert os.path.exists(target) and target in result.stdout
 
 
-def test_export_command_writes_both_formats(run, capsys):
+def test_export_command_writes_both_formats(run):
     run_dir, _ = run
-    # The first export in a process of its own, to read TensorFlow's C++ log.
     result = keras_vae_command("export", run_dir, "--quantize", "none,dynamic")
     out = os.path.join(run_dir, "export")
     for name in ("vae/1", "vae_float32.tflite", "vae_dynamic.tflite", "vae_metadata.json"):
         assert os.path.exists(os.path.join(out, name)), name
         assert os.path.join(out, name) in result.stdout
     assert "fully_quantize" not in result.stderr and "loader.cc" not in result.stderr
-    # The rest through cli.main in this process (the same code, without
-    # starting TensorFlow again). A second export is refused before anything
-    # is written ...
-    assert cli.main(["export", run_dir, "--quantize", "none"]) == 2
-    assert "already exist" in capsys.readouterr().err
+    # A second export is refused before anything is written ...
+    again = keras_vae_command("export", run_dir, "--quantize", "none", check=False)
+    assert again.returncode == 2 and "already exist" in again.stderr
     assert sorted(os.listdir(os.path.join(out, "vae"))) == ["1"]
     # ... unless it only adds a SavedModel version.
-    assert cli.main(["export", run_dir, "--formats", "saved_model"]) == 0
+    keras_vae_command("export", run_dir, "--formats", "saved_model")
     assert sorted(os.listdir(os.path.join(out, "vae"))) == ["1", "2"]
     # The LiteRT signatures' fixed batch sizes: the default, or chosen.
     assert edge.LiteRTGenerator(os.path.join(out, "vae_float32.tflite")).batch_sizes == [
         1, 16, 64]
     other = os.path.join(run_dir, "export-8")
-    assert cli.main(["export", run_dir, "--formats", "tflite", "--quantize", "none",
-                     "--batch-sizes", "8,2", "--out", other]) == 0
+    keras_vae_command("export", run_dir, "--formats", "tflite", "--quantize", "none",
+                      "--batch-sizes", "8,2", "--out", other)
     assert edge.LiteRTGenerator(os.path.join(other, "vae_float32.tflite")).batch_sizes == [2, 8]
-    capsys.readouterr()
-    assert cli.main(["export", run_dir, "--batch-sizes", "8,x", "--out",
-                     os.path.join(run_dir, "export-bad")]) == 2
-    assert "Invalid --batch-sizes '8,x'" in capsys.readouterr().err
-    assert not os.path.exists(os.path.join(run_dir, "export-bad"))
+    bad = keras_vae_command("export", run_dir, "--batch-sizes", "8,x", "--out",
+                            os.path.join(run_dir, "export-bad"), check=False)
+    assert bad.returncode == 2 and "Invalid --batch-sizes '8,x'" in bad.stderr
 
 
 def test_errors_are_clear_and_exit_with_2(run, tmp_path, capsys):
