@@ -30,6 +30,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_vae import decoding
 from keras_vae.models import objectives
 from keras_vae.quality import frechet_distance, precision_recall  # noqa: F401  (re-exported)
 
@@ -49,7 +50,8 @@ def _batches(vae, inputs, batch_size):
 
 
 def log_likelihood(vae, x, num_samples=5000, batch_size=100,  # pragma: no mutate
-                   chunk_size=250, seed=0, verbose=True):  # pragma: no mutate
+                   chunk_size=250, seed=0, verbose=True,  # pragma: no mutate
+                   precision="float32"):
     """Importance-sampled log p(x) in nats, per example (a NumPy array).
 
     Args:
@@ -61,16 +63,21 @@ def log_likelihood(vae, x, num_samples=5000, batch_size=100,  # pragma: no mutat
             decoded examples).
         seed: fixes the samples.
         verbose: show a progress bar.
+        precision: `"float32"`, or `"bfloat16"` for the decoder's matrix
+            products in bfloat16: about twice as fast on CPUs with AMX or
+            AVX512-BF16 units, for an estimate that moves by a small fraction
+            of its Monte-Carlo error (`keras_vae.decoding`; an MLP decoder).
     """
     if not isinstance(num_samples, int) or num_samples < 1:
         raise ValueError(f"Expected a positive integer num_samples. Received: {num_samples!r}")
+    log_px_given_z = decoding.decoding(vae, precision)
 
     @tf.function(reduce_retracing=True)
     def chunk_log_weights(batch, count, chunk_seed):
         x, condition = vae.split_inputs(batch)
         posterior = vae.posterior(x, condition)
         z = posterior.sample(count, seed=chunk_seed)
-        log_px = vae.likelihood.log_prob(vae.likelihood_distribution(z, condition), x)
+        log_px = log_px_given_z(z, x, condition)
         log_weights = objectives.log_importance_weights(
             log_px, vae.prior.log_prob(z), posterior.log_prob(z))
         return tf.reduce_logsumexp(log_weights, axis=0)

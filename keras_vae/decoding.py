@@ -1,0 +1,122 @@
+"""How the importance-sampled evaluator computes log p(x|z): in float32
+through the model's own path, or with the decoder's matrix products in
+bfloat16.
+
+`evaluation.log_likelihood` decodes thousands of codes per image, and on a
+CPU most of its time is the decoder's matrix products. `Bfloat16Decoding`
+multiplies in bfloat16 (oneDNN runs these on AMX tiles or AVX512-BF16
+units, where a CPU has them) and keeps the rest in float32: each Dense
+layer's bias and activation, and the likelihood's log-probability, which
+XLA compiles into one pass over the pixels with the last product's bias.
+The products keep 8 significant bits of every input and output, so the
+estimate moves by a small fraction of its Monte-Carlo error
+(docs/benchmarks/evaluator.md measures both); on hardware without bfloat16
+units the products are emulated and slower, and `"float32"` is the choice.
+"""
+
+import math
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+
+class Float32Decoding:
+    """log p(x|z) through the model's own decoder and likelihood, float32."""
+
+    def __init__(self, vae):
+        self.vae = vae
+
+    def __call__(self, z, x, labels=None):
+        """log p(x|z), shape `z.shape[:-1]`, for codes z `(count, batch, latent_dim)`."""
+        vae = self.vae
+        return vae.likelihood.log_prob(vae.likelihood_distribution(z, labels), x)
+
+
+class Bfloat16Decoding:
+    """log p(x|z) with the decoder's Dense products in bfloat16 (module
+    docstring). The decoder must be a `keras.Sequential` of Dense layers,
+    optionally ending in a Reshape (the `"mlp"` decoder); any other decoder
+    is refused here with a ValueError, before anything runs."""
+
+    def __init__(self, vae):
+        self.vae = vae
+        self.dense = _dense_layers(vae.decoder)
+        self._hidden = [_compiled_hidden(layer.activation) for layer in self.dense[:-1]]
+        self._last = tf.function(self._log_prob_of_products, jit_compile=True,
+                                 reduce_retracing=True)
+
+    def __call__(self, z, x, labels=None):
+        """log p(x|z), shape `z.shape[:-1]`, for codes z `(count, batch, latent_dim)`."""
+        vae = self.vae
+        flat_z = ops.reshape(z, (-1, vae.latent_dim))
+        if labels is not None:  # one label per example, for each sample
+            labels = tf.tile(labels, [ops.shape(flat_z)[0] // ops.shape(labels)[0]])
+        h = tf.cast(vae._decoder_inputs(flat_z, labels), tf.bfloat16)
+        for layer, hidden in zip(self.dense[:-1], self._hidden, strict=True):
+            h = hidden(tf.matmul(h, _bfloat16(layer.kernel)), _bias(layer))
+        last = self.dense[-1]
+        return self._last(tf.matmul(h, _bfloat16(last.kernel)), _bias(last), x,
+                          tf.shape(z)[:-1])
+
+    def _log_prob_of_products(self, products, bias, x, sample_shape):
+        """The last layer's bias and activation and log p(x|z), compiled by
+        XLA into one pass. The image's positions are laid out as one axis
+        (the likelihoods factorise over them and split their parameters
+        along the channels, the last axis), which XLA reduces faster."""
+        vae = self.vae
+        params = self.dense[-1].activation(tf.cast(products, tf.float32) + bias)
+        positions = math.prod(vae.data_shape[:-1])
+        params = tf.reshape(params, tf.concat([sample_shape, [positions,
+                                                              vae.params_shape[-1]]], 0))
+        x = tf.reshape(x, [-1, positions, vae.data_shape[-1]])
+        return vae.likelihood.log_prob(vae.likelihood.distribution(params, 2), x)
+
+
+#: `evaluation.log_likelihood(precision=...)`: how log p(x|z) is computed.
+DECODINGS = {"float32": Float32Decoding, "bfloat16": Bfloat16Decoding}
+
+
+def decoding(vae, precision):
+    """The decoding of `DECODINGS` named `precision`, for `vae`."""
+    if precision not in DECODINGS:
+        raise ValueError(
+            f"Unknown precision: {precision!r}. Expected one of {list(DECODINGS)}: "
+            "'float32' (exact) or 'bfloat16' (the decoder's matrix products in "
+            "bfloat16, faster on CPUs with AMX or AVX512-BF16 units)."
+        )
+    return DECODINGS[precision](vae)
+
+
+def _dense_layers(decoder):
+    layers = decoder.layers if isinstance(decoder, keras.Sequential) else [decoder]
+    body = layers[:-1] if layers and isinstance(layers[-1], keras.layers.Reshape) else layers
+    others = [layer for layer in body if not isinstance(layer, keras.layers.Dense)]
+    if others or not body:
+        found = (f"a {type(decoder).__name__}" if not isinstance(decoder, keras.Sequential)
+                 else f"the layer {type(others[0]).__name__} ({others[0].name!r})"
+                 if others else "no Dense layer")
+        raise ValueError(
+            "precision='bfloat16' runs a decoder that is a keras.Sequential of Dense "
+            "layers, optionally ending in a Reshape (decoder='mlp'). This decoder has "
+            f"{found}. Evaluate it with precision='float32'."
+        )
+    return body
+
+
+def _compiled_hidden(activation):
+    """bias + activation in float32, back to bfloat16 for the next product:
+    one pass, compiled by XLA."""
+    def hidden(products, bias):
+        return tf.cast(activation(tf.cast(products, tf.float32) + bias), tf.bfloat16)
+    return tf.function(hidden, jit_compile=True, reduce_retracing=True)
+
+
+def _bfloat16(kernel):
+    return tf.cast(kernel.value, tf.bfloat16)
+
+
+def _bias(layer):
+    if layer.bias is None:
+        return tf.zeros((layer.units,), tf.float32)
+    return tf.convert_to_tensor(layer.bias.value)
