@@ -19,7 +19,7 @@ LAYERS = {
     1: ("distributions", "models.objectives", "models.networks", "data", "plotting"),
     2: ("compatibility", "training"),
     3: ("models",),
-    4: ("evaluation", "export", "samplers", "quality"),
+    4: ("evaluation", "decoding", "export", "samplers", "quality"),
     5: ("config", "runs"),
     6: ("cli", "failures", "__main__"),
 }
