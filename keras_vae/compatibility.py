@@ -41,6 +41,10 @@ LEVELS = {
     # Several stochastic layers (`keras_vae.HierarchicalVAE`) and how their
     # posterior is inferred; "none": one layer.
     "hierarchy": ("none", "bottom_up", "ladder"),
+    # How the importance-sampled likelihood decodes (`evaluation.log_likelihood`'s
+    # precision, `keras-vae evaluate --iw-precision`; `keras_vae.decoding`).
+    # Refused where the evaluation starts, as the model itself takes no precision.
+    "precision": ("float32", "bfloat16"),
 }
 
 Rule = collections.namedtuple("Rule", "first second reason instead")
@@ -127,6 +131,10 @@ RULES = (
     *(Rule(("hierarchy", inference), refused, reason, instead)
       for inference in ("bottom_up", "ladder")
       for refused, reason, instead in _HIERARCHY_REFUSES),
+    Rule(("precision", "bfloat16"), ("network", "conv"),
+         "the bfloat16 path multiplies a decoder made of Dense layers, and the conv "
+         "decoder's are convolutions",
+         "precision='float32' with the conv decoder, or network='mlp'"),
     Rule(("conditional", "yes"), ("prior", "vamp"),
          "the VampPrior's pseudo-inputs have no labels to condition on",
          "prior='mixture_of_gaussians' for a learnt multimodal prior, or an "
@@ -238,8 +246,9 @@ def markdown():
         "",
         "Written by `python -m keras_vae.compatibility > docs/compatibility.md` from",
         "`keras_vae/compatibility.py`, the rules the model itself applies: a refused",
-        "pair raises `ValueError` when the `VAE` is built, naming both options and",
-        "what to use instead. Every pair not listed below is supported and is run",
+        "pair raises `ValueError` when the `VAE` is built (the evaluator's `precision`:",
+        "when the evaluation starts), naming both options and what to use instead.",
+        "Every pair not listed below is supported and is run",
         "by `tests/test_combinations.py` (fit, evaluate, predict, save and load,",
         "decode, sample, reconstruct, `keras-vae evaluate`, SavedModel and LiteRT",
         "export).",

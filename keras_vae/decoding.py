@@ -20,6 +20,8 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from keras_vae import compatibility
+
 
 class Float32Decoding:
     """log p(x|z) through the model's own decoder and likelihood, float32."""
@@ -93,13 +95,15 @@ def _dense_layers(decoder):
     body = layers[:-1] if layers and isinstance(layers[-1], keras.layers.Reshape) else layers
     others = [layer for layer in body if not isinstance(layer, keras.layers.Dense)]
     if others or not body:
-        found = (f"a {type(decoder).__name__}" if not isinstance(decoder, keras.Sequential)
-                 else f"the layer {type(others[0]).__name__} ({others[0].name!r})"
-                 if others else "no Dense layer")
+        found = (f"is a {type(decoder).__name__}" if not isinstance(decoder, keras.Sequential)
+                 else f"has the layer {type(others[0]).__name__} ({others[0].name!r})"
+                 if others else "has no Dense layer")
+        rule = compatibility.rule_for(("precision", "bfloat16"), ("network", "conv"))
         raise ValueError(
-            "precision='bfloat16' runs a decoder that is a keras.Sequential of Dense "
-            "layers, optionally ending in a Reshape (decoder='mlp'). This decoder has "
-            f"{found}. Evaluate it with precision='float32'."
+            "precision='bfloat16' cannot be combined with network='conv', or with any "
+            "decoder other than a keras.Sequential of Dense layers optionally ending in "
+            f"a Reshape (network='mlp'): {rule.reason}. This decoder {found}. "
+            f"Use {rule.instead}."
         )
     return body
 
@@ -113,10 +117,12 @@ def _compiled_hidden(activation):
 
 
 def _bfloat16(kernel):
-    return tf.cast(kernel.value, tf.bfloat16)
+    """The kernel (a variable, or a tensor where Keras computes it, as with
+    LoRA) as a bfloat16 tensor."""
+    return tf.cast(tf.convert_to_tensor(kernel), tf.bfloat16)
 
 
 def _bias(layer):
     if layer.bias is None:
         return tf.zeros((layer.units,), tf.float32)
-    return tf.convert_to_tensor(layer.bias.value)
+    return tf.cast(tf.convert_to_tensor(layer.bias), tf.float32)

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_vae import compatibility, edge, runs
+from keras_vae import compatibility, edge, evaluation, runs
 from keras_vae import config as config_lib
 
 IMAGE = (8, 8)
@@ -95,7 +95,8 @@ def run_cell(levels, dataset, tmp_path):
         CLASSES if conditional else None)
 
     # fit's history and keras-vae evaluate: finite, and the numbers add up.
-    scores = runs.evaluate(run_dir, verbose=0, iw_samples=2)
+    scores = runs.evaluate(run_dir, verbose=0, iw_samples=2, iw_precision=levels["precision"])
+    assert scores["iw_precision"] == levels["precision"]
     for key in ("negative_elbo", "reconstruction_loss", "kl_loss", "training_objective",
                 "negative_log_likelihood"):
         assert math.isfinite(scores[key]), (key, scores)
@@ -207,20 +208,30 @@ def _refused_only_by(rule):
     return levels
 
 
+def _build_and_evaluate(config, levels):
+    """Build the cell's model; where the evaluator's precision is part of the
+    rule, start its evaluation too (the model takes no precision)."""
+    vae = runs.build_model({**config, "num_classes": CLASSES}, IMAGE + (1,))
+    x = np.zeros((2,) + IMAGE + (1,), "float32")
+    evaluation.log_likelihood(vae, x, num_samples=1, verbose=False,
+                              precision=levels["precision"])
+
+
 @pytest.mark.parametrize("rule", compatibility.RULES,
                          ids=lambda r: f"{r.first[0]}-{r.second[0]}-{r.second[1]}")
-def test_each_refused_pair_is_refused_at_construction(rule, dataset):
+def test_each_refused_pair_is_refused_up_front(rule, dataset):
+    """At construction, or, for the evaluator's precision, before the
+    evaluation computes anything."""
     levels = _refused_only_by(rule)
     if levels is None:  # implied by other rules: refused by one of them
         levels = {option: values[0] for option, values in compatibility.LEVELS.items()}
         levels.update(dict([rule.first, rule.second]))
         with pytest.raises(ValueError, match="cannot be combined"):
-            runs.build_model({**config_of(levels, dataset), "num_classes": CLASSES},
-                             IMAGE + (1,))
+            _build_and_evaluate(config_of(levels, dataset), levels)
         return
     config = config_of(levels, dataset)
     with pytest.raises(ValueError) as error:
-        runs.build_model({**config, "num_classes": CLASSES}, IMAGE + (1,))
+        _build_and_evaluate(config, levels)
     message = str(error.value)
     for option, _ in (rule.first, rule.second):
         assert option in message or (option == "conditional" and "ConditionalVAE"

@@ -130,8 +130,14 @@ def test_bfloat16_refuses_a_decoder_other_than_dense_layers():
     with pytest.raises(ValueError) as raised:
         decoding.decoding(vae, "bfloat16")
     message = str(raised.value)
-    assert "keras.Sequential of Dense layers" in message
-    assert "Reshape" in message and "precision='float32'" in message
+    assert message.startswith("precision='bfloat16' cannot be combined with network='conv'")
+    assert "This decoder has the layer Reshape" in message  # the conv decoder's second
+    assert message.endswith("Use precision='float32' with the conv decoder, or network='mlp'.")
+    user = small_vae(decoder=keras.Sequential([keras.Input((3,)), keras.layers.Dense(36),
+                                               keras.layers.Reshape((6, 6, 1)),
+                                               keras.layers.Activation("tanh")]))
+    with pytest.raises(ValueError, match="This decoder has the layer Reshape"):
+        decoding.decoding(user, "bfloat16")
 
 
 def test_an_unknown_precision_is_named():
@@ -139,3 +145,20 @@ def test_an_unknown_precision_is_named():
                                          r"'bfloat16'"):
         evaluation.log_likelihood(small_vae(), np.zeros((2, 6, 6, 1), "float32"),
                                   num_samples=2, precision="float16")
+
+
+def test_bfloat16_decoding_takes_a_users_dense_decoder_without_bias_and_with_lora():
+    decoder = keras.Sequential([keras.Input((3,)),
+                                keras.layers.Dense(10, activation="relu", use_bias=False),
+                                keras.layers.Dense(36)])
+    vae = small_vae(decoder=decoder, hidden_units=(10,))
+    rng = np.random.default_rng(4)
+    x = (rng.uniform(size=(4, 6, 6, 1)) < 0.4).astype("float32")
+    z = rng.standard_normal((2, 4, 3)).astype("float32")
+    before = np.asarray(decoding.Bfloat16Decoding(vae)(z, x))
+    np.testing.assert_allclose(before, decoding.Float32Decoding(vae)(z, x), rtol=0.01, atol=0.05)
+    decoder.layers[1].enable_lora(2)  # the kernel becomes a computed tensor
+    decoder.layers[1].lora_kernel_b.assign(rng.standard_normal((2, 36)).astype("float32"))
+    after = np.asarray(decoding.Bfloat16Decoding(vae)(z, x))
+    np.testing.assert_allclose(after, decoding.Float32Decoding(vae)(z, x), rtol=0.01, atol=0.05)
+    assert np.max(np.abs(after - before)) > 0.5

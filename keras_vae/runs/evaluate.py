@@ -33,10 +33,25 @@ def evaluate(run_dir, batch_size=500, verbose="auto", iw_samples=0, anomaly=None
     images = build.prepared_test_images(config, splits.x_test)
     x_test = build.inputs(vae, images, splits.y_test)
     logs = vae.evaluate(x_test, batch_size=batch_size, verbose=verbose, return_dict=True)
+    result = _elbo_report(vae, config, x_test, len(images), logs)
+    if iw_samples:
+        result.update(_likelihood_report(vae, config, x_test, iw_samples, verbose,
+                                         iw_precision))
+    if anomaly:
+        result["anomaly"] = _anomaly_report(vae, config, x_test, anomaly, anomaly_quantile)
+    if sample_quality:
+        result["sample_quality"] = sample_quality_report(
+            vae, data.to_unit_interval(splits.x_test[:QUALITY_SAMPLES]).numpy(), config["seed"])
+    files.write_text(run.path("evaluation"), json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def _elbo_report(vae, config, x_test, examples, logs):
+    """The test split's ELBO terms (from Keras's `evaluate` logs) and latent usage."""
     result = {
         "dataset": config["dataset"],
         "split": "test",
-        "examples": int(len(images)),
+        "examples": int(examples),
         "binarize": config["binarize"],
         # −ELBO = reconstruction + KL at weight 1, whatever the training used.
         "negative_elbo": float(logs["reconstruction_loss"] + logs["kl_loss"]),
@@ -57,15 +72,6 @@ def evaluate(run_dir, batch_size=500, verbose="auto", iw_samples=0, anomaly=None
         result["kl_per_dimension"] = evaluation.kl_per_dimension(vae, x_test).tolist()
     except ValueError:
         pass  # no per-dimension KL for mixture priors
-    if iw_samples:
-        result.update(_likelihood_report(vae, config, x_test, iw_samples, verbose,
-                                         iw_precision))
-    if anomaly:
-        result["anomaly"] = _anomaly_report(vae, config, x_test, anomaly, anomaly_quantile)
-    if sample_quality:
-        result["sample_quality"] = sample_quality_report(
-            vae, data.to_unit_interval(splits.x_test[:QUALITY_SAMPLES]).numpy(), config["seed"])
-    files.write_text(run.path("evaluation"), json.dumps(result, indent=2) + "\n")
     return result
 
 
