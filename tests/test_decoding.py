@@ -40,10 +40,11 @@ def _bernoulli_log_prob(logits, x):
 @pytest.fixture(scope="module")
 def bernoulli_case():
     vae = small_vae(hidden_units=(16, 12), activation="tanh", init_seed=3)
+    rng = np.random.default_rng(0)
     for layer in vae.decoder.layers:  # logits of several nats, where rounding shows
         if isinstance(layer, keras.layers.Dense):
             layer.kernel.assign(3.0 * layer.kernel.numpy())
-    rng = np.random.default_rng(0)
+            layer.bias.assign(rng.normal(size=layer.bias.shape).astype("float32"))
     x = (rng.uniform(size=(5, 6, 6, 1)) < 0.4).astype("float32")
     z = rng.standard_normal((7, 5, 3)).astype("float32")
     return vae, z, x
@@ -58,9 +59,9 @@ def test_bfloat16_decoding_matches_numpy_with_rounded_products(bernoulli_case):
     # Rounded like the products (a different order of the float32 sums
     # could move a product by one bfloat16 step; here none does).
     np.testing.assert_allclose(got, rounded, atol=1e-3)
-    # Not a float32 decoder in disguise: exact products land 30 times farther.
-    assert np.mean(np.abs(exact - rounded)) > 0.03
-    assert np.mean(np.abs(got - exact)) > 0.03
+    # Not a float32 decoder in disguise: exact products land 20 times farther.
+    assert np.mean(np.abs(exact - rounded)) > 0.02
+    assert np.mean(np.abs(got - exact)) > 0.02
 
 
 def test_float32_decoding_is_the_models_own_and_matches_numpy(bernoulli_case):
@@ -107,7 +108,7 @@ def test_log_likelihood_in_bfloat16_keeps_the_estimate(bernoulli_case):
     noise = estimates["float32", 0] - estimates["float32", 1]  # other samples
     assert np.all(np.isfinite(change)) and np.any(change != 0)
     assert np.abs(change.mean()) < 0.2 * np.std(noise) / np.sqrt(len(x))
-    assert np.max(np.abs(change)) < 0.05
+    assert np.max(np.abs(change)) < 0.15
 
 
 def test_evaluate_command_takes_the_precision(tmp_path):
@@ -138,6 +139,23 @@ def test_bfloat16_refuses_a_decoder_other_than_dense_layers():
                                                keras.layers.Activation("tanh")]))
     with pytest.raises(ValueError, match="This decoder has the layer Reshape"):
         decoding.decoding(user, "bfloat16")
+
+
+@pytest.mark.parametrize("decoder, found", [
+    (lambda: keras.Model(*_functional_dense()), "This decoder is a Functional."),
+    (lambda: keras.Sequential([keras.Input((3,)), keras.layers.Reshape((3, 1, 1))]),
+     "This decoder has no Dense layer."),
+])
+def test_bfloat16_names_what_the_decoder_is(decoder, found):
+    vae = small_vae(input_shape=(3, 1, 1), decoder=decoder())
+    with pytest.raises(ValueError) as raised:
+        decoding.decoding(vae, "bfloat16")
+    assert found in str(raised.value)
+
+
+def _functional_dense():
+    inputs = keras.Input((3,))
+    return inputs, keras.layers.Reshape((3, 1, 1))(keras.layers.Dense(3)(inputs))
 
 
 def test_an_unknown_precision_is_named():
