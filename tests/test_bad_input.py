@@ -256,6 +256,7 @@ def trained_run(tmp_path_factory):
     (["reconstruct", "{run}", "--num", "-2"], "--num -2 is out of range"),
     (["evaluate", "{run}", "--iw-samples", "-1"], "iw_samples"),
     (["evaluate", "{run}", "--iw-precision", "float16"], "invalid choice: 'float16'"),
+    (["evaluate", "{run}", "--iw-precision", "bfloat16"], "iw_samples=0 computes none"),
     (["evaluate", "{run}", "--batch-size", "0"], "batch_size"),
     (["evaluate", "{run}", "--anomaly", "cifar"], "Unknown dataset: 'cifar'"),
     (["evaluate", "{run}", "--anomaly-quantile", "1.5"], "quantile"),

@@ -25,7 +25,7 @@ def evaluate(run_dir, batch_size=500, verbose="auto", iw_samples=0, anomaly=None
     Fréchet distance and precision/recall (`keras_vae.quality`) of samples
     from the prior and from each fitted sampler against the test images.
     """
-    _check_arguments(batch_size, iw_samples, anomaly_quantile)
+    _check_arguments(batch_size, iw_samples, anomaly_quantile, iw_precision)
     run = Run(run_dir)
     config, vae = run.load()
     decoding.decoding(vae, iw_precision)  # refuses an unknown or unsupported one now
@@ -75,10 +75,16 @@ def _elbo_report(vae, config, x_test, examples, logs):
     return result
 
 
-def _check_arguments(batch_size, iw_samples, anomaly_quantile):
+def _check_arguments(batch_size, iw_samples, anomaly_quantile, iw_precision):
     for name, value, low in (("batch_size", batch_size, 1), ("iw_samples", iw_samples, 0)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise ValueError(f"Invalid {name}: {value!r}. Expected an integer ≥ {low}.")
+    if iw_precision != "float32" and not iw_samples:
+        raise ValueError(
+            f"iw_precision={iw_precision!r} sets how the importance-sampled "
+            "log-likelihood decodes, and iw_samples=0 computes none, so it would change "
+            "nothing. Give iw_samples > 0 (--iw-samples 5000 for reported numbers), or "
+            "leave iw_precision at 'float32'.")
     if not 0 < anomaly_quantile < 1:
         raise ValueError(f"Invalid anomaly_quantile: {anomaly_quantile!r}. Expected a "
                          "number between 0 and 1, e.g. 0.99.")
