@@ -120,12 +120,12 @@ def _compiled_hidden(activation):
 
 
 #: Widths are padded with zeros to a multiple of this: an AMX tile row holds
-#: 32 bfloat16 values, and oneDNN multiplies whole tiles far faster (on
-#: these cores a product 500 wide took about 1.8 times as long as one 512
-#: wide). Zero rows of a kernel meet the padded inputs, so the padding adds
-#: nothing to any sum; the padded outputs of a hidden layer meet the zero
-#: rows of the next kernel, whatever the activation makes of them, and the
-#: last layer's are sliced off before its bias.
+#: 32 bfloat16 values, and oneDNN multiplies whole tiles faster (on these
+#: cores a product 500 wide took 1.1–1.25 times as long as one 512 wide).
+#: Zero rows of a kernel meet the padded inputs, so the padding adds nothing
+#: to any sum; the padded outputs of a hidden layer meet the zero rows of the
+#: next kernel, whatever the activation makes of them, and the last layer's
+#: are sliced off before its bias.
 TILE = 32
 
 
