@@ -67,7 +67,7 @@ class Bfloat16Decoding:
         """The last layer's bias and activation and log p(x|z), compiled by
         XLA into one pass. The image's positions are laid out as one axis
         (the likelihoods factorise over them and split their parameters
-        along the channels, the last axis), which XLA reduces faster."""
+        along the channels, the last axis)."""
         vae = self.vae
         products = products[:, :self.dense[-1].units]  # without the padded columns
         params = self.dense[-1].activation(tf.cast(products, tf.float32) + bias)
