@@ -132,7 +132,8 @@ def test_bfloat16_refuses_a_decoder_other_than_dense_layers():
         decoding.decoding(vae, "bfloat16")
     message = str(raised.value)
     assert message.startswith("precision='bfloat16' cannot be combined with network='conv'")
-    assert "This decoder has the layer Reshape" in message  # the conv decoder's second
+    reshape = vae.decoder.layers[1]  # the conv decoder's second layer, named
+    assert f"This decoder has the layer Reshape ({reshape.name!r})." in message
     assert message.endswith("Use precision='float32' with the conv decoder, or network='mlp'.")
     user = small_vae(decoder=keras.Sequential([keras.Input((3,)), keras.layers.Dense(36),
                                                keras.layers.Reshape((6, 6, 1)),
