@@ -287,7 +287,7 @@ _DEFAULT_LEVELS = {"likelihood": "bernoulli", "prior": "standard_normal",
                    "posterior": "diagonal", "objective": "elbo", "network": "mlp",
                    "conditional": "no", "free_bits": "0", "num_samples": "1",
                    "use_exact_kl": "True", "importance_groups": "1", "ciwae_beta": "0.5",
-                   "sampler": "prior", "hierarchy": "none"}
+                   "sampler": "prior", "hierarchy": "none", "precision": "float32"}
 # What each option is varied against: the default model, or the objective
 # that uses the option at its default.
 _BASE = {"objective": {"num_samples": 3},
@@ -314,7 +314,7 @@ def _model_kwargs(option, level):
 @pytest.mark.parametrize("option, level", [
     (option, level) for option, levels in keras_vae.compatibility.LEVELS.items()
     for level in levels if level != _DEFAULT_LEVELS[option]
-    and option not in ("conditional", "sampler")])
+    and option not in ("conditional", "sampler", "precision")])
 def test_each_accepted_option_changes_the_loss(small_data, option, level):
     x = small_data[:16]
 
@@ -335,6 +335,18 @@ def test_a_fitted_sampler_changes_the_samples(small_data):
     vae.add_sampler("gmm", keras_vae.samplers.GaussianMixtureSampler(2).fit(vae, small_data))
     prior, fitted = (np.asarray(vae.sample(8, seed=1, sampler=s)) for s in (None, "gmm"))
     assert np.abs(prior - fitted).max() > 1e-3
+
+
+def test_the_evaluators_precision_changes_the_estimate(small_data):
+    # The precision acts at evaluation: bfloat16 products move log p(x) a little.
+    vae = small_vae(hidden_units=(16,))
+    for layer in vae.decoder.layers:  # logits of several nats, where rounding shows
+        if hasattr(layer, "kernel"):
+            layer.kernel.assign(4.0 * layer.kernel.numpy())
+    estimates = [keras_vae.evaluation.log_likelihood(vae, small_data[:8], num_samples=20,
+                                                     verbose=False, precision=p)
+                 for p in ("float32", "bfloat16")]
+    assert 1e-4 < np.abs(estimates[0] - estimates[1]).max() < 0.5
 
 
 def test_a_conditional_model_uses_its_labels(small_data):
