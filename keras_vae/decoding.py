@@ -96,10 +96,13 @@ def decoding(vae, precision):
 def _dense_layers(decoder):
     layers = decoder.layers if isinstance(decoder, keras.Sequential) else [decoder]
     body = layers[:-1] if layers and isinstance(layers[-1], keras.layers.Reshape) else layers
-    others = [layer for layer in body if not isinstance(layer, keras.layers.Dense)]
+    # A Dense layer quantized by Keras (int8, float8) keeps an integer kernel
+    # and its scales, which this path would multiply as if they were weights.
+    others = [layer for layer in body if not isinstance(layer, keras.layers.Dense)
+              or layer.quantization_mode is not None]
     if others or not body:
         found = (f"is a {type(decoder).__name__}" if not isinstance(decoder, keras.Sequential)
-                 else f"has the layer {type(others[0]).__name__} ({others[0].name!r})"
+                 else f"has the layer {_described(others[0])}"
                  if others else "has no Dense layer")
         rule = compatibility.rule_for(("precision", "bfloat16"), ("network", "conv"))
         raise ValueError(
@@ -109,6 +112,12 @@ def _dense_layers(decoder):
             f"Use {rule.instead}."
         )
     return body
+
+
+def _described(layer):
+    quantized = (f", quantized to {layer.quantization_mode}"
+                 if getattr(layer, "quantization_mode", None) else "")
+    return f"{type(layer).__name__} ({layer.name!r}{quantized})"
 
 
 def _compiled_hidden(activation):

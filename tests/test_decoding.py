@@ -142,7 +142,15 @@ def test_bfloat16_refuses_a_decoder_other_than_dense_layers():
         decoding.decoding(user, "bfloat16")
 
 
+def _quantized_dense():
+    decoder = keras.Sequential([keras.Input((3,)), keras.layers.Dense(3, name="q"),
+                                keras.layers.Reshape((3, 1, 1))])
+    decoder.layers[0].quantize("int8")
+    return decoder
+
+
 @pytest.mark.parametrize("decoder, found", [
+    (_quantized_dense, "This decoder has the layer Dense ('q', quantized to int8)."),
     (lambda: keras.Model(*_functional_dense()), "This decoder is a Functional."),
     (lambda: keras.Sequential([keras.Input((3,)), keras.layers.Reshape((3, 1, 1))]),
      "This decoder has no Dense layer."),
