@@ -101,9 +101,12 @@ def _dense_layers(decoder):
     others = [layer for layer in body if not isinstance(layer, keras.layers.Dense)
               or layer.quantization_mode is not None]
     if others or not body:
-        found = (f"is a {type(decoder).__name__}" if not isinstance(decoder, keras.Sequential)
-                 else f"has the layer {_described(others[0])}"
-                 if others else "has no Dense layer")
+        if not isinstance(decoder, keras.Sequential):
+            found = f"is a {type(decoder).__name__}"
+        elif others:
+            found = f"has the layer {_described(others[0])}"
+        else:
+            found = "has no Dense layer"
         rule = compatibility.rule_for(("precision", "bfloat16"), ("network", "conv"))
         raise ValueError(
             "precision='bfloat16' cannot be combined with network='conv', or with any "
