@@ -24,6 +24,7 @@ A latent dimension is active when the variance over the data of its
 posterior mean exceeds 0.01 (Burda et al.).
 """
 
+import functools
 import math
 
 import keras
@@ -70,18 +71,7 @@ def log_likelihood(vae, x, num_samples=5000, batch_size=100,  # pragma: no mutat
     """
     if not isinstance(num_samples, int) or num_samples < 1:
         raise ValueError(f"Expected a positive integer num_samples. Received: {num_samples!r}")
-    log_px_given_z = decoding.decoding(vae, precision)
-
-    @tf.function(reduce_retracing=True)
-    def chunk_log_weights(batch, count, chunk_seed):
-        x, condition = vae.split_inputs(batch)
-        posterior = vae.posterior(x, condition)
-        z = posterior.sample(count, seed=chunk_seed)
-        log_px = log_px_given_z(z, x, condition)
-        log_weights = objectives.log_importance_weights(
-            log_px, vae.prior.log_prob(z), posterior.log_prob(z))
-        return tf.reduce_logsumexp(log_weights, axis=0)
-
+    chunk_log_weights = _chunk_log_weights(vae, precision)
     # (The progress bar and the defaults above change no number: not mutated.)
     progress = keras.utils.Progbar(  # pragma: no mutate
         math.ceil(_length(vae, x) / batch_size), verbose=int(verbose),  # pragma: no mutate
@@ -96,6 +86,27 @@ def log_likelihood(vae, x, num_samples=5000, batch_size=100,  # pragma: no mutat
         results.append(total - math.log(num_samples))
         progress.update(index + 1)  # pragma: no mutate
     return np.concatenate(results)
+
+
+@functools.lru_cache(maxsize=2)
+def _chunk_log_weights(vae, precision):
+    """log Σ_i p(x, z_i) / q(z_i|x) over a chunk of samples z_i ~ q(z|x), as
+    a tf.function for `vae` at `precision`. The latest two are kept, so that
+    evaluating a model again (a batch at a time, or after a few more epochs:
+    the function reads the weights as they are) traces and compiles once."""
+    log_px_given_z = decoding.decoding(vae, precision)
+
+    @tf.function(reduce_retracing=True)
+    def chunk_log_weights(batch, count, chunk_seed):
+        x, condition = vae.split_inputs(batch)
+        posterior = vae.posterior(x, condition)
+        z = posterior.sample(count, seed=chunk_seed)
+        log_px = log_px_given_z(z, x, condition)
+        log_weights = objectives.log_importance_weights(
+            log_px, vae.prior.log_prob(z), posterior.log_prob(z))
+        return tf.reduce_logsumexp(log_weights, axis=0)
+
+    return chunk_log_weights
 
 
 #: The conventions of `bits_per_dimension`, as reports name them.
