@@ -509,6 +509,32 @@ def test_evaluation_defaults_and_refusals(model_and_data):
     assert evaluation.bits_convention(Foreign(), binarized=False) == ("8bit_density", None)
 
 
+def test_evaluating_a_model_again_traces_once_and_reads_the_weights_as_they_are(model_and_data):
+    """The evaluator keeps its traced chunk per (model, precision): a second
+    evaluation traces nothing, and after the weights change it gives what a
+    freshly traced chunk gives, not the old estimate."""
+    _, x = model_and_data
+    vae = keras_vae.VAE((4, 4, 1), latent_dim=3, hidden_units=(8,), seed=5)
+
+    def estimate():
+        return evaluation.log_likelihood(vae, x[:4], num_samples=6, chunk_size=4, seed=0,
+                                         verbose=False)
+
+    first = estimate()
+    chunk = evaluation._chunk_log_weights(vae, "float32")
+    traces = chunk.experimental_get_tracing_count()
+    assert traces >= 1  # the chunk the evaluation traced is the one kept
+    np.testing.assert_array_equal(estimate(), first)
+    assert chunk.experimental_get_tracing_count() == traces
+    for weight in vae.decoder.weights:
+        weight.assign(weight * 0.5)
+    changed = estimate()
+    assert chunk.experimental_get_tracing_count() == traces
+    evaluation._chunk_log_weights.cache_clear()
+    np.testing.assert_array_equal(changed, estimate())  # traced afresh
+    assert np.all(np.abs(changed - first) > 1e-3)
+
+
 def test_log_likelihood_depends_on_its_seed(model_and_data):
     vae, x = model_and_data
     one = evaluation.log_likelihood(vae, x[:4], num_samples=5, seed=1, verbose=False)
