@@ -30,6 +30,7 @@ def _logits(shape, scale=8.0):
     ((2, 3, 5, 2), (3, 5, 2), 2, 10),
     ((6, 229), (6, 229), 1, 1),  # a prime: one logarithm per value
     ((4, 226), (226,), 1, 2),  # 226 = 2 · 113
+    ((3, 34), (3, 34), 1, 2),  # 34 = 2 · 17: 17 is above MAX_FACTORS
     ((2, 3), (2, 3), 0, 1),  # no event axes: each value alone
 ])
 def test_the_sum_matches_numpy(shape, x_shape, event_ndims, count):
