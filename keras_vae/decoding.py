@@ -84,13 +84,18 @@ DECODINGS = {"float32": Float32Decoding, "bfloat16": Bfloat16Decoding}
 
 def decoding(vae, precision):
     """The decoding of `DECODINGS` named `precision`, for `vae`."""
-    if precision not in DECODINGS:
+    check_precision(precision)
+    return DECODINGS[precision](vae)
+
+
+def check_precision(precision):
+    """Refuse a `precision` that `DECODINGS` does not name."""
+    if not isinstance(precision, str) or precision not in DECODINGS:
         raise ValueError(
             f"Unknown precision: {precision!r}. Expected one of {list(DECODINGS)}: "
             "'float32' (exact) or 'bfloat16' (the decoder's matrix products in "
             "bfloat16, faster on CPUs with AMX or AVX512-BF16 units)."
         )
-    return DECODINGS[precision](vae)
 
 
 def _dense_layers(decoder):

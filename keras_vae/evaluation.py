@@ -71,6 +71,7 @@ def log_likelihood(vae, x, num_samples=5000, batch_size=100,  # pragma: no mutat
     """
     if not isinstance(num_samples, int) or num_samples < 1:
         raise ValueError(f"Expected a positive integer num_samples. Received: {num_samples!r}")
+    decoding.check_precision(precision)  # before the cache, which hashes it
     chunk_log_weights = _chunk_log_weights(vae, precision)
     # (The progress bar and the defaults above change no number: not mutated.)
     progress = keras.utils.Progbar(  # pragma: no mutate

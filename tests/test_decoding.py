@@ -3,6 +3,7 @@ against NumPy, with every likelihood and model kind, and its refusals."""
 
 import json
 import os
+import re
 
 import keras
 import ml_dtypes
@@ -167,11 +168,12 @@ def _functional_dense():
     return inputs, keras.layers.Reshape((3, 1, 1))(keras.layers.Dense(3)(inputs))
 
 
-def test_an_unknown_precision_is_named():
-    with pytest.raises(ValueError, match=r"Unknown precision: 'float16'.*'float32', "
-                                         r"'bfloat16'"):
+@pytest.mark.parametrize("precision", ["float16", ["bfloat16"]])
+def test_an_unknown_precision_is_named(precision):
+    with pytest.raises(ValueError, match=rf"Unknown precision: {re.escape(repr(precision))}"
+                                         r".*'float32', 'bfloat16'"):
         evaluation.log_likelihood(small_vae(), np.zeros((2, 6, 6, 1), "float32"),
-                                  num_samples=2, precision="float16")
+                                  num_samples=2, precision=precision)
 
 
 def test_bfloat16_decoding_takes_a_users_dense_decoder_without_bias_and_with_lora():
