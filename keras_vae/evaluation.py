@@ -68,6 +68,10 @@ def log_likelihood(vae, x, num_samples=5000, batch_size=100,  # pragma: no mutat
             products in bfloat16: about twice as fast on CPUs with AMX or
             AVX512-BF16 units, for an estimate that moves by a small fraction
             of its Monte-Carlo error (`keras_vae.decoding`; an MLP decoder).
+
+    The traced computation is kept for the latest two (model, precision)
+    pairs, so that evaluating a model again traces and compiles nothing; it
+    reads the weights as they are at each call.
     """
     if not isinstance(num_samples, int) or num_samples < 1:
         raise ValueError(f"Expected a positive integer num_samples. Received: {num_samples!r}")
