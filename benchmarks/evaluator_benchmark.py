@@ -8,7 +8,8 @@ faster variant keeps the estimate.
 Runs `keras_vae.evaluation.log_likelihood` on the first N test images of a
 run with two seeds for each variant: TFP's `Bernoulli.log_prob` (the
 evaluator before issue 17), the package's own `Bernoulli.log_prob`
-(Σ x·l − softplus(l); the same value in fewer passes), and
+(Σ x·l − softplus(l), one logarithm per 16 pixels; the same value in
+fewer passes), and
 `precision="bfloat16"` (`keras_vae.decoding.Bfloat16Decoding`: the MLP
 decoder's matrix products in bfloat16, its biases, activations and the
 log-probability in float32 compiled by XLA; it moves the estimate
@@ -17,9 +18,8 @@ the machine falls on all of them; each timed run follows an untimed call
 that traces and compiles the variant's chunk, so the seconds are the rate
 at which a whole test set is evaluated (which pays that once). The Monte
 Carlo standard error of the mean comes from the two seeds' per-image
-estimates: std(ll₀ − ll₁) / √(2N);
-the change against "before" uses the same seeds, so it is the variant's
-own difference, not Monte-Carlo noise. TensorFlow's threads are fixed
+estimates: std(ll₀ − ll₁) / √(2N); the change against "before" uses the
+same seeds, so it is the variant's own difference, not Monte-Carlo noise. TensorFlow's threads are fixed
 (TF_NUM_INTEROP_THREADS=1, TF_NUM_INTRAOP_THREADS=2).
 """
 
