@@ -105,7 +105,7 @@ def main(argv=None):
              "change of NLL against before (same seeds) |", "|---|---|---|---|---|---|---|"]
     for label, mean_seconds, nll0, nll1, error, per_seed in rows:
         change = np.mean([np.mean(b - e) for b, e in zip(base[5], per_seed, strict=True)])
-        lines.append(f"| {label} | {mean_seconds:.1f} | {base[1] / mean_seconds:.2f}× | "
+        lines.append(f"| {label} | {mean_seconds:.3g} | {base[1] / mean_seconds:.2f}× | "
                      f"{nll0:.3f} | "
                      f"{nll1:.3f} | {error:.3f} | {change:+.4f} |")
     lines += ["", f"For the whole test set (10 000 images) multiply the seconds by "
