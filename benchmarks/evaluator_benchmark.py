@@ -19,8 +19,9 @@ that traces and compiles the variant's chunk, so the seconds are the rate
 at which a whole test set is evaluated (which pays that once). The Monte
 Carlo standard error of the mean comes from the two seeds' per-image
 estimates: std(ll₀ − ll₁) / √(2N); the change against "before" uses the
-same seeds, so it is the variant's own difference, not Monte-Carlo noise. TensorFlow's threads are fixed
-(TF_NUM_INTEROP_THREADS=1, TF_NUM_INTRAOP_THREADS=2).
+same seeds, so it is the variant's own difference, not Monte-Carlo noise.
+TensorFlow's threads are fixed (TF_NUM_INTEROP_THREADS=1,
+TF_NUM_INTRAOP_THREADS=2).
 """
 
 import os
