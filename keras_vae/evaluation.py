@@ -21,7 +21,11 @@ a 1/256-wide bin, the convention of Theis et al. (2016) and Dinh et al.
 binary data) there is no meaningful number and none is reported.
 
 A latent dimension is active when the variance over the data of its
-posterior mean exceeds 0.01 (Burda et al.).
+posterior mean E_q[z|x] exceeds 0.01 (Burda et al.). Where `encode`'s loc
+is not that mean (a flow, a hierarchy: `Posterior.loc_is_mean`), the mean
+of each example is estimated from S draws of z; their noise adds
+(1 − 1/N) · E_x[Var_q(z)] / S to the variance over N examples in
+expectation, and that amount, estimated from the same draws, is taken off.
 """
 
 import functools
@@ -179,10 +183,32 @@ def posterior_means(vae, x, batch_size=1000):  # pragma: no mutate (batching)
     return np.concatenate([np.asarray(vae.encode(b)[0]) for b in _batches(vae, x, batch_size)])
 
 
+#: S, the draws of z per example where `encode`'s loc is not E_q[z|x].
+MEAN_SAMPLES = 500
+
+
 def active_units(vae, x, threshold=0.01):
-    """`(count, variances)`: dimensions whose posterior mean varies > threshold."""
-    variances = posterior_means(vae, x).var(axis=0)
+    """`(count, variances)`: dimensions whose posterior mean E_q[z|x] varies
+    over the data by more than `threshold`. The mean is `encode`'s loc, or
+    a Monte-Carlo estimate where the loc is not the mean (module docstring)."""
+    if getattr(vae.posterior_family, "loc_is_mean", True):
+        variances = posterior_means(vae, x).var(axis=0)
+    else:
+        variances = _sampled_mean_variances(vae, x)
     return int(np.sum(variances > threshold)), variances
+
+
+def _sampled_mean_variances(vae, x, batch_size=100):  # pragma: no mutate (batching)
+    """Var_x E_q[z|x] from `MEAN_SAMPLES` draws per example, less their noise."""
+    means, noise = [], []
+    for index, batch in enumerate(_batches(vae, x, batch_size)):
+        posterior = vae.posterior(*vae.split_inputs(batch))
+        seed = tf.constant([0, index], tf.int32)
+        z = np.asarray(posterior.sample(MEAN_SAMPLES, seed=seed), "float64")
+        means.append(z.mean(axis=0))
+        noise.append(z.var(axis=0, ddof=1) / MEAN_SAMPLES)
+    means, noise = np.concatenate(means), np.concatenate(noise)
+    return means.var(axis=0) - (1 - 1 / len(means)) * noise.mean(axis=0)
 
 
 def active_units_per_layer(vae, x, threshold=0.01):

@@ -165,6 +165,23 @@ def test_the_importance_sampled_likelihood_bounds_the_elbo_with_the_flow(small_d
     assert elbo - 0.05 <= log_px < elbo + 5  # a bound below, and a close one
 
 
+def test_active_units_take_the_flows_mean_not_its_value_at_zero_noise(small_data):
+    vae = small_vae(posterior="iaf", latent_dim=3)
+    rng = np.random.default_rng(0)
+    for network in vae.posterior_family.networks:  # far from the identity
+        network.out_kernel.assign(rng.normal(0, 0.7, network.out_kernel.shape))
+        network.out_bias.assign(rng.normal(0, 0.3, network.out_bias.shape))
+    # E_q[z|x] by brute force: the flow of μ + σ ε for 20 000 of NumPy's ε.
+    eps = rng.standard_normal((20000, len(small_data), 3)).astype("float32")
+    z = vae.posterior_family.reparameterize(vae.posterior(small_data), eps)
+    want = np.asarray(z, "float64").mean(axis=0).var(axis=0)
+    count, variances = evaluation.active_units(vae, small_data, threshold=0.018)
+    np.testing.assert_allclose(variances, want, atol=1.5e-3)
+    assert count == int(np.sum(want > 0.018)) == 1
+    at_zero_noise = np.asarray(vae.encode(small_data)[0]).var(axis=0)  # not the mean
+    assert np.max(np.abs(at_zero_noise - want)) > 5e-3
+
+
 @pytest.mark.parametrize("options, message", [
     ({"free_bits": 1.0}, "the KL of an inverse autoregressive flow posterior does not split"),
     ({"use_exact_kl": False}, "use_exact_kl=False would change nothing"),

@@ -488,6 +488,19 @@ def test_the_likelihood_of_a_model_whose_weights_are_equal_is_exact():
                                      num_samples=3) == pytest.approx([-exact] * 5, abs=1e-3)
 
 
+def test_active_units_by_monte_carlo_take_off_the_noise_of_the_draws(model_and_data,
+                                                                      monkeypatch):
+    vae, _ = model_and_data
+    x = (RNG.random((4000, 4, 4, 1)) > 0.5).astype("float32")
+    exact = np.asarray(vae.encode(x)[0], "float64").var(axis=0)  # a Gaussian's loc
+    monkeypatch.setattr(vae.posterior_family, "loc_is_mean", False, raising=False)
+    monkeypatch.setattr(evaluation, "MEAN_SAMPLES", 20)
+    _, variances = evaluation.active_units(vae, x, threshold=0.0)
+    noise = np.asarray(vae.encode(x)[1], "float64") ** 2 / 20  # Var_q / S, ≈ 0.08 here
+    assert noise.mean() > 0.05
+    np.testing.assert_allclose(variances, exact, atol=0.015)  # about 4 standard errors
+
+
 # === Defaults and messages that carry numbers ===
 def test_evaluation_defaults_and_refusals(model_and_data):
     vae, x = model_and_data

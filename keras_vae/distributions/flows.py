@@ -125,6 +125,8 @@ class InverseAutoregressiveFlow(Posterior, keras.layers.Layer):
             outputs (which are μ, σ before softplus, then h).
     """
 
+    loc_is_mean = False  # `loc_and_scale` gives the flow of μ
+
     def __init__(self, steps=2, hidden_units=64, context_size=16, **kwargs):  # noqa: E501  # pragma: no mutate block
         keras.layers.Layer.__init__(self, **kwargs)
         self.steps = validation.positive_int("steps", steps)

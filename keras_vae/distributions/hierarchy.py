@@ -226,6 +226,8 @@ class BottomUpInference(_Links, Posterior):
     z_{i+1}'s. `loc_and_scale` is the chain at ε = 0 (each block's loc given
     the locs below it) and the scales along it."""
 
+    loc_is_mean = False
+
     def params_size(self, latent_dim):
         return 2 * self.latent_dims[0]
 

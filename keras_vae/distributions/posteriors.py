@@ -30,7 +30,11 @@ class Posterior:
 
     Subclasses define `params_size(latent_dim)`, `distribution(params)`,
     `reparameterize(distribution, eps)` and `loc_and_scale(distribution)`.
+    `loc_is_mean` says whether that loc is the mean E_q[z|x]; where it is
+    not (flows, hierarchies), `evaluation.active_units` estimates the mean.
     """
+
+    loc_is_mean = True
 
     def kl_divergence(self, distribution, prior):
         """The closed-form KL(q ‖ p) per example; raises NotImplementedError
