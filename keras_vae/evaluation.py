@@ -180,6 +180,8 @@ def negative_elbo(vae, x, batch_size=500):  # pragma: no mutate (batching)
 
 
 def posterior_means(vae, x, batch_size=1000):  # pragma: no mutate (batching)
+    """`encode`'s loc for each example: E_q[z|x] for a Gaussian posterior,
+    z at ε = 0 for a flow or a hierarchy (`Posterior.loc_is_mean`)."""
     return np.concatenate([np.asarray(vae.encode(b)[0]) for b in _batches(vae, x, batch_size)])
 
 

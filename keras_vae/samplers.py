@@ -74,7 +74,8 @@ class GaussianMixtureSampler(Sampler):
             self.assign(means, scale_trils, logits)
 
     def fit(self, vae, x, batch_size=1000, seed=0, max_iter=200):
-        """Fit the mixture to the posterior means of `x` (the model's inputs)."""
+        """Fit the mixture to the posterior means of `x` (the model's inputs;
+        `evaluation.posterior_means`: z at ε = 0 for a flow or a hierarchy)."""
         from sklearn.mixture import GaussianMixture
 
         codes = evaluation.posterior_means(vae, x, batch_size=batch_size).astype("float64")
