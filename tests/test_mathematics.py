@@ -491,7 +491,7 @@ def test_the_likelihood_of_a_model_whose_weights_are_equal_is_exact():
 def test_active_units_by_monte_carlo_take_off_the_noise_of_the_draws(model_and_data,
                                                                       monkeypatch):
     vae, _ = model_and_data
-    x = (RNG.random((4000, 4, 4, 1)) > 0.5).astype("float32")
+    x = (np.random.default_rng(3).random((4000, 4, 4, 1)) > 0.5).astype("float32")
     exact = np.asarray(vae.encode(x)[0], "float64").var(axis=0)  # a Gaussian's loc
     monkeypatch.setattr(vae.posterior_family, "loc_is_mean", False, raising=False)
     monkeypatch.setattr(evaluation, "MEAN_SAMPLES", 20)
