@@ -86,3 +86,15 @@ def dynamic_dimensions(path):
             found += [(f"{key} {kind} {name}", list(d["shape_signature"]))
                       for name, d in details.items() if -1 in list(d["shape_signature"])]
     return found
+
+
+def has_bfloat16_units():
+    """Whether this CPU multiplies bfloat16 in hardware (AMX or AVX512-BF16),
+    where oneDNN rounds products to nearest even; elsewhere TensorFlow
+    emulates them and rounds more coarsely (seen on an AMD EPYC)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = f.read()
+    except OSError:
+        return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags
