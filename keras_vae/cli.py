@@ -228,10 +228,7 @@ def _run(args, runs, prepared):
 
 
 def _serve(args, runs):
-    try:
-        runs.serve_web(args.run, args.port, args.web_runtime)
-    except failures.Stopped:  # Ctrl-C or SIGTERM: serving ends, nothing is lost
-        print("Stopped.")
+    runs.serve_web(args.run, args.port, args.web_runtime)  # Ctrl-C ends it: "Stopped."
     return []
 
 

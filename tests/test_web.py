@@ -3,12 +3,14 @@ checked without a browser: files for their content, the server for its
 headers, refusals for their messages. tests/test_browser.py runs the page
 in Chromium."""
 
+import http.server
 import json
 import os
 import signal
 import subprocess
 import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 
@@ -209,6 +211,50 @@ def test_keras_vae_web_exports_the_page_serves_it_and_stops_on_ctrl_c(tmp_path):
     assert sorted(os.listdir(os.path.join(run_dir, "export", "web"))) == [
         "app.js", "index.html", "metadata.json", "runtime", "style.css", "vae_float32.tflite",
         "vae_int8.tflite", "vae_metadata.json"]
+
+
+@pytest.mark.skipif(threading.current_thread() is not threading.main_thread(),
+                    reason="the command sets signal handlers in the main thread only")
+def test_ctrl_c_while_a_request_is_accepted_stops_the_command(tmp_path, monkeypatch, capsys):
+    # CI saw this: Ctrl-C arrived while the server accepted a request, and
+    # socketserver printed the command's Stopped exception and served on.
+    from keras_vae import cli
+
+    folder = tmp_path / "run" / "export" / "web"
+    folder.mkdir(parents=True)
+    (folder / "index.html").write_text("<p>page</p>")
+    servers, make = [], web_run.make_server
+    monkeypatch.setattr(web_run, "make_server", lambda *a: servers.append(make(*a)) or servers[0])
+    accept = http.server.ThreadingHTTPServer.process_request
+
+    def ctrl_c_while_accepting(server, request, address):
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.3)  # the handler runs now, in the main thread
+        accept(server, request, address)
+
+    monkeypatch.setattr(http.server.ThreadingHTTPServer, "process_request",
+                        ctrl_c_while_accepting)
+
+    def client():
+        while not servers:
+            time.sleep(0.05)
+        try:
+            _get(f"http://127.0.0.1:{servers[0].server_address[1]}/index.html")
+        except OSError:
+            pass  # the server may be closing
+    threading.Thread(target=client, daemon=True).start()
+    watchdog = threading.Timer(30, lambda: servers[0].shutdown())  # the old bug, bounded
+    watchdog.start()
+    started = time.monotonic()
+    try:
+        assert cli.main(["web", str(tmp_path / "run"), "--port", "0"]) == 0
+    finally:
+        watchdog.cancel()
+    out, err = capsys.readouterr()
+    assert out.strip().endswith("Stopped."), (out, err)
+    assert "Exception occurred" not in err and "Stopped" not in err
+    assert time.monotonic() - started < 25  # stopped by the signal, not by the watchdog
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 def test_keras_vae_web_says_what_is_wrong_with_a_missing_run(tmp_path, capsys):

@@ -9,7 +9,9 @@ runtime needs, until Ctrl-C.
 import functools
 import http.server
 import os
+import threading
 
+from keras_vae.failures import Stopped
 from keras_vae.runs.export import export_model
 
 #: The only address the page is served on.
@@ -65,15 +67,24 @@ def make_server(folder, port=8000):
 
 
 def serve_web(run_dir, port=8000, runtime=None):
-    """Export the page if needed and serve it until Ctrl-C."""
+    """Export the page if needed and serve it until Ctrl-C (or SIGTERM under
+    the keras-vae command).
+
+    The server runs in its own thread and the main thread only waits: a
+    signal always lands in the wait, never inside socketserver, whose request
+    loop would print and swallow the command's `Stopped` exception and serve on."""
     if not os.path.isdir(run_dir):
         raise FileNotFoundError(f"No run directory {run_dir}.")
     server = make_server(page_dir(run_dir, runtime), port)
     print(f"Serving {run_dir} at http://{HOST}:{server.server_address[1]}/ (Ctrl-C stops)",
           flush=True)
+    thread = threading.Thread(target=server.serve_forever, name="keras-vae-web", daemon=True)
+    thread.start()
     try:
-        server.serve_forever()
-    except KeyboardInterrupt:  # the keras-vae command stops it on its own signal
-        print("Stopped.")
+        while thread.is_alive():
+            thread.join(0.5)
+    except (KeyboardInterrupt, Stopped):
+        print("Stopped.", flush=True)
     finally:
+        server.shutdown()
         server.server_close()
