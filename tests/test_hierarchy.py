@@ -208,19 +208,23 @@ def test_decoder_reads_the_bottom_layer():
 
 def test_active_units_per_layer(monkeypatch):
     keras.utils.set_random_seed(0)
-    vae = keras_vae.HierarchicalVAE((3,), latent_dims=(2, 1), hidden_units=(4,), seed=0)
+    vae = keras_vae.HierarchicalVAE((3,), latent_dims=(2, 1), hidden_units=(4,),
+                                    hierarchy_units=(3,), seed=0)
     x = np.random.default_rng(0).integers(0, 2, (50, 3)).astype("float32")
     monkeypatch.setattr(evaluation, "MEAN_SAMPLES", 5000)  # Monte-Carlo error ~1e-3
     layers = evaluation.active_units_per_layer(vae, x, threshold=0.0)
     # E_q[z_1|x] is the first block's loc; E_q[z_2|x] averages z_2 over z_1,
     # here by brute force with NumPy's ε through the chain.
-    np.testing.assert_allclose(layers[0][1], evaluation.posterior_means(vae, x)[:, :2].var(0),
-                               atol=4e-3)
+    at_zero = evaluation.posterior_means(vae, x).var(0)  # the chain of locs (ε = 0)
+    np.testing.assert_allclose(layers[0][1], at_zero[:2], atol=4e-3)
     eps = np.random.default_rng(1).standard_normal((20000, 50, 3)).astype("float32")
     z = np.asarray(vae.posterior_family.reparameterize(vae.posterior(x), eps), "float64")
-    np.testing.assert_allclose(layers[1][1], z[..., 2:].mean(axis=0).var(axis=0), atol=1e-3)
+    truth = z[..., 2:].mean(axis=0).var(axis=0)
+    np.testing.assert_allclose(layers[1][1], truth, atol=1e-3)
+    assert abs(at_zero[2] - truth[0]) > 5e-3  # z_2 at ε = 0 would fail the line above
     assert layers[0][1].min() > 0.04
-    counts = [count for count, _ in evaluation.active_units_per_layer(vae, x, threshold=0.01)]
+    # Between the two: E_q[z_2|x] varies by 0.011, z_2 at ε = 0 by 0.018.
+    counts = [count for count, _ in evaluation.active_units_per_layer(vae, x, threshold=0.015)]
     assert counts == [2, 0]
     # A one-layer model has one layer.
     one = keras_vae.VAE((3,), latent_dim=2, hidden_units=(4,), seed=0)

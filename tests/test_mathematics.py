@@ -501,6 +501,21 @@ def test_active_units_by_monte_carlo_take_off_the_noise_of_the_draws(model_and_d
     np.testing.assert_allclose(variances, exact, atol=0.015)  # about 4 standard errors
 
 
+def test_the_noise_correction_has_the_factor_of_a_variance_over_n_examples(monkeypatch):
+    """Two copies of one image: E_q[z|x] does not vary, so the estimate must
+    be 0 on average over 1600 dimensions. The draws' means differ by noise
+    whose variance over two examples is (1 - 1/2) Var_q/S on average: half of
+    the correction; subtracting all of it, or none, misses 0 by that half.
+    With S = 2 draws, a noise estimate without ddof=1 misses it by a quarter."""
+    vae = keras_vae.VAE((4, 4, 1), latent_dim=1600, hidden_units=(8,), seed=2)
+    x = np.repeat((np.random.default_rng(4).random((1, 4, 4, 1)) > 0.5), 2, 0).astype("float32")
+    monkeypatch.setattr(vae.posterior_family, "loc_is_mean", False, raising=False)
+    monkeypatch.setattr(evaluation, "MEAN_SAMPLES", 2)
+    _, variances = evaluation.active_units(vae, x, threshold=0.0)
+    half = 0.5 * np.mean(np.asarray(vae.encode(x)[1], "float64") ** 2) / 2
+    assert abs(np.mean(variances)) < 0.25 * half, (np.mean(variances), half)
+
+
 # === Defaults and messages that carry numbers ===
 def test_evaluation_defaults_and_refusals(model_and_data):
     vae, x = model_and_data
