@@ -228,7 +228,10 @@ def _run(args, runs, prepared):
 
 
 def _serve(args, runs):
-    runs.serve_web(args.run, args.port, args.web_runtime)  # Ctrl-C ends it: "Stopped."
+    try:
+        runs.serve_web(args.run, args.port, args.web_runtime)
+    except failures.Stopped:  # Ctrl-C or SIGTERM: serving ends, nothing is lost
+        print("Stopped.", flush=True)
     return []
 
 

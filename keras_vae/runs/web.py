@@ -11,7 +11,6 @@ import http.server
 import os
 import threading
 
-from keras_vae.failures import Stopped
 from keras_vae.runs.export import export_model
 
 #: The only address the page is served on.
@@ -72,7 +71,9 @@ def serve_web(run_dir, port=8000, runtime=None):
 
     The server runs in its own thread and the main thread only waits: a
     signal always lands in the wait, never inside socketserver, whose request
-    loop would print and swallow the command's `Stopped` exception and serve on."""
+    loop would print and swallow the exception the keras-vae command raises
+    on a signal (`failures.Stopped`), and serve on. That exception leaves
+    through here, the server shut down, and the command says "Stopped."."""
     if not os.path.isdir(run_dir):
         raise FileNotFoundError(f"No run directory {run_dir}.")
     server = make_server(page_dir(run_dir, runtime), port)
@@ -83,7 +84,7 @@ def serve_web(run_dir, port=8000, runtime=None):
     try:
         while thread.is_alive():
             thread.join(0.5)
-    except (KeyboardInterrupt, Stopped):
+    except KeyboardInterrupt:
         print("Stopped.", flush=True)
     finally:
         server.shutdown()
