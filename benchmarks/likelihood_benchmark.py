@@ -47,7 +47,10 @@ Models:
   row (e), it overfits at two hours.
 
 `--test-images N` evaluates on the first N test images (default: all
-10 000), and the table reports the standard error over them.
+10 000), and the table reports the standard error over them. `--save
+PATH.keras` saves the trained model before the evaluation starts, so that
+a crash there loses nothing and the model can be measured again later
+(`keras.saving.load_model(PATH)` and `keras_vae.evaluation`).
 
 Run long budgets from a clone of the repository that nothing edits
 (`PYTHONPATH=<clone>`): TensorFlow's autograph reads the source files again
@@ -102,7 +105,12 @@ def main(argv=None):
     parser.add_argument("--test-images", type=int, default=None,
                         help="evaluate on the first N test images (default: all)")
     parser.add_argument("--out", default="docs/benchmarks/likelihood.md")
+    parser.add_argument("--save", default=None,
+                        help="save the trained model here (a .keras file) before evaluating")
     args = parser.parse_args(argv)
+    if args.save and not args.save.endswith(".keras"):
+        parser.error(f"--save takes a path ending in .keras, such as best.keras. "
+                     f"Received: {args.save!r}")
     train_limit, test_limit, k = ((20000, 200, 50) if args.quick
                                   else (None, args.test_images, args.k))
     minutes = 0.3 if args.quick else args.minutes
@@ -121,6 +129,8 @@ def main(argv=None):
     start = time.time()
     vae.fit(train, epochs=100000, callbacks=[budget], verbose=2)
     train_minutes = (time.time() - start) / 60
+    if args.save:
+        vae.save(args.save)
 
     elbo = keras_vae.evaluation.negative_elbo(vae, x_eval).mean()
     nlls = -keras_vae.evaluation.log_likelihood(vae, x_eval, num_samples=k)

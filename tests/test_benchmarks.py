@@ -9,8 +9,11 @@ import os
 import subprocess
 import sys
 
+import keras
 import numpy as np
 import pytest
+
+import keras_vae
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 pytestmark = pytest.mark.slow
@@ -47,7 +50,8 @@ def test_speed_benchmark_quick_mode(tmp_path):
     (("--model", "ladder", "--lr-schedule", "cosine"), "81.74 nats (Ladder VAE)", "(500, 500)"),
 ])
 def test_likelihood_benchmark_quick_mode(tmp_path, options, published, hidden):
-    text, rows = _quick_report("likelihood_benchmark.py", tmp_path, *options)
+    saved = str(tmp_path / "model.keras")
+    text, rows = _quick_report("likelihood_benchmark.py", tmp_path, *options, "--save", saved)
     (row,) = rows
     nll, elbo = float(row[3].split()[0]), float(row[4].split()[0])
     assert 80 < nll <= elbo + 0.5 < 600  # the k = 50 bound is at least the ELBO's
@@ -55,6 +59,22 @@ def test_likelihood_benchmark_quick_mode(tmp_path, options, published, hidden):
     assert f"'hidden_units': {hidden}" in text
     if "ladder" in options:  # active units of z_1 + z_2, of 100 + 50
         assert row[5].endswith(" / 150") and len(row[5].split(" + ")) == 2
+    # The saved model is the one the table measured: the seeded estimate again.
+    vae = keras.saving.load_model(saved)
+    test = keras_vae.data.make_dataset(keras_vae.data.load_mnist()[1][0][:200], 1000,
+                                       binarize="dynamic", training=False, seed=0)
+    x = np.concatenate(list(test.as_numpy_iterator()))
+    again = -keras_vae.evaluation.log_likelihood(vae, x, num_samples=50, verbose=False)
+    assert f"{again.mean():.2f}" == row[3].split()[0]
+
+
+def test_likelihood_benchmark_refuses_a_save_path_keras_cannot_write(tmp_path):
+    process = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "benchmarks", "likelihood_benchmark.py"),
+         "--save", str(tmp_path / "model.h5")], capture_output=True, text=True, timeout=120)
+    assert process.returncode == 2
+    assert (f"--save takes a path ending in .keras, such as best.keras. Received: "
+            f"'{tmp_path / 'model.h5'}'") in process.stderr
 
 
 def test_memory_benchmark_quick_mode(tmp_path):
