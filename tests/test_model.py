@@ -107,6 +107,15 @@ def test_image_grid_writes_a_png_of_the_images(tmp_path):
     assert picture.ndim == 3 and picture.shape[0] > 20 and picture.shape[1] > 20
     grey = picture[..., :3].mean(axis=-1)
     assert grey.max() > 0.9 and grey.min() < 0.1  # the white and black images
+    # Row by row on white: the dark images span the grid, and of its four
+    # quarters only the top right (image 1, white) is light.
+    rows, cols = np.nonzero(grey < 0.5)
+    grid = grey[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
+    half_h, half_w = grid.shape[0] // 2, grid.shape[1] // 2
+    quarters = [grid[:half_h, :half_w], grid[:half_h, half_w:],
+                grid[half_h:, :half_w], grid[half_h:, half_w:]]
+    assert [round(float(q.mean())) for q in quarters] == [0, 1, 0, 0]
+    assert abs(grid.shape[0] - grid.shape[1]) <= 2  # square images, square grid
     assert not list(tmp_path.glob("a/*.partial.png"))
     with pytest.raises(ValueError, match=r"\(n, height, width, 1 or 3\).*\(4, 6, 6\)"):
         keras_vae.plotting.image_grid(images[..., 0], str(tmp_path / "b.png"))
