@@ -257,6 +257,19 @@ def test_ctrl_c_while_a_request_is_accepted_stops_the_command(tmp_path, monkeypa
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
+def test_a_server_that_fails_in_its_thread_fails_the_command(tmp_path, monkeypatch):
+    folder = tmp_path / "run" / "export" / "web"
+    folder.mkdir(parents=True)
+    (folder / "index.html").write_text("<p>page</p>")
+
+    def broken(server, poll_interval=0.5):
+        raise OSError(24, "Too many open files")
+
+    monkeypatch.setattr(http.server.ThreadingHTTPServer, "serve_forever", broken)
+    with pytest.raises(OSError, match="Too many open files"):
+        web_run.serve_web(str(tmp_path / "run"), 0)
+
+
 def test_keras_vae_web_says_what_is_wrong_with_a_missing_run(tmp_path, capsys):
     from keras_vae import cli
 

@@ -79,7 +79,15 @@ def serve_web(run_dir, port=8000, runtime=None):
     server = make_server(page_dir(run_dir, runtime), port)
     print(f"Serving {run_dir} at http://{HOST}:{server.server_address[1]}/ (Ctrl-C stops)",
           flush=True)
-    thread = threading.Thread(target=server.serve_forever, name="keras-vae-web", daemon=True)
+    failed = []
+
+    def serve():
+        try:
+            server.serve_forever()
+        except Exception as error:  # raised again in the caller's thread below
+            failed.append(error)
+
+    thread = threading.Thread(target=serve, name="keras-vae-web", daemon=True)
     thread.start()
     try:
         while thread.is_alive():
@@ -87,5 +95,8 @@ def serve_web(run_dir, port=8000, runtime=None):
     except KeyboardInterrupt:
         print("Stopped.", flush=True)
     finally:
-        server.shutdown()
+        if thread.is_alive():  # shutdown() waits for a serve_forever that runs
+            server.shutdown()
         server.server_close()
+    if failed:
+        raise failed[0]
