@@ -47,13 +47,13 @@ def image_grid(images, path, columns=None, title=None, row_labels=None):
     rows = math.ceil(n / columns)
     # One image of the whole grid (white between the tiles): one axes to lay
     # out and draw, not one per image, which took seconds for a hundred.
-    mosaic, (height, width) = _mosaic(images, rows, columns), images.shape[1:3]
+    mosaic, gap = _mosaic(images, rows, columns)
+    height = images.shape[1]
     figure = _figure(figsize=(columns, rows + (0.4 if title else 0)))
     axis = figure.subplots()
     axis.imshow(mosaic[..., 0] if mosaic.shape[-1] == 1 else mosaic, cmap="gray",
                 vmin=0.0, vmax=1.0)
     axis.set_axis_off()
-    gap = _gap(height, width)
     for row, label in enumerate(row_labels or []):
         axis.text(-gap, row * (height + gap) + height / 2, label, ha="right", va="center")
     if title:
@@ -62,20 +62,17 @@ def image_grid(images, path, columns=None, title=None, row_labels=None):
     return _save(figure, path)
 
 
-def _gap(height, width):
-    return max(1, round(0.08 * max(height, width)))
-
-
 def _mosaic(images, rows, columns):
-    """`images` tiled `rows` × `columns` on white, `_gap` pixels apart."""
+    """`(mosaic, gap)`: `images` tiled `rows` × `columns` on white, `gap`
+    pixels (8% of an image's side) apart."""
     n, height, width, channels = images.shape
-    gap = _gap(height, width)
+    gap = max(1, round(0.08 * max(height, width)))
     mosaic = np.ones((rows * (height + gap) - gap, columns * (width + gap) - gap, channels),
                      "float32")
     for index in range(n):
         top, left = (index // columns) * (height + gap), (index % columns) * (width + gap)
         mosaic[top:top + height, left:left + width] = images[index]
-    return mosaic
+    return mosaic, gap
 
 
 def reconstructions(originals, reconstructed, path):
