@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install lint test test-faults test-benchmarks test-wheel test-browser browser-deps \
+.PHONY: install lint test test-long test-faults test-benchmarks test-wheel test-browser browser-deps \
 	test-all mutation demo clean
 
 install: $(STAMP)
@@ -18,12 +18,19 @@ $(STAMP): setup.cfg pyproject.toml
 	touch $(STAMP)
 
 # Two worker processes (pytest-xdist), each test module on one of them so that
-# its fixtures are built once: 9 to 13 minutes on 2 cores (13:00 on a clean clone
-# of 1a23415), 14 or more in one process.
+# its fixtures are built once: under 6 minutes on 2 cores. The combination
+# matrix runs at the grain of what each stage depends on (model cells, export
+# cells, a few journeys; issue 35).
 # The 20 slowest tests are listed at the end, to keep the suite short.
 TEST_WORKERS ?= 2
 test: $(STAMP)
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope --durations=20
+
+# The long tests (marker `long`): models trained on MNIST for accuracy, XLA
+# against the plain graph, the example script, a full disk and the resume
+# after it. About 2 minutes; CI runs them after `make test`.
+test-long: $(STAMP)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope -m long --durations=10
 
 # The project's ruff settings (pyproject.toml); also checked by the test suite.
 lint: $(STAMP)

@@ -10,7 +10,7 @@ run with two seeds for each variant: TFP's `Bernoulli.log_prob` (the
 evaluator before issue 17), the package's own `Bernoulli.log_prob`
 (Σ x·l − softplus(l), one logarithm per 16 pixels; the same value in
 fewer passes), and
-`precision="bfloat16"` (`keras_vae.decoding.Bfloat16Decoding`: the MLP
+`precision="bfloat16"` (`keras_vae.evaluation.decoding.Bfloat16Decoding`: the MLP
 decoder's matrix products in bfloat16, its biases, activations and the
 log-probability in float32 compiled by XLA; it moves the estimate
 slightly). The variants take turns, seed by seed, so that a slow spell of
@@ -35,10 +35,10 @@ import time  # noqa: E402
 import _report  # noqa: E402  (benchmarks/_report.py, beside this script)
 import numpy as np  # noqa: E402
 
-from keras_vae import config as config_lib  # noqa: E402
 from keras_vae import evaluation, runs  # noqa: E402
 from keras_vae.distributions import likelihoods  # noqa: E402
 from keras_vae.runs import build  # noqa: E402
+from keras_vae.runs import config as config_lib  # noqa: E402
 
 
 def _variant(name):
@@ -49,7 +49,7 @@ def _variant(name):
     likelihoods.Bernoulli.log_prob = (likelihoods.Likelihood.log_prob if name == "tfp" else own)
     # The evaluator keeps its traced chunk per (model, precision); "tfp" and
     # "package" share both, so each variant traces its own afresh.
-    evaluation._chunk_log_weights.cache_clear()
+    evaluation.estimates._chunk_log_weights.cache_clear()
     return "bfloat16" if name == "bfloat16" else "float32"
 
 

@@ -49,10 +49,10 @@ def _model(args):
         splits = runs.load_splits(config)
         return vae, config, splits
     # Quick mode: a small model trained for one short epoch.
-    config = keras_vae.config.resolve({"limit": 2000, "epochs": 1, "hidden_units": [64]})
+    config = runs.config.resolve({"limit": 2000, "epochs": 1, "hidden_units": [64]})
     splits = runs.load_splits(config)
     keras.utils.set_random_seed(0)
-    vae = keras_vae.VAE(input_shape=splits.image_shape, **keras_vae.config.model_kwargs(config))
+    vae = keras_vae.VAE(input_shape=splits.image_shape, **runs.config.model_kwargs(config))
     vae.compile(optimizer="adam")
     vae.fit(keras_vae.data.to_unit_interval(splits.x_train).numpy(), epochs=1,
             batch_size=100, verbose=0)

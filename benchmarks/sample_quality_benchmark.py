@@ -7,7 +7,7 @@ in Keras and in every LiteRT variant.
 Trains the `make demo` configuration (examples/mnist.yaml) unless `--run`
 names a finished run, fits `GaussianMixtureSampler`s with several K to the
 training codes, and measures the Fréchet distance and precision/recall
-(`keras_vae.quality`) of N samples against N test images, for the prior and
+(`keras_vae.evaluation.quality`) of N samples against N test images, for the prior and
 each sampler, from Keras and from the exported LiteRT files (float32,
 float16, dynamic-range, int8), drawn on the device path (`keras_vae.edge`).
 """
@@ -21,8 +21,8 @@ import time
 import _report  # benchmarks/_report.py, beside this script
 import numpy as np
 
-from keras_vae import config as config_lib
 from keras_vae import data, edge, export, quality, runs, samplers
+from keras_vae.runs import config as config_lib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 

@@ -2,10 +2,10 @@
 
     python benchmarks/train_mnist_classifier.py      # writes keras_vae/assets/
 
-The network is `keras_vae.quality.classifier_network()`: two 3×3
+The network is `keras_vae.evaluation.quality.classifier_network()`: two 3×3
 convolutions (32 and 64 channels) and a 64-unit penultimate layer, whose activations are the
 features of the Fréchet distance and of precision/recall
-(`keras_vae.quality`). Trained on the 60 000 bundled training images (grey
+(`keras_vae.evaluation.quality`). Trained on the 60 000 bundled training images (grey
 levels in [0, 1]) with a fixed seed; the test accuracy on the 10 000 test
 images is written beside the weights and must be at least 99%.
 """
@@ -19,7 +19,7 @@ import keras
 import numpy as np
 
 import keras_vae
-from keras_vae import quality
+from keras_vae.evaluation import quality
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 

@@ -3,10 +3,12 @@
 The library: `VAE`, `ConditionalVAE` and `HierarchicalVAE` (keras_vae.models), the
 distributions they are made of (`likelihoods`, `posteriors`, `priors`),
 `callbacks` and `distribute` for training, `objectives`, `samplers`
-fitted after training, `data`, `evaluation` (with `quality` for samples),
+fitted after training (keras_vae.models), `data`, `evaluation` (with
+`evaluation.quality` for samples and `evaluation.decoding`),
 `plotting`, `export` and the device-side `edge`. The command line and its
-run directories (`keras_vae.cli`, `keras_vae.runs`) are built on top and
-are not imported here.
+run directories (`keras_vae.cli`, `keras_vae.runs`, with the run
+configuration in `keras_vae.runs.config`) are built on top and are not
+imported here.
 """
 
 from keras_vae import _quiet
@@ -15,9 +17,9 @@ if _quiet.started_as_command_line():  # never in a library user's process
     with _quiet.tensorflow_banners_hidden():
         import tensorflow  # noqa: F401  (its start-up banners are filtered here)
 
-from keras_vae import data, edge, evaluation, export, plotting, samplers  # noqa: E402
+from keras_vae import data, edge, evaluation, export, plotting  # noqa: E402
 from keras_vae.distributions import likelihoods, posteriors, priors
-from keras_vae.models import objectives
+from keras_vae.models import objectives, samplers
 from keras_vae.models.conditional import ConditionalVAE
 from keras_vae.models.hierarchical import HierarchicalVAE
 from keras_vae.models.vae import VAE

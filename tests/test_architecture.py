@@ -13,17 +13,23 @@ import pytest
 PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "keras_vae"
 
 # Lower layers never import higher ones. The library is layers 0-4; the
-# application (run directories and the command line) is 5-6.
+# application (run directories and the command line) is 5-6. Each folder
+# (package) sits in one layer; only the model's pure parts (the bounds,
+# objectives and networks) sit below the rest of models/.
 LAYERS = {
     0: ("version", "registry", "validation", "files", "edge", "_quiet"),
-    1: ("distributions", "models.objectives", "models.networks", "data", "plotting"),
+    1: ("distributions", "models.bounds", "models.objectives", "models.networks", "data",
+        "plotting"),
     2: ("compatibility", "training"),
     3: ("models",),
-    4: ("evaluation", "decoding", "export", "samplers", "quality"),
-    5: ("config", "runs"),
-    6: ("cli", "failures", "__main__"),
+    4: ("evaluation", "export"),
+    5: ("runs",),
+    6: ("cli", "__main__"),
 }
-APPLICATION = ("config", "runs", "cli", "failures", "__main__")
+APPLICATION = ("runs", "cli", "__main__")
+#: Modules that are no folder: the package root holds only these.
+ROOT_MODULES = {"__init__", "__main__", "version", "registry", "validation", "files", "edge",
+                "_quiet", "plotting", "compatibility"}
 
 
 def _modules():
@@ -61,6 +67,17 @@ def _imports(path):
 def test_every_module_has_a_layer():
     missing = [module for module, _ in _modules() if module and _layer(module) is None]
     assert not missing, f"Give these modules a layer in LAYERS: {missing}"
+
+
+def test_the_layers_match_the_folders():
+    """Every folder of the package is one entry of a layer, and the package
+    root holds only the small modules listed in ROOT_MODULES."""
+    folders = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").exists()}
+    listed = {prefix for prefixes in LAYERS.values() for prefix in prefixes}
+    assert folders == {prefix for prefix in listed if "." not in prefix} - {
+        *ROOT_MODULES}, (folders, listed)
+    root = {p.stem for p in PACKAGE.glob("*.py")}
+    assert root == ROOT_MODULES, root ^ ROOT_MODULES
 
 
 def test_no_import_runs_back_up():
@@ -133,23 +150,33 @@ def test_run_options_take_defaults_and_names_from_the_model():
     import inspect
 
     import keras_vae
-    from keras_vae import config
     from keras_vae.distributions import likelihoods, posteriors, priors
     from keras_vae.models import networks, objectives
+    from keras_vae.runs import config
 
     signature = inspect.signature(keras_vae.VAE.__init__).parameters
     defaults = config.defaults()
     for key in config.MODEL_KEYS:
-        default = signature[key].default
+        # The objectives' parameters take their defaults from the objectives.
+        default = (objectives.OPTIONS[key][1] if key in objectives.OPTIONS
+                   else signature[key].default)
         assert defaults[key] == (list(default) if isinstance(default, tuple) else default), key
     scale = inspect.signature(likelihoods.Gaussian.__init__).parameters["scale"].default
     assert defaults["gaussian_scale"] == scale
     helps = {name: text for name, (_, _, text) in config.options().items()}
-    for option, names in (("likelihood", likelihoods._REGISTRY), ("prior", priors._REGISTRY),
-                          ("posterior", posteriors._REGISTRY),
-                          ("objective", objectives._REGISTRY), ("encoder", networks.NAMES)):
+    for option, names in (("likelihood", likelihoods.names()), ("prior", priors.names()),
+                          ("posterior", posteriors.names()),
+                          ("objective", objectives.names()), ("encoder", networks.names())):
         missing = [name for name in names if name not in helps[option]]
         assert not missing, (option, missing)
+
+
+def test_no_private_registry_is_read_across_modules():
+    """Issue 35: families are read through their public registries."""
+    offenders = [str(p.relative_to(PACKAGE)) for _, p in _modules()
+                 if "_REGISTRY" in p.read_text() or "hasattr(vae" in p.read_text()
+                 or "getattr(vae" in p.read_text()]
+    assert not offenders, offenders
 
 
 def test_no_source_file_is_ignored_by_git():
@@ -171,7 +198,8 @@ def test_a_run_puts_the_global_policy_and_random_states_back(tmp_path):
     import keras
     import numpy as np
 
-    from keras_vae import config, runs
+    from keras_vae import runs
+    from keras_vae.runs import config
 
     np.random.seed(123)
     random.seed(5)

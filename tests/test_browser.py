@@ -17,9 +17,9 @@ import threading
 import numpy as np
 import pytest
 
-from keras_vae import config as config_lib
 from keras_vae import edge, runs
 from keras_vae.export import web
+from keras_vae.runs import config as config_lib
 from keras_vae.runs import web as web_run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -1,13 +1,18 @@
-"""The keras-vae command end to end, in subprocesses, on small MNIST runs."""
+"""The keras-vae command end to end on small MNIST runs: training in a
+subprocess, as a user runs it, and the other commands through `cli.main`
+in this process (the same code path, without a TensorFlow start each)."""
 
 import argparse
+import contextlib
 import csv
+import io
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+import types
 
 import keras
 import matplotlib.image
@@ -24,10 +29,25 @@ NOISE = ("oneDNN", "cuda", "absl::InitializeLog", "rebuild TensorFlow")
 
 
 def keras_vae_command(*args, timeout=300, check=True):
+    """`python -m keras_vae ARGS` in a fresh process, as a user runs it."""
     result = subprocess.run([sys.executable, "-m", "keras_vae", *args],
                             capture_output=True, text=True, timeout=timeout)
     if check:
         assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def in_process(*args, check=True):
+    """`keras-vae ARGS` through `cli.main` in this process (the command's
+    own code path, without a TensorFlow start per call); its exit code and
+    what it printed on sys.stdout and sys.stderr."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cli.main(list(args))
+    result = types.SimpleNamespace(returncode=code, stdout=out.getvalue(),
+                                   stderr=err.getvalue())
+    if check:
+        assert code == 0, result.stderr[-3000:]
     return result
 
 
@@ -109,7 +129,7 @@ def test_pictures_are_not_blank(run):
 
 def test_evaluate_prints_a_table_and_writes_json(run):
     run_dir, _ = run
-    result = keras_vae_command("evaluate", run_dir)
+    result = in_process("evaluate", run_dir)
     with open(os.path.join(run_dir, "evaluation.json")) as f:
         scores = json.load(f)
     assert scores["examples"] == 10000 and scores["binarize"] == "dynamic"
@@ -126,8 +146,8 @@ def test_evaluate_with_likelihood_and_anomalies(run, tmp_path):
     rng = np.random.default_rng(0)
     np.savez(noise, x_train=rng.integers(0, 256, (10, 28, 28), dtype=np.uint8),
              x_test=rng.integers(0, 256, (200, 28, 28), dtype=np.uint8))
-    result = keras_vae_command("evaluate", run_dir, "--iw-samples", "20",
-                               "--anomaly", f"npz:{noise}")
+    result = in_process("evaluate", run_dir, "--iw-samples", "20",
+                        "--anomaly", f"npz:{noise}")
     with open(os.path.join(run_dir, "evaluation.json")) as f:
         scores = json.load(f)
     # The IWAE bound with k = 20 is tighter than the ELBO.
@@ -150,7 +170,7 @@ def test_picture_commands_redraw_their_file(run, command, picture, extra):
     run_dir, _ = run
     target = os.path.join(run_dir, f"{picture}.png")
     os.remove(target)
-    result = keras_vae_command(command, run_dir, *extra)
+    result = in_process(command, run_dir, *extra)
     assert os.path.exists(target) and target in result.stdout
 
 
@@ -168,14 +188,14 @@ def test_export_command_writes_both_formats(run, capsys):
     assert "already exist" in capsys.readouterr().err
     assert sorted(os.listdir(os.path.join(out, "vae"))) == ["1"]
     # ... unless it only adds a SavedModel version.
-    keras_vae_command("export", run_dir, "--formats", "saved_model")
+    in_process("export", run_dir, "--formats", "saved_model")
     assert sorted(os.listdir(os.path.join(out, "vae"))) == ["1", "2"]
     # The LiteRT signatures' fixed batch sizes: the default, or chosen.
     assert edge.LiteRTGenerator(os.path.join(out, "vae_float32.tflite")).batch_sizes == [
         1, 16, 64]
     other = os.path.join(run_dir, "export-8")
-    keras_vae_command("export", run_dir, "--formats", "tflite", "--quantize", "none",
-                      "--batch-sizes", "8,2", "--out", other)
+    in_process("export", run_dir, "--formats", "tflite", "--quantize", "none",
+               "--batch-sizes", "8,2", "--out", other)
     assert edge.LiteRTGenerator(os.path.join(other, "vae_float32.tflite")).batch_sizes == [2, 8]
     assert cli.main(["export", run_dir, "--batch-sizes", "8,x", "--out",
                      os.path.join(run_dir, "export-bad")]) == 2

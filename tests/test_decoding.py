@@ -1,4 +1,4 @@
-"""`keras_vae.decoding`: log p(x|z) in float32 and with bfloat16 products,
+"""`keras_vae.evaluation.decoding`: log p(x|z) in float32 and with bfloat16 products,
 against NumPy, with every likelihood and model kind, and its refusals."""
 
 import json
@@ -12,7 +12,8 @@ import pytest
 from conftest import has_bfloat16_units, small_vae
 
 import keras_vae
-from keras_vae import cli, decoding, evaluation
+from keras_vae import cli, evaluation
+from keras_vae.evaluation import decoding
 
 
 def _bf16(values):
@@ -116,9 +117,14 @@ def test_log_likelihood_in_bfloat16_keeps_the_estimate(bernoulli_case):
 
 
 def test_evaluate_command_takes_the_precision(tmp_path):
+    # A small test split: the command evaluates every test image.
+    rng = np.random.default_rng(0)
+    data = tmp_path / "digits.npz"
+    np.savez(data, x_train=rng.integers(0, 256, (64, 28, 28), dtype=np.uint8),
+             x_test=rng.integers(0, 256, (100, 28, 28), dtype=np.uint8))
     run_dir = str(tmp_path / "run")
-    assert cli.main(["train", "--limit", "64", "--epochs", "1", "--hidden-units", "8",
-                     "--latent-dim", "2", "--batch-size", "32", "--run-dir", run_dir]) == 0
+    assert cli.main(["train", "--dataset", f"npz:{data}", "--epochs", "1", "--hidden-units",
+                     "8", "--latent-dim", "2", "--batch-size", "32", "--run-dir", run_dir]) == 0
     scores = {}
     for precision in ("float32", "bfloat16"):
         assert cli.main(["evaluate", run_dir, "--iw-samples", "50",

@@ -5,13 +5,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from conftest import small_vae
+from reference import gaussian_kl
 
 import keras_vae
-
-
-def _numpy_gaussian_kl(loc, scale):
-    """The course notes' ½ Σ (σ² + μ² − 1 − ln σ²), per example."""
-    return 0.5 * np.sum(scale**2 + loc**2 - 1.0 - np.log(scale**2), axis=-1)
 
 
 def test_closed_form_kl_matches_numpy(small_data):
@@ -21,7 +17,7 @@ def test_closed_form_kl_matches_numpy(small_data):
     loc, scale = (np.asarray(t, "float64") for t in vae.encode(small_data))
     assert scale.std() > 1e-3  # a non-trivial posterior after training
     logs = vae.evaluate(small_data, batch_size=64, verbose=0, return_dict=True)
-    want = _numpy_gaussian_kl(loc, scale).mean()
+    want = gaussian_kl(loc, scale).mean()
     np.testing.assert_allclose(logs["kl_loss"], want, rtol=1e-5)
 
 
@@ -35,7 +31,7 @@ def test_monte_carlo_kl_converges_to_closed_form(small_data):
     kl_exact = exact.evaluate(x, verbose=0, return_dict=True)["kl_loss"]
     kl_mc = mc.evaluate(x, verbose=0, return_dict=True)["kl_loss"]
     loc, scale = (np.asarray(t, "float64") for t in exact.encode(x))
-    np.testing.assert_allclose(kl_exact, _numpy_gaussian_kl(loc, scale).mean(), rtol=1e-5)
+    np.testing.assert_allclose(kl_exact, gaussian_kl(loc, scale).mean(), rtol=1e-5)
     # Standard error of the 4000-sample mean of log q − log p is ≈ 0.01 here.
     assert abs(kl_mc - kl_exact) < 0.05, (kl_mc, kl_exact)
 
@@ -150,6 +146,7 @@ def test_each_optimizer_of_the_notes_lowers_the_loss(mnist, optimizer):
     assert after < before - 100, (optimizer, before, after)
 
 
+@pytest.mark.long  # minutes of training or a resumed run: make test-long
 def test_xla_matches_the_plain_graph(mnist):
     # XLA draws other ε from the same seed, so compare the deterministic KL
     # exactly and the reconstruction term averaged over many draws.

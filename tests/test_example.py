@@ -7,10 +7,12 @@ import sys
 
 import matplotlib.image
 import numpy as np
+import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+@pytest.mark.long  # minutes of training or a resumed run: make test-long
 def test_train_mnist_example_writes_model_and_samples(tmp_path):
     out = tmp_path / "run"
     result = subprocess.run(

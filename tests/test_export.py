@@ -344,7 +344,7 @@ def test_export_refuses_models_that_are_not_keras_vae(tmp_path):
 
 # === A conditional model: trained from a data source, exported with labels ===
 def test_conditional_run_trains_evaluates_and_exports_with_labels(tmp_path):
-    config = keras_vae.config.resolve({"conditional": True, "limit": 600, "epochs": 1,
+    config = keras_vae.runs.config.resolve({"conditional": True, "limit": 600, "epochs": 1,
                                        "batch_size": 100, "hidden_units": [32],
                                        "latent_dim": 2})
     run_dir = str(tmp_path / "run")

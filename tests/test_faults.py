@@ -90,6 +90,7 @@ def test_sigterm_and_ctrl_c_say_how_to_resume(tmp_path, signum, code):
     _finish_and_check(run_dir)
 
 
+@pytest.mark.long  # minutes of training or a resumed run: make test-long
 def test_a_full_disk_stops_the_run_resumably(tmp_path, monkeypatch, capsys):
     run_dir = tmp_path / "run"
     write_text = files.write_text
@@ -117,7 +118,7 @@ def test_a_signal_during_the_epochs_writes_waits_for_them():
     (the end-of-epoch writes of model.keras, history and backup) is done."""
     import os
 
-    from keras_vae import failures
+    from keras_vae.cli import failures
     from keras_vae.training import signals
 
     assert not signals.deferring()  # no section left open by earlier runs

@@ -5,15 +5,13 @@ import math
 import keras
 import numpy as np
 import pytest
+from conftest import small_vae
+from reference import log_sigmoid
 
 from keras_vae import likelihoods
 
 RNG = np.random.default_rng(1)
 SHAPE = (3, 4, 4, 2)  # batch of 3 images of 4×4×2
-
-
-def _log_sigmoid(t):
-    return -np.logaddexp(0.0, -t)
 
 
 @pytest.mark.parametrize("binary", [True, False])
@@ -23,7 +21,7 @@ def test_bernoulli_log_prob_is_binary_cross_entropy(binary):
     if binary:
         x = np.round(x)
     got = likelihoods.Bernoulli().distribution(logits, event_ndims=3).log_prob(x)
-    want = (x * _log_sigmoid(logits) + (1 - x) * _log_sigmoid(-logits)).sum((1, 2, 3))
+    want = (x * log_sigmoid(logits) + (1 - x) * log_sigmoid(-logits)).sum((1, 2, 3))
     np.testing.assert_allclose(got, want, rtol=1e-5)
 
 
@@ -34,7 +32,7 @@ def test_bernoulli_log_prob_of_the_model_broadcasts_samples_against_the_data():
     logits = (RNG.normal(size=(5,) + SHAPE) * 30).astype("float32")
     x = np.round(RNG.uniform(size=SHAPE)).astype("float32")
     got = bernoulli.log_prob(bernoulli.distribution(logits, event_ndims=3), x)
-    want = (x * _log_sigmoid(logits) + (1 - x) * _log_sigmoid(-logits)).sum((2, 3, 4))
+    want = (x * log_sigmoid(logits) + (1 - x) * log_sigmoid(-logits)).sum((2, 3, 4))
     assert got.shape == (5, 3)
     np.testing.assert_allclose(got, want, rtol=1e-5)
 
@@ -140,3 +138,74 @@ def test_discretized_logistic_against_numpy():
     total = sum(float(np.exp(lik.log_prob(dist, np.full((1, 1, 1, 1), k / 255, "float32"))).sum())
                 for k in range(256))
     assert total == pytest.approx(1.0, abs=1e-4)
+
+
+# === Moved here from the milestone modules (test_beyond, test_findings, test_mathematics) ===
+def test_discretized_logistic_means_read_the_loc_back():
+    from keras_vae import likelihoods
+
+    likelihood = likelihoods.DiscretizedLogistic(min_scale=0.5)
+    loc = np.array([[-0.2, 0.0, 0.3], [0.7, 1.0, 1.4]], "float32")[..., None]
+    params = np.concatenate([loc, np.zeros_like(loc)], axis=-1)
+    np.testing.assert_allclose(np.asarray(likelihood.mean(params)), np.clip(loc, 0, 1),
+                               atol=1e-6)
+    distribution = likelihood.distribution(params, 2)
+    np.testing.assert_allclose(np.asarray(likelihood.distribution_mean(distribution)),
+                               np.clip(loc, 0, 1), atol=1e-6)
+    assert likelihood.get_config() == {"min_scale": 0.5}
+    assert likelihoods.GaussianLearnedScale(0.25).get_config() == {"min_scale": 0.25}
+    assert repr(likelihoods.Gaussian(0.2)) == "Gaussian(scale=0.2)"
+    assert repr(likelihoods.Bernoulli()) == "Bernoulli()"
+
+
+def test_range_errors_name_the_interval_and_the_fix():
+    from keras_vae import likelihoods
+
+    message = likelihoods.Bernoulli().range_error("x with maximum 255")
+    assert message == ("The Bernoulli likelihood needs data in [0, 1]. Received x with "
+                       "maximum 255. Rescale the data (for 8-bit images, divide by 255) "
+                       "or use likelihood='gaussian'.")
+    assert likelihoods.Gaussian().range_error("x").startswith(
+        "The Gaussian likelihood needs data in [-inf, inf]. Received x.")
+
+
+def test_likelihood_floors_and_names():
+    from keras_vae import likelihoods
+
+    params = np.full((1, 2, 2, 2), -40.0, "float32")  # loc −40, raw scale −40
+    for cls in (likelihoods.DiscretizedLogistic, likelihoods.GaussianLearnedScale):
+        distribution = cls(min_scale=0.3).distribution(params, 3)
+        scale = distribution.distribution.distribution.scale \
+            if cls is likelihoods.DiscretizedLogistic else distribution.distribution.scale
+        np.testing.assert_allclose(np.asarray(scale), 0.3, rtol=1e-6)
+    with pytest.raises(ValueError, match=r"Unknown likelihood: 'poisson'\. Expected one of"):
+        likelihoods.get("poisson")
+    assert likelihoods.ContinuousBernoulli().distribution(
+        np.zeros((1, 2, 2, 1), "float32"), 3).dtype == np.float32
+
+
+def test_discretized_logistic_fits_evaluates_and_predicts(small_data):
+    x = np.round(small_data * 255) / 255
+    vae = small_vae(likelihood="discretized_logistic")
+    vae.compile(optimizer="adam")
+    history = vae.fit(x, epochs=2, batch_size=32, verbose=0).history
+    assert np.all(np.isfinite(history["loss"]))
+    logs = vae.evaluate(x, batch_size=32, verbose=0, return_dict=True)
+    assert np.isfinite(logs["loss"])
+    predicted = vae.predict(x[:4], verbose=0)
+    assert predicted.shape == (4, 6, 6, 1)
+    assert 0.0 <= predicted.min() and predicted.max() <= 1.0
+
+
+@pytest.mark.parametrize("name", sorted(likelihoods.names()))
+def test_distribution_mean_equals_mean_of_the_params(name):
+    """What `predict` returns (the distribution's mean) is what `decode` returns."""
+    likelihood = likelihoods.get(name)
+    rng = np.random.default_rng(0)
+    params = rng.normal(size=(3, 4, 4, likelihood.params_size)).astype("float32")
+    want = np.asarray(likelihood.mean(params))
+    got = np.asarray(likelihood.distribution_mean(likelihood.distribution(params, 3)))
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+    if name == "discretized_logistic":  # clip(loc) written out
+        np.testing.assert_allclose(got, np.clip(params[..., :1], 0, 1), atol=1e-6)
+

@@ -83,6 +83,7 @@ def test_interpolate_walks_the_straight_line(small_data):
     np.testing.assert_allclose(path[2], vae.decode(middle[None])[0], rtol=1e-5)
 
 
+@pytest.mark.long  # minutes of training or a resumed run: make test-long
 def test_training_on_mnist_reconstructs_better_than_the_mean(mnist):
     (x, _), (x_test, _) = mnist
     keras.utils.set_random_seed(1)

@@ -1,4 +1,4 @@
-"""Sample quality (keras_vae.quality): the Fréchet distance and precision /
+"""Sample quality (keras_vae.evaluation.quality): the Fréchet distance and precision /
 recall against independent computations, and the metric's sanity on MNIST:
 real against real is near zero, noise and an untrained model are far, a
 trained model lies in between."""
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import keras_vae
-from keras_vae import quality
+from keras_vae.evaluation import quality
 
 RNG = np.random.default_rng(11)
 
@@ -60,6 +60,7 @@ def test_the_committed_classifier_is_accurate(features, mnist):
     assert features.accuracy(x_test.reshape(-1, 28, 28, 1), y_test) >= 0.98
 
 
+@pytest.mark.long  # minutes of training or a resumed run: make test-long
 def test_the_metric_orders_real_trained_untrained_and_noise(features):
     (x_train, _), (x_test, _) = keras_vae.data.load_mnist()
     x_train = x_train.reshape(-1, 28, 28, 1) / 255.0

@@ -15,7 +15,7 @@ from conftest import small_vae
 
 import keras_vae
 from keras_vae import callbacks, distribute, runs
-from keras_vae import config as config_lib
+from keras_vae.runs import config as config_lib
 
 ARGS = ["--dataset", "mnist", "--limit", "512", "--epochs", "2", "--batch-size", "64",
         "--hidden-units", "32", "--seed", "0", "--binarize", "static"]

@@ -11,7 +11,7 @@ import pytest
 from conftest import small_vae
 
 import keras_vae
-from keras_vae import cli
+from keras_vae import callbacks, cli
 
 
 class _Rates(keras.callbacks.Callback):
@@ -73,3 +73,12 @@ def test_the_cosine_follows_the_time_budget():
         assert abs(rate - 2e-3 * expected) < 2e-3 * 0.01
     budget.on_epoch_end(4)
     assert model.stop_training and budget.epochs == 5  # past the budget: stop
+
+
+# === Moved here from the milestone modules (test_beyond, test_findings, test_mathematics) ===
+def test_cyclical_annealing_schedule():
+    schedule = callbacks.CyclicalKLAnnealing(cycle_epochs=4, target=2.0, ratio=0.5)
+    assert [schedule.weight_at(e) for e in range(8)] == [0, 1, 2, 2, 0, 1, 2, 2]
+    with pytest.raises(ValueError, match=r"ratio in \(0, 1\]"):
+        callbacks.CyclicalKLAnnealing(4, ratio=0)
+

@@ -1,9 +1,7 @@
 """Distributions of the model: priors p(z), posteriors q(z|x), likelihoods p(x|z)."""
 
+# Importing flows registers the "iaf" posterior (it builds on
+# posteriors.Posterior), before any module can look a posterior up by name.
 from keras_vae.distributions import flows, hierarchy, ladder, likelihoods, posteriors, priors, scale
-
-# The flow posterior builds on posteriors.Posterior, so it joins the
-# registry here, before any module can look a posterior up by name.
-posteriors._REGISTRY["iaf"] = flows.InverseAutoregressiveFlow
 
 __all__ = ["flows", "hierarchy", "ladder", "likelihoods", "posteriors", "priors", "scale"]

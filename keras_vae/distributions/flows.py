@@ -25,7 +25,7 @@ import tensorflow_probability as tfp
 from keras import ops
 
 from keras_vae import validation
-from keras_vae.distributions.posteriors import Posterior
+from keras_vae.distributions.posteriors import Posterior, register
 from keras_vae.distributions.scale import positive_scale
 
 tfb, tfd = tfp.bijectors, tfp.distributions
@@ -115,6 +115,7 @@ class IAFStep(tfb.Bijector):
 
 
 @keras.saving.register_keras_serializable(package="keras_vae")
+@register("iaf")
 class InverseAutoregressiveFlow(Posterior, keras.layers.Layer):
     """q(z|x): a diagonal Gaussian followed by `steps` IAF steps.
 

@@ -40,7 +40,7 @@ def _positive(name, value):
     return float(value)
 
 
-class Likelihood:
+class Likelihood(registry.Configurable):
     """Base class: a recipe from decoder outputs to p(x|z).
 
     Subclasses set `params_size` and implement `_distribution(blocks)`, where
@@ -99,19 +99,20 @@ class Likelihood:
             f"[{low:g}, {high:g}]. Received {received}. {self.range_hint}"
         )
 
-    def get_config(self):
-        return {}
 
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
+#: The named likelihoods: `names()`, `register(name)` (a class decorator) and `get`.
+REGISTRY = registry.Registry("likelihood", Likelihood)
+register = REGISTRY.register
+names = REGISTRY.names
 
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
+
+def get(identifier):
+    """Resolve a likelihood from a name, a config dict or an instance."""
+    return REGISTRY.get(identifier)
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
+@register("bernoulli")
 class Bernoulli(Likelihood):
     """Bernoulli likelihood on logits, for data in [0, 1].
 
@@ -142,6 +143,7 @@ class Bernoulli(Likelihood):
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
+@register("gaussian")
 class Gaussian(Likelihood):
     """Gaussian likelihood with a fixed scale σ (variance c = σ²).
 
@@ -169,6 +171,7 @@ class Gaussian(Likelihood):
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
+@register("gaussian_learned_scale")
 class GaussianLearnedScale(Likelihood):
     """Gaussian likelihood whose per-pixel scale the decoder outputs.
 
@@ -191,6 +194,7 @@ class GaussianLearnedScale(Likelihood):
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
+@register("continuous_bernoulli")
 class ContinuousBernoulli(Bernoulli):
     """The continuous Bernoulli (Loaiza-Ganem & Cunningham, 2019) on logits.
 
@@ -210,6 +214,7 @@ class ContinuousBernoulli(Bernoulli):
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
+@register("discretized_logistic")
 class DiscretizedLogistic(Likelihood):
     """Discretized logistic for 8-bit images (Salimans et al., 2017).
 
@@ -253,17 +258,3 @@ class DiscretizedLogistic(Likelihood):
 
     def get_config(self):
         return {"min_scale": self.min_scale}
-
-
-_REGISTRY = {
-    "bernoulli": Bernoulli,
-    "continuous_bernoulli": ContinuousBernoulli,
-    "discretized_logistic": DiscretizedLogistic,
-    "gaussian": Gaussian,
-    "gaussian_learned_scale": GaussianLearnedScale,
-}
-
-
-def get(identifier):
-    """Resolve a likelihood from a name, a config dict or an instance."""
-    return registry.resolve(identifier, Likelihood, _REGISTRY, "likelihood")

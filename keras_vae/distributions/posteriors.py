@@ -49,7 +49,19 @@ class Posterior:
         return cls(**config)
 
 
+#: The named posteriors: `names()`, `register(name)` (a class decorator) and `get`.
+REGISTRY = registry.Registry("posterior", Posterior)
+register = REGISTRY.register
+names = REGISTRY.names
+
+
+def get(identifier):
+    """Resolve a posterior from a name, a config dict or an instance."""
+    return REGISTRY.get(identifier)
+
+
 @keras.saving.register_keras_serializable(package="keras_vae")
+@register("diagonal")
 class DiagonalGaussian(Posterior):
     """q(z|x) = N(μ, diag σ²); the encoder outputs μ, then σ before softplus."""
 
@@ -69,6 +81,7 @@ class DiagonalGaussian(Posterior):
 
 
 @keras.saving.register_keras_serializable(package="keras_vae")
+@register("full_covariance")
 class FullCovarianceGaussian(Posterior):
     """q(z|x) = N(μ, L Lᵀ); the encoder outputs μ, then the entries of L."""
 
@@ -107,11 +120,3 @@ class FullCovarianceGaussian(Posterior):
 def _latent_dim(params_size):
     # params_size = d + d(d+1)/2  →  d² + 3d − 2·params_size = 0.
     return int(round((-3 + math.sqrt(9 + 8 * params_size)) / 2))
-
-
-_REGISTRY = {"diagonal": DiagonalGaussian, "full_covariance": FullCovarianceGaussian}
-
-
-def get(identifier):
-    """Resolve a posterior from a name, a config dict or an instance."""
-    return registry.resolve(identifier, Posterior, _REGISTRY, "posterior")

@@ -94,7 +94,19 @@ def diagonal_mixture_log_prob(z, locs, scales, logits):
     return tf.cast(tf.reshape(result, tf.shape(z)[:-1]), dtype)
 
 
+#: The named priors: `names()`, `register(name)` (a class decorator) and `get`.
+REGISTRY = registry.Registry("prior", Prior)
+register = REGISTRY.register
+names = REGISTRY.names
+
+
+def get(identifier):
+    """Resolve a prior from a name, a config dict or an instance."""
+    return REGISTRY.get(identifier)
+
+
 @keras.saving.register_keras_serializable(package="keras_vae")
+@register("standard_normal")
 class StandardNormal(Prior):
     """The standard normal prior p(z) = N(0, I) of the course notes.
 
@@ -139,6 +151,7 @@ def _standard_normal(num_samples, latent_dim, seed):
 
 
 @keras.saving.register_keras_serializable(package="keras_vae")
+@register("learnable_gaussian")
 class LearnableGaussian(Prior):
     """A diagonal Gaussian p(z) = N(μ, diag σ²) with learnt μ and σ.
 
@@ -164,6 +177,7 @@ class LearnableGaussian(Prior):
 
 
 @keras.saving.register_keras_serializable(package="keras_vae")
+@register("mixture_of_gaussians")
 class MixtureOfGaussians(Prior):
     """A learnable mixture of K diagonal Gaussians: p(z) = Σ_k π_k N(μ_k, σ_k²).
 
@@ -209,6 +223,7 @@ class MixtureOfGaussians(Prior):
 
 
 @keras.saving.register_keras_serializable(package="keras_vae")
+@register("vamp")
 class VampPrior(Prior):
     """The VampPrior (Tomczak & Welling, 2018): p(z) = (1/K) Σ_k q(z | u_k).
 
@@ -273,16 +288,3 @@ class VampPrior(Prior):
 
     def get_config(self):
         return {**super().get_config(), "num_components": self.num_components}
-
-
-_REGISTRY = {
-    "standard_normal": StandardNormal,
-    "learnable_gaussian": LearnableGaussian,
-    "mixture_of_gaussians": MixtureOfGaussians,
-    "vamp": VampPrior,
-}
-
-
-def get(identifier):
-    """Resolve a prior from a name, a config dict or an instance."""
-    return registry.resolve(identifier, Prior, _REGISTRY, "prior")

@@ -42,7 +42,7 @@ def metadata(vae, dataset=None, batch_sizes=None):
         "package_version": __version__,
         "latent_dim": vae.latent_dim,
         # The layers of the code, z_1 first (a HierarchicalVAE has several).
-        "latent_dims": list(getattr(vae, "latent_dims", [vae.latent_dim])),
+        "latent_dims": list(vae.latent_dims),
         "image_shape": list(vae.data_shape),
         "likelihood": type(vae.likelihood).__name__,
         "prior": type(vae.prior).__name__,

@@ -1,8 +1,10 @@
-"""The models: the VAE, its conditional variant, their networks and objectives."""
+"""The models: the VAE, its conditional and hierarchical variants, their
+networks and objectives, and the latent samplers fitted after training."""
 
-from keras_vae.models import networks, objectives
+from keras_vae.models import bounds, networks, objectives, samplers
 from keras_vae.models.conditional import ConditionalVAE
 from keras_vae.models.hierarchical import HierarchicalVAE
 from keras_vae.models.vae import VAE
 
-__all__ = ["VAE", "ConditionalVAE", "HierarchicalVAE", "networks", "objectives"]
+__all__ = ["VAE", "ConditionalVAE", "HierarchicalVAE", "bounds", "networks", "objectives",
+           "samplers"]

@@ -2,10 +2,8 @@
 
 import keras
 
-from keras_vae import compatibility, registry, validation
+from keras_vae import validation
 from keras_vae.distributions import hierarchy, ladder
-from keras_vae.distributions import posteriors as posteriors_lib
-from keras_vae.distributions import priors as priors_lib
 from keras_vae.models.vae import VAE
 
 #: inference= names and their posterior classes.
@@ -34,11 +32,11 @@ class HierarchicalVAE(VAE):
             prior's links by precision weighting (`keras_vae.distributions.ladder`).
         hierarchy_units: Dense widths of every link between two layers.
         hierarchy_activation: their activation (tanh, as in Burda et al.).
-        **kwargs: every other `VAE` argument. `prior` and `posterior` are
-            the hierarchy's own (the names "standard_normal" and "diagonal"
-            are accepted for them); free bits and `use_exact_kl=False` are
-            refused, as `docs/compatibility.md` lists: the KL of the
-            hierarchy is always a Monte-Carlo estimate.
+        **kwargs: every other `VAE` argument but `prior` and `posterior`:
+            the hierarchy's prior and posterior are its own chains of Gaussian
+            layers, built from the arguments above. Free bits are refused, as
+            `docs/compatibility.md` lists; the KL of the hierarchy is always
+            a Monte-Carlo estimate.
 
     Example:
 
@@ -50,9 +48,8 @@ class HierarchicalVAE(VAE):
     """
 
     def __init__(self, input_shape, latent_dims=(100, 50), inference="bottom_up",
-                 hierarchy_units=(100, 100), hierarchy_activation="tanh",
-                 prior="standard_normal", posterior="diagonal", **kwargs):
-        self.latent_dims = hierarchy.check_latent_dims(latent_dims)
+                 hierarchy_units=(100, 100), hierarchy_activation="tanh", **kwargs):
+        self._layer_sizes = hierarchy.check_latent_dims(latent_dims)
         if inference not in INFERENCE:
             raise ValueError(f"Unknown inference: {inference!r}. Expected 'bottom_up' "
                              "(Burda et al.) or 'ladder' (Sønderby et al.).")
@@ -60,34 +57,27 @@ class HierarchicalVAE(VAE):
         self.hierarchy_units = validation.positive_int_tuple("hierarchy_units",
                                                              hierarchy_units)
         self.hierarchy_activation = hierarchy_activation
-        # The levels asked for (names, not the objects: Keras would track them).
-        self._given_levels = {
-            "prior": _level(prior, priors_lib._REGISTRY),
-            "posterior": _level(posterior, posteriors_lib._REGISTRY)}
+        for role in ("prior", "posterior"):
+            if role in kwargs:
+                raise TypeError(
+                    f"A HierarchicalVAE takes no {role}=: its {role} is its own chain of "
+                    f"Gaussian layers, built from latent_dims, inference and "
+                    f"hierarchy_units. Received {role}={kwargs[role]!r}; remove it, or use "
+                    f"a one-layer VAE for this {role}.")
         if "latent_dim" in kwargs:
             raise ValueError(
                 f"A HierarchicalVAE takes latent_dims (received {tuple(latent_dims)}); its "
                 f"latent_dim is their sum. Remove latent_dim={kwargs['latent_dim']!r}.")
         links = {"latent_dims": self.latent_dims, "hidden_units": self.hierarchy_units,
                  "activation": hierarchy_activation}
-        super().__init__(
-            input_shape, latent_dim=sum(self.latent_dims),
-            prior=_own(prior, "standard_normal", hierarchy.HierarchicalPrior, links),
-            posterior=_own(posterior, "diagonal", INFERENCE[inference], links), **kwargs)
+        super().__init__(input_shape, latent_dim=sum(self.latent_dims),
+                         prior=hierarchy.HierarchicalPrior(**links),
+                         posterior=INFERENCE[inference](**links), **kwargs)
 
     def _option_levels(self, encoder, prior):
+        # The prior and posterior are the hierarchy's own: not options here.
         levels = super()._option_levels(encoder, prior)
-        levels.update(self._given_levels)  # refused pairs name what was asked for
-        levels["hierarchy"] = self.inference
-        compatibility.check(levels)  # a refused pair of named levels, first
-        for role, instance, cls in (("prior", prior, hierarchy.HierarchicalPrior),
-                                    ("posterior", self.posterior_family,
-                                     INFERENCE[self.inference])):
-            if not isinstance(instance, cls):
-                raise ValueError(
-                    f"A HierarchicalVAE's {role} is its own chain of Gaussian layers "
-                    f"({cls.__name__} for inference={self.inference!r}); received the "
-                    f"{role} {type(instance).__name__}. Leave {role}= at its default.")
+        levels.update(prior=None, posterior=None, hierarchy=self.inference)
         return levels
 
     def build(self, input_shape):
@@ -102,33 +92,21 @@ class HierarchicalVAE(VAE):
     def _decoder_inputs(self, z, labels):
         return z[..., : self.latent_dims[0]]
 
-    def layer_slices(self):
-        """`[slice]` of each layer's dimensions in the code, z_1 first."""
-        starts = [sum(self.latent_dims[:i]) for i in range(len(self.latent_dims) + 1)]
-        return [slice(a, b) for a, b in zip(starts[:-1], starts[1:], strict=True)]
+    @property
+    def latent_dims(self):
+        """The sizes of the stochastic layers, z_1 first."""
+        return self._layer_sizes
 
     def get_config(self):
         config = super().get_config()
-        config.pop("latent_dim")  # the sum of latent_dims
+        for key in ("latent_dim", "prior", "posterior"):  # built from the arguments below
+            config.pop(key)
         return {**config, "latent_dims": list(self.latent_dims), "inference": self.inference,
                 "hierarchy_units": list(self.hierarchy_units),
                 "hierarchy_activation": self.hierarchy_activation}
 
-
-def _level(given, names):
-    """The level of a prior or posterior asked for: its name, or None (an
-    instance of a class of its own, or the hierarchy's saved one)."""
-    return given if isinstance(given, str) else registry.name_of(given, names)
-
-
-def _own(given, default, cls, links):
-    """The hierarchy's prior or posterior for `given`: its own class (a saved
-    one, or made from `links` for the `default` name); anything else is
-    passed on for the compatibility rules to refuse."""
-    if isinstance(given, cls) or (isinstance(given, dict)
-                                  and given.get("class_name") == cls.__name__):
-        return given
-    if isinstance(given, str) and given == default:
-        return cls(**links)
-    return given
-
+    @classmethod
+    def from_config(cls, config):
+        # Files saved before issue 35 held the hierarchy's prior and posterior.
+        config = {k: v for k, v in config.items() if k not in ("prior", "posterior")}
+        return super().from_config(config)

@@ -14,6 +14,11 @@ import keras
 NAMES = ("mlp", "conv")
 
 
+def names():
+    """The named network families, as the other registries list theirs."""
+    return NAMES
+
+
 def mlp_encoder(input_shape, output_size, hidden_units, activation):
     """Flatten, then Dense layers of `hidden_units`, then `output_size` values."""
     layers = [keras.Input(input_shape), keras.layers.Flatten()]

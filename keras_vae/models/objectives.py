@@ -1,117 +1,58 @@
-"""Training objectives: small functions over the per-example terms of a batch.
+"""Training objectives: objects that turn the per-example terms of a batch
+(`ElboTerms`) into the scalar loss that the model adds with `add_loss`.
 
-The model computes, for a batch, the per-example terms of `ElboTerms`
-(reconstruction −(1/V) Σ_v log p(x|z_v), the KL, log p(x|z_v) and the samples
-z_v); an objective turns them into the scalar loss that `call` adds with
-`add_loss`. Evaluation uses the same functions (`log_importance_weights`,
-`importance_weighted_bound`), so training and evaluation cannot drift apart.
-
-Mathematical details:
-
-    negative ELBO:  mean_x [ −(1/V) Σ_v log p(x|z_v) + λ · KL(q(z|x) ‖ p(z)) ]
-
-    IWAE (Burda et al., 2015), k = V samples:
-        log w_i = log p(x|z_i) + λ · (log p(z_i) − log q(z_i|x))
-        bound(x) = log (1/k) Σ_i w_i = logsumexp_i(log w_i) − log k
-        loss = −mean_x bound(x)
-
-    The tighter-bound family of Rainforth et al. (2018), from the same
-    k = M·K log weights (M = `importance_groups`):
-        MIWAE(M, K) = (1/M) Σ_m log (1/K) Σ_k w_mk           (M = 1: IWAE)
-        CIWAE(β)    = β · (1/k) Σ_i log w_i + (1 − β) · IWAE_k  (β = 1: ELBO)
-        PIWAE(M, K): the generative network climbs IWAE_{M·K}, the inference
-            network MIWAE(M, K); one surrogate gives both gradients:
-            IWAE(w̄) + MIWAE(w) − MIWAE(w̄), where w̄ are the weights with z
-            and q(z|x) held constant (stop_gradient), so its value is
-            IWAE_{M·K} and the MIWAE terms cancel in the generative gradient.
-
-    free bits (Kingma et al., 2016), floor λ_fb nats per latent dimension j:
-        KL term = Σ_j max(λ_fb, mean over the batch of KL_j)
-
-With λ = 1 the IWAE bound with k = 1 is the ELBO estimated by Monte Carlo.
+Each objective owns its parameters, as likelihoods and priors do:
+`Elbo(free_bits=0.1)`, `Iwae()`, `Miwae(groups=8)`, `Ciwae(beta=0.25)`,
+`Piwae(groups=8)`. A name (`"miwae"`) gives the defaults; `configure(name,
+**options)` builds one from a run's options and refuses an option the
+objective does not take. The maths is in `keras_vae.models.bounds`, shared
+with the evaluation, so training and evaluation cannot drift apart.
 """
 
 import abc
-import collections
+import warnings
 
-import tensorflow as tf
+import keras
 from keras import ops
 
-from keras_vae import registry
+from keras_vae import registry, validation
+from keras_vae.models.bounds import (  # noqa: F401  (the bounds, as before)
+    ElboTerms,
+    combined_bound,
+    free_bits_kl,
+    importance_weighted_bound,
+    log_importance_weights,
+    multi_sample_bound,
+    negative_elbo,
+    partially_importance_weighted,
+)
 
 
-class ElboTerms(collections.namedtuple(
-        "ElboTerms", "reconstruction kl log_px z posterior likelihood inputs")):
-    """Per-example parts of the ELBO for a batch.
-
-    `reconstruction`: −(1/V) Σ_v log p(x|z_v), shape `(batch,)`; `kl`:
-    KL(q(z|x) ‖ p(z)), `(batch,)`; `log_px`: log p(x|z_v), `(V, batch)`;
-    `z`: the samples, `(V, batch, latent_dim)`; `posterior` and
-    `likelihood`: the TFP distributions; `inputs`: the batch as the model
-    was called with it.
-    """
-
-
-# === The functions (tensors in, tensors out) ===
-def negative_elbo(reconstruction, kl, kl_weight=1.0):
-    """mean(reconstruction) + λ · mean(kl) over the batch, from per-example
-    `(batch,)` terms."""
-    return ops.mean(reconstruction) + kl_weight * ops.mean(kl)
-
-
-def log_importance_weights(log_px, log_prior, log_posterior, kl_weight=1.0):
-    """log w = log p(x|z) + λ (log p(z) − log q(z|x)), elementwise, `(k, batch)`."""
-    return log_px + kl_weight * (log_prior - log_posterior)
-
-
-def importance_weighted_bound(log_weights):
-    """log (1/k) Σ_i w_i per example, from log w of shape `(k, batch)`."""
-    k = ops.cast(ops.shape(log_weights)[0], log_weights.dtype)  # static or traced
-    return tf.reduce_logsumexp(log_weights, axis=0) - ops.log(k)
-
-
-def multi_sample_bound(log_weights, groups):
-    """MIWAE: the mean over `groups` = M groups of K = k/M samples of the
-    K-sample bound, per example, from log w of shape `(k, batch)`."""
-    grouped = tf.reshape(log_weights, [groups, -1, tf.shape(log_weights)[-1]])  # (M, K, batch)
-    per_group = importance_weighted_bound(ops.transpose(grouped, (1, 0, 2)))  # (M, batch)
-    return ops.mean(per_group, axis=0)
-
-
-def combined_bound(log_weights, beta):
-    """CIWAE: β · the Monte-Carlo ELBO + (1 − β) · the importance-weighted
-    bound, from the same log w of shape `(k, batch)`."""
-    return beta * ops.mean(log_weights, axis=0) + (1.0 - beta) * importance_weighted_bound(
-        log_weights)
-
-
-def partially_importance_weighted(log_weights, held_log_weights, groups):
-    """PIWAE's surrogate per example: equal in value to IWAE_{M·K}; its
-    gradient is IWAE's for what `held_log_weights` (w̄: z and q held
-    constant) depend on, and MIWAE(M, K)'s for the rest (the inference
-    network)."""
-    return (importance_weighted_bound(held_log_weights)
-            + multi_sample_bound(log_weights, groups)
-            - multi_sample_bound(held_log_weights, groups))
-
-
-def free_bits_kl(kl_share, kl_mean, free_bits):
-    """Σ_j max(free_bits, mean KL_j): `kl_share` is what this replica adds
-    for dimension j (its share of the batch mean, with the gradient) and
-    `kl_mean` the global batch mean of KL_j that decides the floor."""
-    return ops.sum(ops.where(kl_mean > free_bits, kl_share, free_bits))
-
-
-# === The objectives the model calls ===
-class Objective(abc.ABC):
+class Objective(registry.Configurable, abc.ABC):
     """The loss of a batch from the model and the batch's `ElboTerms`.
 
     Subclasses implement `loss(vae, terms)` and `describe(vae)` (a subclass
-    without them cannot be made: TypeError at construction) and may refuse
-    combinations with the compatibility rules of `keras_vae.compatibility`.
+    without them cannot be made: TypeError at construction), keep their
+    parameters as attributes returned by `get_config`, and may check the
+    model they train with `check(vae)`.
     """
 
-    name = None
+    @property
+    def name(self):
+        """The registered name of this objective's class, or None."""
+        return REGISTRY.name_of(self)
+
+    @property
+    def level(self):
+        """This objective's level in `keras_vae.compatibility.LEVELS`."""
+        return self.name
+
+    #: Whether `loss` reads `vae.kl_share_and_mean` (the per-dimension KL).
+    uses_kl_per_dimension = False
+
+    #: The levels (`level`) that instances of the class can have, for the
+    #: combination matrix; None: the registered name alone.
+    levels = None
 
     @abc.abstractmethod
     def loss(self, vae, terms):
@@ -121,22 +62,65 @@ class Objective(abc.ABC):
     def describe(self, vae):
         """What the loss is, in words, for reports."""
 
+    def details(self):
+        """Its parameters that reports name after `describe`, in words."""
+        return []
 
+    def check(self, vae):  # noqa: B027  (most objectives train any model)
+        """Raise `ValueError` if this objective cannot train `vae`."""
+
+    def __eq__(self, other):
+        return type(self) is type(other) and self.get_config() == other.get_config()
+
+    def __hash__(self):
+        return hash((type(self), tuple(sorted(self.get_config().items()))))
+
+
+#: The named objectives: `names()`, `register(name)` (a class decorator) and `get`.
+REGISTRY = registry.Registry("objective", Objective)
+register = REGISTRY.register
+names = REGISTRY.names
+
+
+@keras.saving.register_keras_serializable(package="keras_vae")
+@register("elbo")
 class Elbo(Objective):
-    """The negative ELBO, the KL weighted by `vae.kl_weight`, with free bits
-    when `vae.free_bits` > 0."""
+    """The negative ELBO, the KL weighted by `vae.kl_weight`.
 
-    name = "elbo"
+    Args:
+        free_bits: float ≥ 0, nats per latent dimension below which the KL
+            of that dimension (averaged over the batch) is not penalised
+            (Kingma et al., 2016); needs a closed-form KL per dimension.
+    """
+
+    levels = ("elbo", "elbo(free_bits>0)")
+
+    def __init__(self, free_bits=0.0):  # pragma: no mutate block
+        self.free_bits = validation.non_negative("free_bits", free_bits)
+
+    @property
+    def level(self):
+        return "elbo(free_bits>0)" if self.free_bits > 0 else "elbo"
+
+    @property
+    def uses_kl_per_dimension(self):
+        return self.free_bits > 0
 
     def loss(self, vae, terms):
-        if vae.free_bits > 0:
+        if self.free_bits > 0:
             share, mean = vae.kl_share_and_mean(terms)
-            kl = free_bits_kl(share, mean, vae.free_bits)
+            kl = free_bits_kl(share, mean, self.free_bits)
             return ops.mean(terms.reconstruction) + vae.kl_weight * kl
         return negative_elbo(terms.reconstruction, terms.kl, vae.kl_weight)
 
     def describe(self, vae):
         return "negative ELBO"
+
+    def details(self):
+        return [f"free bits {self.free_bits:g} nats per dimension"] if self.free_bits else []
+
+    def get_config(self):
+        return {"free_bits": self.free_bits}
 
 
 def _log_weights(vae, terms):
@@ -144,10 +128,10 @@ def _log_weights(vae, terms):
                                   terms.posterior.log_prob(terms.z), vae.kl_weight)
 
 
+@keras.saving.register_keras_serializable(package="keras_vae")
+@register("iwae")
 class Iwae(Objective):
     """The negative importance-weighted bound with k = `vae.num_samples`."""
-
-    name = "iwae"
 
     def loss(self, vae, terms):
         return -ops.mean(importance_weighted_bound(_log_weights(vae, terms)))
@@ -156,37 +140,78 @@ class Iwae(Objective):
         return f"negative IWAE bound (k={vae.num_samples})"
 
 
-class Miwae(Objective):
-    """The negative MIWAE bound: `vae.num_samples` samples in
-    `vae.importance_groups` groups."""
+class _Grouped(Objective):
+    """An objective over M groups of K = k/M of the k = `vae.num_samples`
+    samples. With one group it is the IWAE bound (its compatibility level
+    is then "iwae").
 
-    name = "miwae"
+    Args:
+        groups: M, a positive int dividing the model's `num_samples`.
+    """
+
+    def __init__(self, groups=1):  # pragma: no mutate block
+        self.groups = validation.positive_int("groups", groups)
+
+    @property
+    def level(self):
+        return f"{self.name}(groups>1)" if self.groups > 1 else "iwae"
+
+    def check(self, vae):
+        validation.divisor("groups", self.groups, "num_samples", vae.num_samples)
+
+    def get_config(self):
+        return {"groups": self.groups}
+
+    def _groups(self, vae):
+        return f"M={self.groups}, K={vae.num_samples // self.groups}"
+
+
+@keras.saving.register_keras_serializable(package="keras_vae")
+@register("miwae")
+class Miwae(_Grouped):
+    """The negative MIWAE bound: `vae.num_samples` samples in `groups`
+    groups (`_Grouped`)."""
+
+    levels = ("miwae(groups>1)",)  # one group: the IWAE bound
 
     def loss(self, vae, terms):
-        return -ops.mean(multi_sample_bound(_log_weights(vae, terms), vae.importance_groups))
+        return -ops.mean(multi_sample_bound(_log_weights(vae, terms), self.groups))
 
     def describe(self, vae):
-        return f"negative MIWAE bound ({_groups(vae)})"
+        return f"negative MIWAE bound ({self._groups(vae)})"
 
 
+@keras.saving.register_keras_serializable(package="keras_vae")
+@register("ciwae")
 class Ciwae(Objective):
-    """The negative CIWAE bound with β = `vae.ciwae_beta`."""
+    """The negative CIWAE bound.
 
-    name = "ciwae"
+    Args:
+        beta: float in [0, 1], the weight β on the ELBO (1 − β on the
+            importance-weighted bound).
+    """
+
+    def __init__(self, beta=0.5):  # pragma: no mutate block
+        self.beta = validation.fraction("beta", beta)
 
     def loss(self, vae, terms):
-        return -ops.mean(combined_bound(_log_weights(vae, terms), vae.ciwae_beta))
+        return -ops.mean(combined_bound(_log_weights(vae, terms), self.beta))
 
     def describe(self, vae):
-        return f"negative CIWAE bound (β={vae.ciwae_beta:g}, k={vae.num_samples})"
+        return f"negative CIWAE bound (β={self.beta:g}, k={vae.num_samples})"
+
+    def get_config(self):
+        return {"beta": self.beta}
 
 
-class Piwae(Objective):
+@keras.saving.register_keras_serializable(package="keras_vae")
+@register("piwae")
+class Piwae(_Grouped):
     """The negative PIWAE surrogate: the decoder and prior learn from
-    IWAE_{M·K}, the encoder from MIWAE(M, K), M = `vae.importance_groups`.
+    IWAE_{M·K}, the encoder from MIWAE(M, K), M = `groups` (`_Grouped`).
     Decodes the samples twice (the second time held constant)."""
 
-    name = "piwae"
+    levels = ("piwae(groups>1)",)  # one group: the IWAE bound
 
     def loss(self, vae, terms):
         x, labels = vae.split_inputs(terms.inputs)
@@ -196,25 +221,67 @@ class Piwae(Objective):
             held_log_px, vae.prior.log_prob(held_z),
             ops.stop_gradient(terms.posterior.log_prob(terms.z)), vae.kl_weight)
         return -ops.mean(partially_importance_weighted(
-            _log_weights(vae, terms), held, vae.importance_groups))
+            _log_weights(vae, terms), held, self.groups))
 
     def describe(self, vae):
         return (f"negative IWAE bound (k={vae.num_samples}); PIWAE trains the encoder "
-                f"on MIWAE ({_groups(vae)})")
-
-
-def _groups(vae):
-    return f"M={vae.importance_groups}, K={vae.num_samples // vae.importance_groups}"
-
-
-_REGISTRY = {"elbo": Elbo, "iwae": Iwae, "miwae": Miwae, "ciwae": Ciwae, "piwae": Piwae}
+                f"on MIWAE ({self._groups(vae)})")
 
 
 def get(identifier):
-    """An `Objective` from its name (`"elbo"`, `"iwae"`, `"miwae"`,
-    `"ciwae"`, `"piwae"`). Names only: the model saves its objective by
-    name, its parameters as the model's own."""
-    if not isinstance(identifier, str):
-        raise ValueError(f"Expected an objective name, one of {sorted(_REGISTRY)}. "
-                         f"Received: {identifier!r}")
-    return registry.resolve(identifier, Objective, _REGISTRY, "objective")
+    """An `Objective` from its name (the defaults), a config dict or an
+    instance."""
+    return REGISTRY.get(identifier)
+
+
+#: The run options (config keys, command-line flags) that are objectives'
+#: parameters, and the parameter each is: {option: (parameter, default)}.
+OPTIONS = {"free_bits": ("free_bits", 0.0), "importance_groups": ("groups", 1),
+           "ciwae_beta": ("beta", 0.5)}
+
+
+def configure(name, **options):
+    """The objective `name` with the run options of `OPTIONS` (`free_bits`,
+    `importance_groups`, `ciwae_beta`) given as its parameters.
+
+    An option left at its default is not passed; an option the objective
+    does not take is refused, naming the objectives that do.
+    """
+    cls = REGISTRY[name] if name in REGISTRY else type(get(name))
+    parameters = {}
+    for option, value in options.items():
+        parameter, default = OPTIONS[option]
+        if value is None or value == default:
+            continue
+        if parameter not in cls().get_config():
+            takers = [n for n in names() if parameter in REGISTRY[n]().get_config()]
+            raise ValueError(
+                f"{option}={value!r} is a parameter of the objective "
+                f"{' and '.join(map(repr, takers))}; objective={name!r} takes no "
+                f"{option}. Use objective={takers[0]!r}, or leave {option} at its "
+                f"default ({default!r}).")
+        parameters[parameter] = value
+    return cls(**parameters)
+
+
+def from_model_keywords(objective, **keywords):
+    """The model's objective from `VAE(objective=...)` and the deprecated
+    keywords `free_bits`, `importance_groups` and `ciwae_beta` (None: not
+    given). Given with a name, they are passed on with a `DeprecationWarning`;
+    given with an objective object, they are refused (the object holds its
+    own parameters)."""
+    given = {key: value for key, value in keywords.items() if value is not None}
+    if not given:
+        return get(objective)
+    listed = ", ".join(f"{key}={value!r}" for key, value in given.items())
+    if not isinstance(objective, str):
+        raise ValueError(
+            f"{listed} cannot be given to the model beside the objective {objective!r}: "
+            "an objective object holds its own parameters. Give them to it, for "
+            "example keras_vae.objectives.Elbo(free_bits=0.1).")
+    built = configure(objective, **given)
+    warnings.warn(
+        f"The model's keywords {listed} are deprecated and will be removed in the next "
+        f"release: use objective=keras_vae.objectives.{built!r}.",
+        DeprecationWarning, stacklevel=4)
+    return built

@@ -4,6 +4,8 @@ distributions, fitted samplers) and how it is rebuilt from it."""
 import keras
 import numpy as np
 
+from keras_vae.models import objectives
+
 
 class Saving:
     """Mixed into `keras_vae.VAE`: `get_config` and `from_config`."""
@@ -21,10 +23,7 @@ class Saving:
             kl_weight=float(np.asarray(self._kl_weight.value)),
             num_samples=self.num_samples,
             use_exact_kl=self.use_exact_kl,
-            objective=self.objective,
-            free_bits=self.free_bits,
-            importance_groups=self.importance_groups,
-            ciwae_beta=self.ciwae_beta,
+            objective=keras.saving.serialize_keras_object(self.objective),
             hidden_units=list(self.hidden_units),
             conv_filters=list(self.conv_filters),
             activation=self.activation,
@@ -43,9 +42,13 @@ class Saving:
     @classmethod
     def from_config(cls, config):
         config = dict(config)
-        for key in ("encoder", "decoder", "likelihood", "prior", "posterior"):
+        for key in ("encoder", "decoder", "likelihood", "prior", "posterior", "objective"):
             if isinstance(config.get(key), dict):
                 config[key] = keras.saving.deserialize_keras_object(config[key])
+        # Files saved before the objectives held their parameters (issue 35).
+        old = {key: config.pop(key) for key in objectives.OPTIONS if key in config}
+        if old and isinstance(config.get("objective"), str):
+            config["objective"] = objectives.configure(config["objective"], **old)
         samplers = config.pop("samplers", {})
         vae = cls(**config)
         for name, sampler in samplers.items():  # built here, their weights loaded after

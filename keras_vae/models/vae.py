@@ -5,7 +5,7 @@ import keras
 import tensorflow_probability as tfp
 from keras import ops
 
-from keras_vae import compatibility, registry, validation
+from keras_vae import compatibility, validation
 from keras_vae.distributions import likelihoods as likelihoods_lib
 from keras_vae.distributions import posteriors as posteriors_lib
 from keras_vae.distributions import priors as priors_lib
@@ -68,20 +68,20 @@ class VAE(UnconditionalInputs, Generation, Saving, CheckedFitting, keras.Model):
         use_exact_kl: bool. If `True`, use the closed-form KL where TFP has
             one and a Monte-Carlo estimate otherwise; if `False`, always
             estimate it by Monte Carlo.
-        objective: `"elbo"`, or `"iwae"` for the importance-weighted bound of
-            Burda et al. (2015) with `num_samples` = k samples:
-            log (1/k) Σ_i p(x|z_i) p(z_i) / q(z_i|x), tighter than the ELBO.
-            (`kl_weight` then weighs log p(z) − log q(z|x) in each weight.)
-            `"miwae"`, `"ciwae"` and `"piwae"`: the bounds of Rainforth et
-            al. (2018) from the same k samples. The objectives are in
-            `keras_vae.objectives`.
-        importance_groups: positive int M dividing `num_samples`: MIWAE and
-            PIWAE average the bound of M groups of `num_samples / M` samples.
-        ciwae_beta: float in [0, 1], CIWAE's weight β on the ELBO (1 − β on
-            the importance-weighted bound).
-        free_bits: float ≥ 0, nats per latent dimension below which the KL of
-            that dimension (averaged over the batch) is not penalised
-            (Kingma et al., 2016); needs a closed-form per-dimension KL.
+        objective: an objective of `keras_vae.objectives`, or its name for
+            its defaults: `"elbo"` (`Elbo(free_bits=0.0)`), `"iwae"` for the
+            importance-weighted bound of Burda et al. (2015) with
+            `num_samples` = k samples, log (1/k) Σ_i p(x|z_i) p(z_i) /
+            q(z_i|x), tighter than the ELBO (`kl_weight` then weighs
+            log p(z) − log q(z|x) in each weight); `"miwae"`
+            (`Miwae(groups=M)`), `"ciwae"` (`Ciwae(beta=β)`) and `"piwae"`
+            (`Piwae(groups=M)`), the bounds of Rainforth et al. (2018) from
+            the same k samples.
+        free_bits, importance_groups, ciwae_beta: deprecated; the parameters
+            of `Elbo(free_bits=...)`, `Miwae(groups=...)` / `Piwae(groups=...)`
+            and `Ciwae(beta=...)`. Given with an objective's name, they are
+            passed to it with a `DeprecationWarning`; they will be removed in
+            the next release.
         hidden_units: Dense widths of the `"mlp"` encoder (the decoder uses
             them in reverse order).
         conv_filters: channels of the stride-2 convolutions of the `"conv"`
@@ -115,9 +115,9 @@ class VAE(UnconditionalInputs, Generation, Saving, CheckedFitting, keras.Model):
         num_samples=1,
         use_exact_kl=True,
         objective="elbo",
-        free_bits=0.0,
-        importance_groups=1,
-        ciwae_beta=0.5,
+        free_bits=None,
+        importance_groups=None,
+        ciwae_beta=None,
         hidden_units=(512, 256),
         conv_filters=(32, 64),
         activation="relu",
@@ -131,20 +131,16 @@ class VAE(UnconditionalInputs, Generation, Saving, CheckedFitting, keras.Model):
         self.hidden_units = validation.positive_int_tuple("hidden_units", hidden_units)
         self.conv_filters = validation.positive_int_tuple("conv_filters", conv_filters)
         self.use_exact_kl = bool(use_exact_kl)
-        self._objective = objectives_lib.get(objective)
-        self.objective = self._objective.name
-        self.free_bits = validation.non_negative("free_bits", free_bits)
-        self.importance_groups = validation.positive_int("importance_groups",
-                                                         importance_groups)
-        self.ciwae_beta = validation.fraction("ciwae_beta", ciwae_beta)
+        self.objective = objectives_lib.from_model_keywords(
+            objective, free_bits=free_bits, importance_groups=importance_groups,
+            ciwae_beta=ciwae_beta)
         self.activation = activation
         self.seed = seed
         self.likelihood = likelihoods_lib.get(likelihood)
         self.posterior_family = posteriors_lib.get(posterior)
         prior = priors_lib.get(prior)
         compatibility.check(self._option_levels(encoder, prior))
-        validation.divisor("importance_groups", self.importance_groups,
-                           "num_samples", self.num_samples)
+        self.objective.check(self)
         self._build_networks(encoder, decoder)
         self.prior = prior  # tracked last: saved files order weights this way
         self._build_state(kl_weight, seed)
@@ -186,17 +182,14 @@ class VAE(UnconditionalInputs, Generation, Saving, CheckedFitting, keras.Model):
     def _option_levels(self, encoder, prior):
         """This model's level of each option of `keras_vae.compatibility`."""
         return {
-            "likelihood": registry.name_of(self.likelihood, likelihoods_lib._REGISTRY),
-            "prior": registry.name_of(prior, priors_lib._REGISTRY),
-            "posterior": registry.name_of(self.posterior_family, posteriors_lib._REGISTRY),
-            "objective": self.objective,
+            "likelihood": likelihoods_lib.REGISTRY.name_of(self.likelihood),
+            "prior": priors_lib.REGISTRY.name_of(prior),
+            "posterior": posteriors_lib.REGISTRY.name_of(self.posterior_family),
+            "objective": self.objective.level,
             "network": encoder if isinstance(encoder, str) else None,
             "conditional": "yes" if self.num_classes else "no",
-            "free_bits": "> 0" if self.free_bits > 0 else "0",
             "num_samples": "> 1" if self.num_samples > 1 else "1",
             "use_exact_kl": str(self.use_exact_kl),
-            "importance_groups": "> 1" if self.importance_groups > 1 else "1",
-            "ciwae_beta": "0.5" if self.ciwae_beta == 0.5 else "!= 0.5",
             "hierarchy": "none",  # HierarchicalVAE: its inference
         }
 
@@ -214,6 +207,19 @@ class VAE(UnconditionalInputs, Generation, Saving, CheckedFitting, keras.Model):
             self.prior.attach(self)
             self.prior.build(self.latent_dim)
 
+    # === The code z ===
+    @property
+    def latent_dims(self):
+        """The sizes of the model's stochastic layers, bottom first: one
+        layer, `(latent_dim,)`, here; several in a `HierarchicalVAE`."""
+        return (self.latent_dim,)
+
+    def layer_slices(self):
+        """`[slice]` of each stochastic layer's dimensions in the code z,
+        bottom first."""
+        starts = [sum(self.latent_dims[:i]) for i in range(len(self.latent_dims) + 1)]
+        return [slice(a, b) for a, b in zip(starts[:-1], starts[1:], strict=True)]
+
     # === KL weight ===
     @property
     def kl_weight(self):
@@ -227,7 +233,7 @@ class VAE(UnconditionalInputs, Generation, Saving, CheckedFitting, keras.Model):
     # === Forward pass ===
     def call(self, x, training=False):
         terms = self.elbo_terms(x)
-        self.add_loss(self._objective.loss(self, terms))
+        self.add_loss(self.objective.loss(self, terms))
         self.reconstruction_tracker.update_state(terms.reconstruction)
         self.kl_tracker.update_state(terms.kl)
         return ops.mean(self.likelihood.distribution_mean(terms.likelihood), axis=0)

@@ -8,10 +8,10 @@ import keras
 import numpy as np
 
 from keras_vae import compatibility, data
-from keras_vae import config as config_lib
 from keras_vae.models.conditional import ConditionalVAE
 from keras_vae.models.hierarchical import HierarchicalVAE
 from keras_vae.models.vae import VAE
+from keras_vae.runs import config as config_lib
 from keras_vae.training import callbacks as callbacks_lib
 
 
@@ -27,6 +27,13 @@ def build_model(config, image_shape):
                 f"Give latent_dims ({config['latent_dims']}) or latent_dim "
                 f"({config['latent_dim']}), not both: a hierarchy's code is the sum of "
                 "latent_dims.")
+        for key in ("prior", "posterior"):
+            if kwargs.pop(key) != defaults[key]:
+                raise ValueError(
+                    f"{key} applies to one stochastic layer; a hierarchy's {key} is its "
+                    f"own chain of Gaussian layers. Received {key}={config[key]!r} with "
+                    f"latent_dims={config['latent_dims']}: leave {key} at its default "
+                    f"({defaults[key]!r}), or give latent_dim for one layer.")
         return HierarchicalVAE(image_shape, latent_dims=config["latent_dims"],
                                inference=config["inference"],
                                hierarchy_units=config["hierarchy_units"], **kwargs)

@@ -4,7 +4,8 @@ import json
 
 import numpy as np
 
-from keras_vae import data, decoding, evaluation, files, objectives
+from keras_vae import data, evaluation, files
+from keras_vae.evaluation import decoding
 from keras_vae.runs import build
 from keras_vae.runs.layout import Run
 
@@ -17,12 +18,12 @@ def evaluate(run_dir, batch_size=500, verbose="auto", iw_samples=0, anomaly=None
     active units and, for factorised Gaussian priors, the KL per latent
     dimension. With `iw_samples` = k > 0: the importance-sampled negative
     log-likelihood (nats and bits per dimension), its decoder's products in
-    `iw_precision` (`keras_vae.decoding`: "float32", or "bfloat16" for an
+    `iw_precision` (`keras_vae.evaluation.decoding`: "float32", or "bfloat16" for an
     MLP decoder, faster on CPUs with bfloat16 units). With `anomaly` (another
     dataset spec): per-example negative-ELBO scores of that dataset's test
     split against a threshold at `anomaly_quantile` of this one's, and the
     AUROC of the two. With `sample_quality` (28×28 grey images): the
-    Fréchet distance and precision/recall (`keras_vae.quality`) of samples
+    Fréchet distance and precision/recall (`keras_vae.evaluation.quality`) of samples
     from the prior and from each fitted sampler against the test images.
     """
     _check_arguments(batch_size, iw_samples, anomaly_quantile, iw_precision)
@@ -97,7 +98,7 @@ QUALITY_SAMPLES = 5000
 def sample_quality_report(vae, real_images, seed=0):
     """`{sampler: {"frechet_distance", "precision", "recall"}}` for the prior
     and each fitted sampler, each with as many samples as `real_images`."""
-    from keras_vae import quality
+    from keras_vae.evaluation import quality
 
     if tuple(vae.data_shape) != (28, 28, 1):
         raise ValueError(
@@ -112,12 +113,9 @@ def sample_quality_report(vae, real_images, seed=0):
 def objective_name(vae):
     """What the model's `loss` is, in words."""
     weight = float(np.asarray(vae.kl_weight.value))
-    name = objectives.get(vae.objective).describe(vae)
-    details = []
-    if weight != 1.0:
-        details.append(f"KL weight {weight:g}")
-    if vae.free_bits > 0:
-        details.append(f"free bits {vae.free_bits:g} nats per dimension")
+    name = vae.objective.describe(vae)
+    details = [f"KL weight {weight:g}"] if weight != 1.0 else []
+    details += vae.objective.details()
     return name + (f" with {', '.join(details)}" if details else "")
 
 

@@ -24,9 +24,9 @@ import tempfile
 
 import keras
 
-from keras_vae import config as config_lib
 from keras_vae import files
 from keras_vae.models.vae import VAE
+from keras_vae.runs import config as config_lib
 from keras_vae.version import __version__
 
 PICTURES = ("samples", "reconstructions", "interpolation", "latent_map",

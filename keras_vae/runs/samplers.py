@@ -3,11 +3,13 @@ keep it in the run's model.keras, and draw its samples."""
 
 import json
 
-from keras_vae import files, samplers
+from keras_vae import files
+from keras_vae.models import samplers
 from keras_vae.runs import build, pictures
 from keras_vae.runs.layout import Run
 
-SAMPLERS = ("gmm",)
+#: The samplers this job fits: the registry's (`keras_vae.samplers.names()`).
+SAMPLERS = samplers.names()
 
 
 def fit_sampler(run_dir, sampler="gmm", components="auto"):

@@ -46,7 +46,7 @@ def global_batch(model, inputs):
         tf.one_hot(replica, replicas, dtype=tf.float32) * tf.cast(size, tf.float32))
     sizes = tf.cast(tf.round(sizes), tf.int32)
     state = {"start": tf.reduce_sum(sizes[:replica]), "total": tf.reduce_sum(sizes)}
-    if model.free_bits > 0:
+    if model.objective.uses_kl_per_dimension:
         per_dimension = tf.stop_gradient(model.kl_per_dimension(x, condition))
         sums = tf.concat([tf.reduce_sum(per_dimension, axis=0),
                           [tf.cast(size, per_dimension.dtype)]], axis=0)

@@ -1,7 +1,7 @@
 """Stops asked for by a signal wait until the epoch's files are written.
 
 The command line turns SIGINT and SIGTERM into an exception
-(`keras_vae.failures`). Raised while `model.keras` or the backup is being
+(`keras_vae.cli.failures`). Raised while `model.keras` or the backup is being
 written, it would leave a half-written file; `EpochEndGuard` marks the
 end-of-epoch writes as a section during which the stop waits, and raises it
 as soon as they are done.

@@ -16,8 +16,8 @@ import datetime
 import os
 import sys
 
-from keras_vae import config as config_lib
-from keras_vae import failures
+from keras_vae.cli import failures
+from keras_vae.runs import config as config_lib
 
 _PICTURE_COMMANDS = {
     "sample": ("samples", "a grid of samples from the prior"),

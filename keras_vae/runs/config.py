@@ -1,8 +1,11 @@
 """Run configuration: one table of options, read from files and flags.
 
-The model's options take their defaults from `keras_vae.VAE`'s signature and
-their valid names from the registries of likelihoods, priors, posteriors,
-objectives and networks; the data and training options are listed here.
+The model's options take their defaults from `keras_vae.VAE`'s signature (the
+objectives' parameters from `keras_vae.objectives.OPTIONS`) and their valid
+names from the registries of likelihoods, priors, posteriors, objectives and
+networks; the data and training options are listed here. `model_kwargs`
+builds the objects (an objective with its parameters, a Gaussian with its
+scale, a mixture prior with its components) from the flat options.
 The command line's flags and help, and the checks of config files, are
 derived from `options()`, so nothing is written twice.
 """
@@ -82,13 +85,17 @@ def options():
     Imports the model (and so TensorFlow) on first use.
     """
     from keras_vae.distributions import likelihoods
+    from keras_vae.models import objectives
     from keras_vae.models.vae import VAE
 
     signature = inspect.signature(VAE.__init__).parameters
     names = _registered_names()
     model = {}
     for name, text in _MODEL_HELP.items():
-        default = signature[name].default
+        if name in objectives.OPTIONS:  # a parameter of an objective
+            default = objectives.OPTIONS[name][1]
+        else:
+            default = signature[name].default
         kind = list if isinstance(default, tuple) else type(default)
         default = list(default) if isinstance(default, tuple) else default
         if name in names:
@@ -105,9 +112,9 @@ def _registered_names():
     from keras_vae.models import networks, objectives
 
     return {
-        "likelihood": list(likelihoods._REGISTRY), "prior": list(priors._REGISTRY),
-        "posterior": list(posteriors._REGISTRY), "objective": list(objectives._REGISTRY),
-        "encoder": list(networks.NAMES), "decoder": list(networks.NAMES),
+        "likelihood": list(likelihoods.names()), "prior": list(priors.names()),
+        "posterior": list(posteriors.names()), "objective": list(objectives.names()),
+        "encoder": list(networks.names()), "decoder": list(networks.names()),
     }
 
 
@@ -230,7 +237,11 @@ def read_file(path):
 
 def model_kwargs(config):
     """The `keras_vae.VAE` arguments of a resolved config (without shapes)."""
-    kwargs = {key: config[key] for key in MODEL_KEYS}
+    from keras_vae.models import objectives
+
+    kwargs = {key: config[key] for key in MODEL_KEYS if key not in objectives.OPTIONS}
+    kwargs["objective"] = objectives.configure(
+        config["objective"], **{key: config[key] for key in objectives.OPTIONS})
     kwargs["likelihood"] = config["likelihood"]
     if config["likelihood"] == "gaussian":
         from keras_vae.distributions import likelihoods

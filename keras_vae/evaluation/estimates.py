@@ -35,23 +35,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_vae import decoding
+from keras_vae.evaluation import decoding
 from keras_vae.models import objectives
-from keras_vae.quality import frechet_distance, precision_recall  # noqa: F401  (re-exported)
-
-
-def _length(vae, inputs):
-    return len(vae.input_arrays(inputs)[0])
-
-
-def _batches(vae, inputs, batch_size):
-    """The model's inputs, `batch_size` examples at a time (the model says
-    how its inputs split into images and labels)."""
-    images, labels = vae.input_arrays(inputs)
-    for start in range(0, len(images), batch_size):
-        end = start + batch_size
-        yield vae.join_inputs(np.asarray(images[start:end], dtype="float32"),
-                              None if labels is None else labels[start:end])
+from keras_vae.models.batches import batches as _batches
+from keras_vae.models.batches import length as _length
+from keras_vae.models.batches import posterior_means  # noqa: F401  (evaluation's, as before)
 
 
 def log_likelihood(vae, x, num_samples=5000, batch_size=100,  # pragma: no mutate
@@ -71,7 +59,7 @@ def log_likelihood(vae, x, num_samples=5000, batch_size=100,  # pragma: no mutat
         precision: `"float32"`, or `"bfloat16"` for the decoder's matrix
             products in bfloat16: about twice as fast on CPUs with AMX or
             AVX512-BF16 units, for an estimate that moves by a small fraction
-            of its Monte-Carlo error (`keras_vae.decoding`; an MLP decoder).
+            of its Monte-Carlo error (`keras_vae.evaluation.decoding`; an MLP decoder).
 
     The traced computation is kept for the latest two (model, precision)
     pairs, so that evaluating a model again traces and compiles nothing; it
@@ -155,7 +143,7 @@ def bits_convention(likelihood, binarized):
         likelihood: a `keras_vae.likelihoods` instance.
         binarized: whether the data are binary (binarized images).
     """
-    kind = getattr(likelihood, "kind", "density")
+    kind = getattr(likelihood, "kind", "density")  # a duck-typed likelihood: a density
     name = type(likelihood).__name__
     if kind == "levels":
         return "discrete", None
@@ -179,12 +167,6 @@ def negative_elbo(vae, x, batch_size=500):  # pragma: no mutate (batching)
     return np.concatenate(scores)
 
 
-def posterior_means(vae, x, batch_size=1000):  # pragma: no mutate (batching)
-    """`encode`'s loc for each example: E_q[z|x] for a Gaussian posterior,
-    z at ε = 0 for a flow or a hierarchy (`Posterior.loc_is_mean`)."""
-    return np.concatenate([np.asarray(vae.encode(b)[0]) for b in _batches(vae, x, batch_size)])
-
-
 #: S, the draws of z per example where `encode`'s loc is not E_q[z|x].
 MEAN_SAMPLES = 500
 
@@ -193,7 +175,7 @@ def active_units(vae, x, threshold=0.01):
     """`(count, variances)`: dimensions whose posterior mean E_q[z|x] varies
     over the data by more than `threshold`. The mean is `encode`'s loc, or
     a Monte-Carlo estimate where the loc is not the mean (module docstring)."""
-    if getattr(vae.posterior_family, "loc_is_mean", True):
+    if vae.posterior_family.loc_is_mean:
         variances = posterior_means(vae, x).var(axis=0)
     else:
         variances = _sampled_mean_variances(vae, x)
@@ -217,8 +199,7 @@ def active_units_per_layer(vae, x, threshold=0.01):
     """`[(count, variances)]`, one per stochastic layer (z_1 first) of a
     `HierarchicalVAE` (`layer_slices`), one entry for a one-layer model."""
     _, variances = active_units(vae, x, threshold)
-    slices = vae.layer_slices() if hasattr(vae, "layer_slices") else [slice(None)]
-    return [(int(np.sum(variances[s] > threshold)), variances[s]) for s in slices]
+    return [(int(np.sum(variances[s] > threshold)), variances[s]) for s in vae.layer_slices()]
 
 
 def kl_per_dimension(vae, x, batch_size=1000):  # pragma: no mutate (batching)
@@ -235,12 +216,12 @@ def kl_per_dimension(vae, x, batch_size=1000):  # pragma: no mutate (batching)
     return sums / _length(vae, x)
 
 
-# === Sample quality (keras_vae.quality) ===
+# === Sample quality (keras_vae.evaluation.quality) ===
 def sample_quality(vae, real_images, num_samples=None, sampler=None, seed=0, features=None):
     """`{"frechet_distance", "precision", "recall"}` of `num_samples` (default:
     as many as `real_images`) samples of `vae` from `sampler` (the prior by
     default), in the features of the committed MNIST classifier."""
-    from keras_vae import quality
+    from keras_vae.evaluation import quality
 
     features = features or quality.Features()
     n = num_samples or len(real_images)

@@ -29,7 +29,7 @@ import numpy as np
 
 WEIGHTS = "mnist_classifier.weights.h5"
 CARD = "mnist_classifier.json"
-ASSETS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets")
+ASSETS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "assets")
 
 
 def classifier_network():

@@ -26,8 +26,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_vae import evaluation, registry, validation
+from keras_vae import registry, validation
 from keras_vae.distributions import priors
+from keras_vae.models.batches import posterior_means
 
 #: The numbers of components tried when `num_components="auto"`.
 AUTO_COMPONENTS = (1, 2, 5, 10, 20, 40)
@@ -50,7 +51,20 @@ class Sampler(abc.ABC):
         return cls(**config)
 
 
+#: The named samplers: `names()`, `register(name)` (a class decorator) and `get`.
+REGISTRY = registry.Registry("sampler", Sampler)
+register = REGISTRY.register
+names = REGISTRY.names
+
+
+def get(identifier):
+    """A sampler from a config dict or an instance (fitted samplers have no
+    default state, so names only select their class)."""
+    return REGISTRY.get(identifier)
+
+
 @keras.saving.register_keras_serializable(package="keras_vae")
+@register("gmm")
 class GaussianMixtureSampler(Sampler):
     """A mixture of full-covariance Gaussians fitted to the codes of the data.
 
@@ -75,10 +89,10 @@ class GaussianMixtureSampler(Sampler):
 
     def fit(self, vae, x, batch_size=1000, seed=0, max_iter=200):
         """Fit the mixture to the posterior means of `x` (the model's inputs;
-        `evaluation.posterior_means`: z at ε = 0 for a flow or a hierarchy)."""
+        `keras_vae.evaluation.posterior_means`: z at ε = 0 for a flow or a hierarchy)."""
         from sklearn.mixture import GaussianMixture
 
-        codes = evaluation.posterior_means(vae, x, batch_size=batch_size).astype("float64")
+        codes = posterior_means(vae, x, batch_size=batch_size).astype("float64")
         if len(codes) < self.num_components:
             raise ValueError(
                 f"A mixture of {self.num_components} components needs at least as many "
@@ -144,7 +158,7 @@ def fit_gaussian_mixture(vae, x_train, x_held_out=None, num_components="auto", s
         cut = int(0.9 * len(images))
         x_train = vae.join_inputs(images[:cut], None if labels is None else labels[:cut])
         x_held_out = vae.join_inputs(images[cut:], None if labels is None else labels[cut:])
-    held_out = evaluation.posterior_means(vae, x_held_out)
+    held_out = posterior_means(vae, x_held_out)
     scores, best = {}, None
     for k in AUTO_COMPONENTS:
         if k > len(vae.input_arrays(x_train)[0]):
@@ -154,12 +168,3 @@ def fit_gaussian_mixture(vae, x_train, x_held_out=None, num_components="auto", s
         if best is None or scores[k] > scores[best[0]]:
             best = (k, sampler)
     return best[1], scores
-
-
-_REGISTRY = {"gmm": GaussianMixtureSampler}
-
-
-def get(identifier):
-    """A sampler from a config dict or an instance (fitted samplers have no
-    default state, so names only select their class)."""
-    return registry.resolve(identifier, Sampler, _REGISTRY, "sampler")

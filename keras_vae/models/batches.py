@@ -1,0 +1,24 @@
+"""A model's inputs in batches, and the codes of a data set."""
+
+import numpy as np
+
+
+def length(vae, inputs):
+    """The number of examples in the model's in-memory `inputs`."""
+    return len(vae.input_arrays(inputs)[0])
+
+
+def batches(vae, inputs, batch_size):
+    """The model's inputs, `batch_size` examples at a time (the model says
+    how its inputs split into images and labels)."""
+    images, labels = vae.input_arrays(inputs)
+    for start in range(0, len(images), batch_size):
+        end = start + batch_size
+        yield vae.join_inputs(np.asarray(images[start:end], dtype="float32"),
+                              None if labels is None else labels[start:end])
+
+
+def posterior_means(vae, x, batch_size=1000):  # pragma: no mutate (batching)
+    """`encode`'s loc for each example: E_q[z|x] for a Gaussian posterior,
+    z at ε = 0 for a flow or a hierarchy (`Posterior.loc_is_mean`)."""
+    return np.concatenate([np.asarray(vae.encode(b)[0]) for b in batches(vae, x, batch_size)])

@@ -1,0 +1,127 @@
+"""The combination matrix's cells: a model and its data for one row of levels.
+
+A row maps each option of `keras_vae.compatibility.LEVELS` (or a subset:
+the export cells take `GRAPH_OPTIONS` only) to a level; an option a row
+leaves out takes its default. `tests/test_matrix_model.py` trains,
+evaluates and reloads these models, `tests/test_matrix_export.py` exports
+them, and `tests/test_journeys.py` runs a few through the command line's
+jobs.
+"""
+
+import keras
+import numpy as np
+
+import keras_vae
+from keras_vae import objectives, priors
+from keras_vae.runs import config as config_lib
+
+IMAGE = (8, 8, 1)
+LATENT = 2
+CLASSES = 3
+SAMPLES = 3  # num_samples "> 1", so that MIWAE and PIWAE make 3 groups of 1
+
+#: Each objective level's objective (a plain name: `objectives.get(name)`).
+OBJECTIVES = {"elbo(free_bits>0)": objectives.Elbo(free_bits=0.1),
+              "miwae(groups>1)": objectives.Miwae(groups=SAMPLES),
+              "piwae(groups>1)": objectives.Piwae(groups=SAMPLES),
+              "ciwae": objectives.Ciwae(beta=0.25)}
+
+
+def objective_of(level):
+    return OBJECTIVES[level] if level in OBJECTIVES else objectives.get(level)
+
+
+def prior_of(level):
+    """Mixtures with three components (their defaults are larger)."""
+    if level in ("mixture_of_gaussians", "vamp"):
+        return type(priors.get(level))(num_components=3)
+    return level
+
+
+def images(n, seed=0):
+    """`n` 8-bit blob images whose row is the label, and the labels."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, CLASSES, n)
+    x = rng.integers(0, 60, (n,) + IMAGE[:2])
+    for i, label in enumerate(labels):
+        x[i, 2 * label: 2 * label + 3, 1:7] += 180
+    return x.astype("uint8")[..., None], labels.astype("int32")
+
+
+def data(levels, n=32, seed=0):
+    """`(x, labels)` for the cell's likelihood: binary images for the
+    Bernoulli, grey levels k/255 for the others."""
+    x, labels = images(n, seed)
+    if levels.get("likelihood", "bernoulli") == "bernoulli":
+        return (x > 127).astype("float32"), labels
+    return (x / 255.0).astype("float32"), labels
+
+
+def build(levels):
+    """The untrained model of a row, with fixed initial weights."""
+    keras.utils.set_random_seed(1)
+    network = levels.get("network", "mlp")
+    kwargs = dict(
+        likelihood=levels.get("likelihood", "bernoulli"),
+        objective=objective_of(levels.get("objective", "elbo")),
+        encoder=network, decoder=network, hidden_units=(16,), conv_filters=(4, 8),
+        num_samples=SAMPLES if levels.get("num_samples") == "> 1" else 1,
+        use_exact_kl=levels.get("use_exact_kl", "True") == "True", seed=1)
+    hierarchy = levels.get("hierarchy", "none")
+    if hierarchy != "none":
+        return keras_vae.HierarchicalVAE(IMAGE, latent_dims=(LATENT, 1), inference=hierarchy,
+                                         hierarchy_units=(4,), **kwargs)
+    kwargs.update(latent_dim=LATENT, prior=prior_of(levels.get("prior", "standard_normal")),
+                  posterior=levels.get("posterior", "diagonal"))
+    if levels.get("conditional", "no") == "yes":
+        return keras_vae.ConditionalVAE(IMAGE, num_classes=CLASSES, **kwargs)
+    return keras_vae.VAE(IMAGE, **kwargs)
+
+
+def inputs(vae, x, labels):
+    """What `fit` takes: the images, with their labels for a conditional model."""
+    return vae.join_inputs(x, labels if vae.num_classes else None)
+
+
+def fit_sampler(vae, levels, x, labels):
+    """Fit and add the row's sampler; its name for `sample`, or None."""
+    if levels.get("sampler", "prior") == "prior":
+        return None
+    fitted = keras_vae.samplers.GaussianMixtureSampler(2).fit(vae, inputs(vae, x, labels))
+    vae.add_sampler("gmm", fitted)
+    return "gmm"
+
+
+def cell_id(levels):
+    return "-".join(str(v).replace(" ", "").replace(">", "gt").replace("(", "_")
+                    .replace(")", "") for v in levels.values())
+
+
+def config_of(levels, dataset):
+    """A run config for a row, as flags and config files give it (the
+    objectives' parameters as `free_bits`, `importance_groups` and
+    `ciwae_beta`)."""
+    # Binary data for the Bernoulli, 8-bit grey levels for the others.
+    binarize = "static" if levels["likelihood"] == "bernoulli" else "none"
+    return config_lib.resolve({
+        "dataset": dataset, "binarize": binarize, "epochs": 1, "batch_size": 32,
+        "hidden_units": [16], "conv_filters": [4, 8],
+        "likelihood": levels["likelihood"], "prior": levels["prior"] or "standard_normal",
+        "prior_components": 3 if levels["prior"] in ("mixture_of_gaussians", "vamp")
+        else None,
+        "posterior": levels["posterior"] or "diagonal",
+        "objective": levels["objective"].split("(")[0],
+        "encoder": levels["network"], "decoder": levels["network"],
+        "conditional": levels["conditional"] == "yes",
+        "num_samples": 3 if levels["num_samples"] == "> 1" else 1,
+        "use_exact_kl": levels["use_exact_kl"] == "True",
+        # The objectives' parameters, as flags and config keys name them.
+        **{"elbo(free_bits>0)": {"free_bits": 0.1}, "miwae(groups>1)": {"importance_groups": 3},
+           "piwae(groups>1)": {"importance_groups": 3}, "ciwae": {"ciwae_beta": 0.25},
+           }.get(levels["objective"], {}),
+        "seed": 1,
+        # One latent layer of LATENT, or a hierarchy of LATENT and 1.
+        **({"latent_dim": LATENT} if levels["hierarchy"] == "none" else {
+            "latent_dims": [LATENT, 1], "inference": levels["hierarchy"],
+            "hierarchy_units": [4]}),
+    })
