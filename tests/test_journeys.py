@@ -16,6 +16,7 @@ import math
 import os
 
 import keras
+import matplotlib.image
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -63,6 +64,14 @@ def run_cell(levels, dataset, tmp_path):
     keep = _Keep()
     written = runs.train(config, run_dir, verbose=0, callbacks=[keep])
     assert all(os.path.exists(p) for p in written)
+    # The run directory: its config, history, model, TensorBoard logs, and
+    # pictures that show something (not one flat colour).
+    names = set(os.listdir(run_dir))
+    assert {"config.json", "history.csv", "model.keras", "tensorboard"} <= names, names
+    pictures = [p for p in written if p.endswith(".png")]
+    assert len(pictures) >= 4, written
+    for picture in pictures:
+        assert matplotlib.image.imread(picture).std() > 0.01, picture
     vae = keep.trained
     conditional = levels["conditional"] == "yes"
     assert vae.num_classes == (

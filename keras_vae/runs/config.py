@@ -38,11 +38,12 @@ _MODEL_HELP = {
     "prior": "the prior p(z)",
     "posterior": "the posterior q(z|x)",
     "kl_weight": "weight λ (β) on the KL term",
-    "free_bits": "nats per latent dimension not penalised",
+    "free_bits": "elbo: nats per latent dimension not penalised (Elbo(free_bits))",
     "objective": "the training objective (iwae uses num_samples = k)",
     "num_samples": "samples of z per example (V, or k for iwae)",
-    "importance_groups": "miwae and piwae: groups M of num_samples / M samples",
-    "ciwae_beta": "ciwae: the weight β on the ELBO, 1 − β on the IWAE bound",
+    "importance_groups": "miwae and piwae: groups M of num_samples / M samples "
+                         "(Miwae(groups), Piwae(groups))",
+    "ciwae_beta": "ciwae: the weight β on the ELBO, 1 − β on the IWAE bound (Ciwae(beta))",
     "use_exact_kl": "closed-form KL where one exists",
 }
 MODEL_KEYS = tuple(_MODEL_HELP)
