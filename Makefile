@@ -28,7 +28,8 @@ test: $(STAMP)
 
 # The long tests (marker `long`): models trained on MNIST for accuracy, XLA
 # against the plain graph, the example script, a full disk and the resume
-# after it. About 2 minutes; CI runs them after `make test`.
+# after it, `keras-vae web` served and stopped with Ctrl-C, and TensorFlow's
+# saved_model_cli on an export. About 2 minutes; CI runs them after `make test`.
 test-long: $(STAMP)
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope -m long --durations=10
 

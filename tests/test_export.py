@@ -124,6 +124,7 @@ def test_versions_are_never_overwritten_unless_asked(exported, vae):
         export.export_saved_model(vae, out, version=0)
 
 
+@pytest.mark.long  # a served page or TensorFlow's own CLI in subprocesses: make test-long
 def test_saved_model_cli_lists_and_runs_decode(exported, vae, tmp_path):
     _, path, _ = exported
     cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")

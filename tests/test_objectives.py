@@ -391,3 +391,33 @@ def test_objective_names_say_what_the_loss_is():
                                          num_samples=8)) == (
         "negative IWAE bound (k=8); PIWAE trains the encoder on MIWAE (M=4, K=2)")
 
+
+
+def test_objectives_are_equal_by_class_and_parameters():
+    assert objectives.Miwae(groups=2) == objectives.Miwae(groups=2)
+    assert objectives.Miwae(groups=2) != objectives.Piwae(groups=2)  # same config, other class
+    assert objectives.Elbo(free_bits=0.1) != objectives.Elbo(free_bits=0.2)
+    assert len({objectives.Miwae(2), objectives.Miwae(2), objectives.Piwae(2),
+                objectives.Elbo(0.1)}) == 3
+    assert hash(objectives.Ciwae(0.3)) == hash(objectives.Ciwae(0.3))
+
+
+def test_the_deprecation_points_at_the_users_line_and_names_every_keyword():
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        keras_vae.VAE((4, 4, 1), latent_dim=2, hidden_units=(4,), free_bits=0.5,
+                      importance_groups=1)  # the line the warning names
+    (warning,) = [w for w in caught if issubclass(w.category, DeprecationWarning)]
+    assert warning.filename == __file__
+    assert "free_bits=0.5, importance_groups=1 are deprecated" in str(warning.message)
+    assert "objective=keras_vae.objectives.Elbo(free_bits=0.5)" in str(warning.message)
+
+
+def test_configure_passes_only_what_differs_from_the_defaults():
+    assert objectives.configure("miwae", importance_groups=1, free_bits=0.0,
+                                ciwae_beta=None) == objectives.Miwae()
+    assert objectives.configure("elbo", free_bits=0.2) == objectives.Elbo(free_bits=0.2)
+    with pytest.raises(ValueError, match="Unknown objective: 'vimco'"):
+        objectives.configure("vimco")

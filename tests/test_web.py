@@ -179,6 +179,7 @@ def test_the_server_sends_the_cross_origin_isolation_headers_on_127_0_0_1_only(t
         web_run.make_server(str(folder), 70000)
 
 
+@pytest.mark.long  # a served page or TensorFlow's own CLI in subprocesses: make test-long
 def test_keras_vae_web_exports_the_page_serves_it_and_stops_on_ctrl_c(tmp_path):
     config = keras_vae.runs.config.resolve({"limit": 300, "epochs": 1, "batch_size": 100,
                                        "hidden_units": [16], "latent_dim": 2})

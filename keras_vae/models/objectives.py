@@ -10,6 +10,8 @@ with the evaluation, so training and evaluation cannot drift apart.
 """
 
 import abc
+import os
+import sys
 import warnings
 
 import keras
@@ -247,7 +249,7 @@ def configure(name, **options):
     An option left at its default is not passed; an option the objective
     does not take is refused, naming the objectives that do.
     """
-    cls = REGISTRY[name] if name in REGISTRY else type(get(name))
+    cls = type(get(name))  # an unknown name: get's error
     parameters = {}
     for option, value in options.items():
         parameter, default = OPTIONS[option]
@@ -283,5 +285,15 @@ def from_model_keywords(objective, **keywords):
     warnings.warn(
         f"The model's keywords {listed} are deprecated and will be removed in the next "
         f"release: use objective=keras_vae.objectives.{built!r}.",
-        DeprecationWarning, stacklevel=4)
+        DeprecationWarning, stacklevel=_outside_the_package())
     return built
+
+
+def _outside_the_package():
+    """The stacklevel, for `warnings.warn` in this module's caller, of the
+    first frame outside keras_vae: the user's line that built the model."""
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    frame, level = sys._getframe(2), 2
+    while frame is not None and frame.f_code.co_filename.startswith(package + os.sep):
+        frame, level = frame.f_back, level + 1
+    return level
