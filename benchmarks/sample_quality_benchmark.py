@@ -21,7 +21,8 @@ import time
 import _report  # benchmarks/_report.py, beside this script
 import numpy as np
 
-from keras_vae import data, edge, export, quality, runs, samplers
+from keras_vae import data, edge, export, runs, samplers
+from keras_vae.evaluation import quality
 from keras_vae.runs import config as config_lib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
