@@ -37,9 +37,14 @@ def numpy_scale(raw, floor=1e-4):
     return floor + softplus(raw + math.log(math.e - 1.0))
 
 
+def gaussian_kl_per_dimension(loc, scale):
+    """KL(N(loc, scale²) ‖ N(0, 1)) = ½ (σ² + μ² − 1 − ln σ²), elementwise."""
+    return 0.5 * (scale**2 + loc**2 - 1.0 - np.log(scale**2))
+
+
 def gaussian_kl(loc, scale):
     """KL(N(loc, diag scale²) ‖ N(0, I)) = ½ Σ (σ² + μ² − 1 − ln σ²), per example."""
-    return 0.5 * (scale**2 + loc**2 - 1.0 - np.log(scale**2)).sum(-1)
+    return gaussian_kl_per_dimension(loc, scale).sum(-1)
 
 
 def numpy_prior_log_prob(prior, z, vae=None):

@@ -54,10 +54,6 @@ class _Keep(keras.callbacks.Callback):
         self.trained = self.model
 
 
-def _inputs(vae, x, labels):
-    return runs.inputs(vae, x, labels)
-
-
 def run_cell(levels, dataset, tmp_path):
     config = config_of(levels, dataset)
     run_dir = str(tmp_path / "run")
@@ -98,7 +94,7 @@ def run_cell(levels, dataset, tmp_path):
     splits = runs.load_splits(config)
     x = runs.build.prepared_test_images(config, splits.x_test)[:5]
     labels = splits.y_test[:5].astype("int32")
-    inputs = _inputs(vae, x, labels)
+    inputs = runs.inputs(vae, x, labels)
     predicted = vae.predict(inputs, verbose=0)
     assert predicted.shape == (5,) + IMAGE + (1,) and np.all(np.isfinite(predicted))
     z = np.random.default_rng(0).standard_normal((5, vae.latent_dim)).astype("float32")
