@@ -3,6 +3,12 @@
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# `make test` runs one worker process per core (pytest-xdist): each worker's
+# TensorFlow then uses one thread for an op's work instead of one per core,
+# which only made the two workers compete (the matrix's cells: 21% faster).
+if "PYTEST_XDIST_WORKER_COUNT" in os.environ:
+    _threads = max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))
+    os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(_threads))
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
@@ -98,3 +104,17 @@ def has_bfloat16_units():
     except OSError:
         return False
     return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
+#: The modules that take longest, run first: `make test` hands whole modules to
+#: its two workers (--dist loadscope) in collection order, and a long module
+#: handed out last keeps one worker busy while the other waits.
+LONGEST_FIRST = ("test_matrix_model.py", "test_matrix_export.py", "test_cli.py",
+                 "test_journeys.py", "test_options.py", "test_export.py", "test_bad_input.py")
+
+
+def pytest_collection_modifyitems(items):
+    def rank(item):
+        name = item.path.name
+        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+    items.sort(key=rank)  # stable: each module's own order is kept
