@@ -50,7 +50,7 @@ def test_configurable_objects_rebuild_from_their_config_and_show_it():
 
 def test_every_family_has_a_public_registry():
     from keras_vae.distributions import likelihoods, posteriors, priors
-    from keras_vae.models import samplers
+    from keras_vae.models import networks, samplers
 
     assert likelihoods.names() == ("bernoulli", "gaussian", "gaussian_learned_scale",
                                    "continuous_bernoulli", "discretized_logistic")
@@ -59,7 +59,8 @@ def test_every_family_has_a_public_registry():
     assert posteriors.names() == ("diagonal", "full_covariance", "iaf")  # iaf: flows.py
     assert keras_vae.objectives.names() == ("elbo", "iwae", "miwae", "ciwae", "piwae")
     assert samplers.names() == ("gmm",) and keras_vae.samplers is samplers
-    for family in (likelihoods, priors, posteriors, keras_vae.objectives, samplers):
+    assert networks.names() == ("mlp", "conv")
+    for family in (likelihoods, priors, posteriors, keras_vae.objectives, samplers, networks):
         assert family.register == family.REGISTRY.register
         for name in family.names():
             assert family.REGISTRY.name_of(family.REGISTRY[name].__new__(
@@ -76,3 +77,34 @@ def test_the_sampler_job_and_the_run_options_read_the_registries():
     assert all(name in helps["likelihood"] for name in likelihoods.names())
     assert all(name in helps["prior"] for name in priors.names())
     assert all(name in helps["objective"] for name in keras_vae.objectives.names())
+
+
+def test_a_registered_network_family_is_built_by_name_and_joins_the_options():
+    import keras
+    import numpy as np
+
+    from keras_vae.models import networks
+    from keras_vae.runs import config
+
+    @networks.register("tiny_dense")
+    class TinyDense(networks.Network):
+        def encoder(self, input_shape, output_size, hidden_units, conv_filters, activation):
+            return keras.Sequential([keras.Input(input_shape), keras.layers.Flatten(),
+                                     keras.layers.Dense(output_size)], name="tiny_encoder")
+
+        def decoder(self, latent_dim, output_shape, hidden_units, conv_filters, activation):
+            return keras.Sequential([keras.Input((latent_dim,)),
+                                     keras.layers.Dense(int(np.prod(output_shape))),
+                                     keras.layers.Reshape(output_shape)], name="tiny_decoder")
+
+    try:
+        vae = keras_vae.VAE((4, 4, 1), latent_dim=2, encoder="tiny_dense", decoder="tiny_dense")
+        assert vae.encoder.name == "tiny_encoder" and vae.decoder.name == "tiny_decoder"
+        assert len(vae.encoder.layers) == 2 and vae.encoder.layers[-1].units == 4
+        assert np.asarray(vae.decode(np.zeros((3, 2), "float32"))).shape == (3, 4, 4, 1)
+        assert "tiny_dense" in config.options()["encoder"][2]
+    finally:
+        networks.REGISTRY._classes.pop("tiny_dense")  # other tests see the built-in two
+    with pytest.raises(ValueError, match=r"Unknown encoder: 'tiny_dense'. Expected one of "
+                                         r"\['mlp', 'conv'\], or a keras.layers.Layer"):
+        keras_vae.VAE((4, 4, 1), latent_dim=2, encoder="tiny_dense")

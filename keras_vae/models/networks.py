@@ -4,19 +4,46 @@ The encoder maps x to the posterior's parameters (2 · latent_dim values: the
 loc, then the pre-softplus scale). The decoder maps z to the likelihood's
 parameters, shaped `image_shape[:-1] + (channels * params_size,)`. Networks
 are plain `keras.Sequential` models, so they save and load with no custom code.
+
+Each named family is a `Network` in `REGISTRY` ("mlp", "conv"); a user's
+family joins with `@networks.register("name")`, and `encoder="name"` then
+builds it. Anything else given as a network must be a Keras layer.
 """
 
 import math
 
 import keras
 
-#: The named network families; anything else must be a Keras layer.
-NAMES = ("mlp", "conv")
+from keras_vae.registry import Configurable, Registry
+
+
+class Network(Configurable):
+    """A family of encoder and decoder networks, built for any image shape.
+
+    `encoder(input_shape, output_size, hidden_units, conv_filters, activation)`
+    maps an image to `output_size` values; `decoder(latent_dim, output_shape,
+    ...)` maps a code to `output_shape`. Each family uses the sizes it needs.
+    """
+
+    def encoder(self, input_shape, output_size, hidden_units, conv_filters, activation):
+        raise NotImplementedError  # pragma: no cover (each family's own)
+
+    def decoder(self, latent_dim, output_shape, hidden_units, conv_filters, activation):
+        raise NotImplementedError  # pragma: no cover (each family's own)
+
+
+REGISTRY = Registry("network", Network)
+register = REGISTRY.register
 
 
 def names():
-    """The named network families, as the other registries list theirs."""
-    return NAMES
+    """The named network families."""
+    return REGISTRY.names()
+
+
+def get(identifier):
+    """The `Network` for a name, a config dict or an instance."""
+    return REGISTRY.get(identifier)
 
 
 def mlp_encoder(input_shape, output_size, hidden_units, activation):
@@ -86,27 +113,48 @@ def _check_image_shape(shape):
         )
 
 
+@register("mlp")
+class Mlp(Network):
+    """Dense layers of `hidden_units` (`mlp_encoder`, `mlp_decoder`)."""
+
+    def encoder(self, input_shape, output_size, hidden_units, conv_filters, activation):
+        return mlp_encoder(input_shape, output_size, hidden_units, activation)
+
+    def decoder(self, latent_dim, output_shape, hidden_units, conv_filters, activation):
+        return mlp_decoder(latent_dim, output_shape, hidden_units, activation)
+
+
+@register("conv")
+class Conv(Network):
+    """Stride-2 convolutions of `conv_filters` (`conv_encoder`, `conv_decoder`)."""
+
+    def encoder(self, input_shape, output_size, hidden_units, conv_filters, activation):
+        return conv_encoder(input_shape, output_size, conv_filters, activation)
+
+    def decoder(self, latent_dim, output_shape, hidden_units, conv_filters, activation):
+        return conv_decoder(latent_dim, output_shape, conv_filters, activation)
+
+
 def build_encoder(identifier, input_shape, output_size, units, filters, activation):
-    """Return the encoder for a name ('mlp', 'conv') or a user's Keras layer."""
-    return _build("encoder", identifier, (mlp_encoder, conv_encoder),
-                  input_shape, output_size, units, filters, activation)
+    """Return the encoder for a registered name ('mlp', 'conv') or a user's Keras layer."""
+    if isinstance(identifier, keras.layers.Layer):
+        return identifier
+    return _family("encoder", identifier).encoder(input_shape, output_size, units, filters,
+                                                  activation)
 
 
 def build_decoder(identifier, latent_dim, output_shape, units, filters, activation):
-    """Return the decoder for a name ('mlp', 'conv') or a user's Keras layer."""
-    return _build("decoder", identifier, (mlp_decoder, conv_decoder),
-                  latent_dim, output_shape, units, filters, activation)
-
-
-def _build(role, identifier, builders, shape_in, shape_out, units, filters, activation):
+    """Return the decoder for a registered name ('mlp', 'conv') or a user's Keras layer."""
     if isinstance(identifier, keras.layers.Layer):
         return identifier
-    if identifier not in NAMES:
+    return _family("decoder", identifier).decoder(latent_dim, output_shape, units, filters,
+                                                  activation)
+
+
+def _family(role, identifier):
+    if not (isinstance(identifier, str) and identifier in REGISTRY):
         raise ValueError(
-            f"Unknown {role}: {identifier!r}. Expected one of {list(NAMES)}, "
+            f"Unknown {role}: {identifier!r}. Expected one of {list(names())}, "
             "or a keras.layers.Layer instance."
         )
-    mlp, conv = builders
-    if identifier == "mlp":
-        return mlp(shape_in, shape_out, units, activation)
-    return conv(shape_in, shape_out, filters, activation)
+    return REGISTRY[identifier]()

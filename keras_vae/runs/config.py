@@ -10,7 +10,6 @@ The command line's flags and help, and the checks of config files, are
 derived from `options()`, so nothing is written twice.
 """
 
-import functools
 import inspect
 import json
 import math
@@ -79,9 +78,10 @@ _TRAINING = {
 }
 
 
-@functools.cache
 def options():
-    """`{name: (type, default, help)}` of every run option, in order.
+    """`{name: (type, default, help)}` of every run option, in order, the
+    names of each family from its registry as it is now (a family a user
+    registers joins them).
 
     Imports the model (and so TensorFlow) on first use.
     """
