@@ -37,6 +37,12 @@ def check_refused(argv, capsys, *expected, code=2):
 
 # === train options ===
 TRAIN_CASES = [
+    (["--skip-bad-files", "true"], "skip_bad_files applies to sources read from files "
+     "(images:<dir>, tfrecord:<dir>, tfds:<name>); 'mnist' is held in memory, so it would "
+     "change nothing"),
+    (["--cache-dir", "/tmp/c"], "cache_dir applies to sources read from files"),
+    (["--shuffle-buffer", "100"], "shuffle_buffer applies to sources read from files"),
+    (["--shuffle-buffer", "0"], "Invalid value for shuffle_buffer: 0"),
     (["--epochs", "0"], "Invalid value for epochs: 0"),
     (["--epochs", "-1"], "Invalid value for epochs: -1"),
     (["--epochs", "two"], "Invalid value for epochs: 'two'"),

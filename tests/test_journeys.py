@@ -92,8 +92,11 @@ def run_cell(levels, dataset, tmp_path):
 
     # predict, decode, sample, reconstruct, encode: shapes, ranges, finite.
     splits = runs.load_splits(config)
-    x = runs.build.prepared_test_images(config, splits.x_test)[:5]
-    labels = splits.y_test[:5].astype("int32")
+    # The first 5 test images as the model sees them (binarized as configured).
+    first = runs.build.dataset(config, vae, splits.test.take(5), training=False)
+    inputs = next(iter(first))
+    x = np.asarray(inputs["images"] if conditional else inputs)
+    labels = splits.test.head(5)[1].astype("int32")
     inputs = runs.inputs(vae, x, labels)
     predicted = vae.predict(inputs, verbose=0)
     assert predicted.shape == (5,) + IMAGE + (1,) and np.all(np.isfinite(predicted))

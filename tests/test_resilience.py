@@ -101,7 +101,7 @@ def test_static_shapes_for_accelerators(tmp_path):
     config = config_lib.resolve({"limit": 300, "batch_size": 64, "drop_remainder": True})
     splits = runs.load_splits(config)
     vae = runs.build_model(config, splits.image_shape)
-    dataset = runs.build.dataset(config, vae, splits.x_train, training=True,
+    dataset = runs.build.dataset(config, vae, splits.train, training=True,
                                  drop_remainder=config["drop_remainder"])
     assert dataset.element_spec.shape.as_list() == [64, 28, 28, 1]
     assert sum(1 for _ in dataset) == 300 // 64

@@ -19,8 +19,10 @@ def test_mnist_source_keeps_labels():
 def test_tfds_source_through_mock_data():
     with tfds.testing.mock_data(num_examples=12):
         splits = data.load("tfds:mnist")
-    assert splits.x_train.shape == (12, 28, 28, 1)
-    assert splits.x_test.shape == (12, 28, 28, 1)
+        assert splits.train.count == 12 and splits.image_shape == (28, 28, 1)
+        assert splits.class_names == [str(i) for i in range(10)]
+        assert splits.x_train.shape == (12, 28, 28, 1)  # read from TFDS's dataset
+        assert splits.x_test.shape == (12, 28, 28, 1)
     assert splits.x_train.dtype == np.uint8
     assert splits.y_train.shape == (12,) and splits.y_train.max() < 10
     assert splits.name == "tfds:mnist"
@@ -91,8 +93,9 @@ def test_image_folder_of_mixed_sizes_names_two_files(tmp_path):
     _write_image(tmp_path / "a.png", (8, 8), 0)
     _write_image(tmp_path / "b.png", (8, 8), 0)
     _write_image(tmp_path / "c.png", (9, 7), 0)
-    with pytest.raises(ValueError, match=rf"{tmp_path}/a.png is 8x8 .* but {tmp_path}/c.png is 9x7.*--image-size"):
-        data.load(f"images:{tmp_path}")
+    splits = data.load(f"images:{tmp_path}")  # the files are read as they are used
+    with pytest.raises(data.BadFilesError, match=rf"(?s){tmp_path}/c.png: 9x7 pixels, the others 8x8.*--image-size"):
+        np.concatenate([splits.x_train, splits.x_test])
     splits = data.load(f"images:{tmp_path}", image_size=(4, 5), test_fraction=0.34)
     assert splits.x_train.shape[1:] == (4, 5, 1)
     assert splits.y_train is None  # no class subfolders, no labels

@@ -1,18 +1,36 @@
-"""tf.data pipelines: scaling, binarization, shuffling, batching.
+"""tf.data pipelines: caching, shuffling, batching, scaling, binarization.
+
+`stream(split, ...)` makes the batches of a `Split` (`keras_vae.data.splits`)
+in memory that does not grow with the data: the images stay uint8 until a
+batch is scaled to [0, 1] (and binarized), a cache holds uint8 images (in
+memory within `CACHE_MEMORY_MIB`, on disk under `cache_dir` beyond it), and
+the shuffle buffer is bounded. `make_dataset(x, ...)` does the same for
+arrays held in memory.
 
 Binarization modes (the standard MNIST likelihood protocol is "dynamic"):
 
 - `"dynamic"`: each training image is replaced by a fresh Bernoulli draw
   (pixel = 1 with probability equal to its grey level) every epoch; the test
   split is binarized once with a fixed seed.
-- `"static"`: every split is binarized once with a fixed seed.
+- `"static"`: every split is binarized once with a fixed seed: example i
+  always gets the same draw, whatever the order of reading.
 - `"none"`: grey levels in [0, 1].
 """
 
-import numpy as np
+import glob
+import hashlib
+import json
+import math
+import os
+
 import tensorflow as tf
 
 BINARIZE_MODES = ("dynamic", "static", "none")
+#: The most examples a shuffle buffer holds, and the most bytes (uint8).
+SHUFFLE_BUFFER = 10_000
+SHUFFLE_BUFFER_MIB = 512
+#: A split's decoded images are cached in memory up to this size.
+CACHE_MEMORY_MIB = 512
 
 
 def to_unit_interval(x):
@@ -29,7 +47,7 @@ def _bernoulli(x, seed):
 
 def make_dataset(x, batch_size, binarize="none", training=False, seed=0,
                  shuffle=True, cache=True, drop_remainder=False, labels=None, join=None):
-    """Return a batched, prefetched `tf.data.Dataset` of images.
+    """Return a batched, prefetched `tf.data.Dataset` of images held in memory.
 
     Args:
         x: array `(n, height, width, channels)`, uint8 (0–255) or float in [0, 1].
@@ -39,7 +57,7 @@ def make_dataset(x, batch_size, binarize="none", training=False, seed=0,
             binarized afresh every epoch; other splits are fixed.
         seed: fixes the shuffle order and every binarization.
         shuffle: shuffle a training split (reshuffled every epoch).
-        cache: cache the scaled (and statically binarized) images in memory.
+        cache: kept for compatibility: arrays are in memory already.
         drop_remainder: drop the last partial batch (static shapes for TPUs).
         labels: optional integer labels `(n,)`; elements are then the
             model's inputs made by `join(images, labels)`.
@@ -47,47 +65,115 @@ def make_dataset(x, batch_size, binarize="none", training=False, seed=0,
             pass the model's `join_inputs`; by default the dicts
             `{"images": ..., "labels": ...}` that a `ConditionalVAE` takes.
     """
+    from keras_vae.data.splits import array_split
+
+    del cache
+    return stream(array_split("arrays", x, labels), batch_size, binarize=binarize,
+                  training=training, seed=seed, shuffle=shuffle,
+                  drop_remainder=drop_remainder, join=join)
+
+
+def stream(split, batch_size, binarize="none", training=False, seed=0, shuffle=True,
+           drop_remainder=False, join=None, labels=True, shard=(1, 0), cache_dir=None,
+           cache_memory_mib=CACHE_MEMORY_MIB, shuffle_buffer=None, skip_bad_files=False):
+    """The batches of `split`: the model's inputs (images in [0, 1], with
+    labels joined by `join` where the split has them).
+
+    Args:
+        split: a `keras_vae.data.Split`.
+        batch_size, binarize, training, seed, shuffle, drop_remainder, join:
+            as `make_dataset`'s.
+        labels: give the split's labels to `join` (a conditional model);
+            otherwise the elements are the images alone.
+        shard: `(workers, worker)`: this worker's part of the split.
+        cache_dir: where a split too large for `cache_memory_mib` is cached
+            on disk (uint8); without it, such a split is decoded every epoch.
+        cache_memory_mib: the largest split (decoded, uint8) cached in memory.
+        shuffle_buffer: examples in the shuffle buffer of a source that
+            shuffles only its files (TFRecord shards, TFDS); by default
+            `SHUFFLE_BUFFER`, at most `SHUFFLE_BUFFER_MIB` of images.
+        skip_bad_files: skip examples that fail to decode instead of stopping.
+    """
     if binarize not in BINARIZE_MODES:
         raise ValueError(
             f"Unknown binarize mode: {binarize!r}. Expected one of "
             f"{list(BINARIZE_MODES)}."
         )
-    # Labelled elements are {"images", "labels"} inside the pipeline, and the
-    # model's inputs (`join`) at its end.
-    elements = np.asarray(x) if labels is None else {
-        "images": np.asarray(x), "labels": np.asarray(labels, dtype="int32")}
-    dataset = tf.data.Dataset.from_tensor_slices(elements)
-    dataset = dataset.map(_on_images(to_unit_interval), num_parallel_calls=tf.data.AUTOTUNE)
+    shuffled = training and shuffle
+    cache = _cache_place(split, shard, cache_dir, cache_memory_mib)
+    # A cached split is read once in a shuffled order, then shuffled again
+    # from the cache in a bounded buffer every epoch.
+    dataset = split.dataset(shard, order=seed if shuffled else None,
+                            reshuffle=cache is None, counted=not skip_bad_files)
+    if skip_bad_files:
+        dataset = dataset.ignore_errors()
+    if cache is not None:
+        dataset = dataset.cache(cache)
+    if shuffled and (cache is not None or not split.examples_shuffled):
+        dataset = dataset.shuffle(_buffer(split, shuffle_buffer), seed=seed,
+                                  reshuffle_each_iteration=True)
     fresh_every_epoch = binarize == "dynamic" and training
     if binarize != "none" and not fresh_every_epoch:
-        # Example i always gets the same draw, whatever the iteration order.
-        dataset = dataset.enumerate().map(
-            lambda i, element: _on_images(_bernoulli)(
-                element, tf.stack([tf.cast(seed, tf.int64), i])),
-            num_parallel_calls=tf.data.AUTOTUNE,
-        )
-    if cache:
-        dataset = dataset.cache()
-    if training and shuffle:
-        dataset = dataset.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+        dataset = dataset.map(lambda e: {**e, "images": _static_draw(e["images"], seed,
+                                                                     e["index"])},
+                              num_parallel_calls=tf.data.AUTOTUNE)
+    dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
+    dataset = dataset.map(lambda e: {**e, "images": to_unit_interval(e["images"])},
+                          num_parallel_calls=tf.data.AUTOTUNE)
     if fresh_every_epoch:
         # Dataset.random draws new seeds on every pass over the data.
         noise = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
         dataset = tf.data.Dataset.zip((dataset, noise)).map(
-            lambda element, r: _on_images(_bernoulli)(
-                element, tf.stack([r, tf.constant(0, tf.int64)])),
-            num_parallel_calls=tf.data.AUTOTUNE,
-        )
-    dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
-    if labels is not None and join is not None:
-        dataset = dataset.map(lambda element: join(element["images"], element["labels"]))
+            lambda e, r: {**e, "images": _bernoulli(e["images"], tf.stack(
+                [r, tf.constant(0, tf.int64)]))},
+            num_parallel_calls=tf.data.AUTOTUNE)
+    dataset = dataset.map(_inputs(split.has_labels and labels, join))
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
-def _on_images(function):
-    """Apply `function` to an element's images, whether or not it has labels."""
-    def apply(element, *args):
-        if isinstance(element, dict):
-            return {**element, "images": function(element["images"], *args)}
-        return function(element, *args)
-    return apply
+def _static_draw(images, seed, index):
+    """The example's fixed Bernoulli draw, in its own dtype (uint8 0/255)."""
+    bits = _bernoulli(to_unit_interval(images), tf.stack([tf.cast(seed, tf.int64), index]))
+    return tf.cast(bits * (255.0 if images.dtype.is_integer else 1.0), images.dtype)
+
+
+def _inputs(has_labels, join):
+    def inputs(element):
+        if not has_labels:
+            return element["images"]
+        if join is None:
+            return {"images": element["images"], "labels": element["labels"]}
+        return join(element["images"], element["labels"])
+    return inputs
+
+
+def _cache_place(split, shard, cache_dir, cache_memory_mib):
+    """None (no cache), "" (memory) or a file under `cache_dir`."""
+    if split.files is None:
+        return None  # arrays in memory, or TFDS (which reads its own files)
+    size = split.count * math.prod(split.image_shape) // shard[0]
+    if size <= cache_memory_mib * 2**20:
+        return ""
+    if cache_dir is None:
+        return None
+    os.makedirs(cache_dir, exist_ok=True)
+    key = hashlib.sha256(json.dumps([split.name, split.count, split.image_shape, shard,
+                                     split.files]).encode()).hexdigest()[:16]
+    prefix = os.path.join(cache_dir, f"{split.name.rsplit(' ', 1)[-1]}-{key}")
+    for stale in glob.glob(glob.escape(prefix) + "*.lockfile"):
+        os.remove(stale)  # left by a run that stopped while writing the cache
+    return prefix
+
+
+def _buffer(split, shuffle_buffer):
+    if shuffle_buffer is not None:
+        return max(1, min(shuffle_buffer, split.count))
+    per_image = max(1, math.prod(split.image_shape))
+    return max(1, min(SHUFFLE_BUFFER, split.count, SHUFFLE_BUFFER_MIB * 2**20 // per_image))
+
+
+def count_batches(count, batch_size, drop_remainder=False):
+    """The number of batches of `count` examples."""
+    return count // batch_size if drop_remainder else math.ceil(count / batch_size)
+
+

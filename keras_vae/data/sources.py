@@ -1,43 +1,33 @@
-"""Data sources: MNIST, TFDS datasets, NumPy files and folders of images.
+"""Data sources: MNIST, TFDS datasets, NumPy files, folders of images and
+folders of TFRecord shards.
 
-`load(spec)` returns the train and test splits as arrays
-`(n, height, width, channels)`, with labels where the source has them.
-Sources without a test split keep a fixed, seeded fraction of the examples
-for testing.
+`load(spec)` returns the train and test splits as `Split`s
+(`keras_vae.data.splits`): streams of uint8 images, with labels where the
+source has them. MNIST and `npz:` arrays are held in memory (integers as
+uint8); `images:`, `tfrecord:` and `tfds:` are read file by file as they
+are used. Sources without a test split keep a fixed, seeded share for
+testing: of the files of a folder, of the examples of an array, the last
+examples of a TFDS split.
 """
 
-import dataclasses
 import os
 import zipfile
 
 import numpy as np
 
-from keras_vae.data import checks, mnist
+from keras_vae.data import checks, folders, mnist, records
+from keras_vae.data.splits import Splits, array_split
 
-SOURCES = ("mnist", "tfds:<name>", "npz:<path>", "images:<dir>")
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
-
-
-@dataclasses.dataclass
-class Splits:
-    """Train and test arrays of one source; labels are None where absent."""
-
-    x_train: np.ndarray
-    y_train: np.ndarray | None
-    x_test: np.ndarray
-    y_test: np.ndarray | None
-    name: str
-
-    @property
-    def image_shape(self):
-        return tuple(self.x_train.shape[1:])
+SOURCES = ("mnist", "tfds:<name>", "npz:<path>", "images:<dir>", "tfrecord:<dir>")
+IMAGE_EXTENSIONS = folders.IMAGE_EXTENSIONS
 
 
 def load(spec, data_dir=None, image_size=None, test_fraction=0.1, seed=0):
     """Load a source named by `spec`.
 
     Args:
-        spec: `"mnist"`, `"tfds:<name>"`, `"npz:<path>"` or `"images:<dir>"`.
+        spec: `"mnist"`, `"tfds:<name>"`, `"npz:<path>"`, `"images:<dir>"`
+            or `"tfrecord:<dir>"`.
         data_dir: for `mnist`, a folder with the IDX files; for `tfds:`, the
             TFDS data directory.
         image_size: `(height, width)` to resize `images:` to, or None to
@@ -46,30 +36,60 @@ def load(spec, data_dir=None, image_size=None, test_fraction=0.1, seed=0):
             test split.
         seed: fixes that hold-out.
     """
-    return checks.check_splits(_load(spec, data_dir, image_size, test_fraction, seed))
-
-
-def _load(spec, data_dir, image_size, test_fraction, seed):
     if not isinstance(spec, str):
         raise ValueError(f"Expected a dataset name. Received: {spec!r}")
     kind, _, argument = spec.partition(":")
     if kind == "mnist" and not argument:
         (x_train, y_train), (x_test, y_test) = mnist.load_mnist(data_dir)
-        return Splits(x_train, y_train, x_test, y_test, "mnist")
+        return _from_arrays("mnist", x_train, y_train, x_test, y_test)
     if kind == "tfds" and argument:
-        return _load_tfds(argument, data_dir, test_fraction, seed)
+        from keras_vae.data import tfds_source
+
+        return tfds_source.load(argument, data_dir, test_fraction)
     if kind == "npz" and argument:
         return _load_npz(argument, test_fraction, seed)
     if kind == "images" and argument:
-        return _load_images(argument, image_size, test_fraction, seed)
+        return folders.load(argument, image_size, test_fraction, seed)
+    if kind == "tfrecord" and argument:
+        return records.load(argument)
     raise ValueError(
         f"Unknown dataset: {spec!r}. Expected one of: {', '.join(SOURCES)}."
     )
 
 
-def _with_channels(x):
+def from_arrays(x_train, x_test, y_train=None, y_test=None, name="arrays"):
+    """`Splits` of arrays held in memory (`(n, height, width[, channels])`,
+    uint8 or floats in [0, 1]), checked as a source's are."""
+    return _from_arrays(name, x_train, y_train, x_test, y_test)
+
+
+def _from_arrays(name, x_train, y_train, x_test, y_test):
+    x_train, x_test = _images(x_train), _images(x_test)
+    for part, x in (("x_train", x_train), ("x_test", x_test)):
+        checks.check_images(x, f"{name} {part}")
+    if x_train.shape[1:] != x_test.shape[1:]:
+        raise ValueError(
+            f"{name}: x_train has images of shape {x_train.shape[1:]} "
+            f"but x_test {x_test.shape[1:]}. Both splits must have one shape."
+        )
+    for part, labels, x in (("y_train", y_train, x_train), ("y_test", y_test, x_test)):
+        if labels is not None:
+            checks.check_labels(labels, len(x), f"{name} {part}")
+    class_names = None
+    if y_train is not None and y_test is not None:
+        found = int(max(np.max(y_train, initial=0), np.max(y_test, initial=0))) + 1
+        class_names = [str(i) for i in range(found)]
+    return Splits(array_split(f"{name} train", x_train, y_train),
+                  array_split(f"{name} test", x_test, y_test), name, class_names)
+
+
+def _images(x):
+    """`(n, h, w, c)`; integer images as uint8 (never a float copy)."""
     x = np.asarray(x)
-    return x[..., None] if x.ndim == 3 else x
+    x = x[..., None] if x.ndim == 3 else x
+    if np.issubdtype(x.dtype, np.integer) and x.size and x.min() >= 0 and x.max() <= 255:
+        x = x.astype("uint8", copy=False)
+    return x
 
 
 def _hold_out(x, y, test_fraction, seed, name):
@@ -84,42 +104,7 @@ def _hold_out(x, y, test_fraction, seed, name):
     n_test = max(1, int(round(len(x) * test_fraction)))
     test, train = order[:n_test], order[n_test:]
     pick = (lambda idx: None) if y is None else (lambda idx: y[idx])
-    return Splits(x[train], pick(train), x[test], pick(test), name)
-
-
-# === TensorFlow Datasets ===
-def _load_tfds(name, data_dir, test_fraction, seed):
-    x_train, y_train = _tfds_split(name, "train", data_dir)
-    try:
-        x_test, y_test = _tfds_split(name, "test", data_dir)
-    except ValueError:
-        return _hold_out(x_train, y_train, test_fraction, seed, f"tfds:{name}")
-    return Splits(x_train, y_train, x_test, y_test, f"tfds:{name}")
-
-
-def _tfds_split(name, split, data_dir):
-    """One split as arrays: its 'image' feature, and 'label' when present."""
-    import tensorflow_datasets as tfds
-
-    try:
-        dataset = tfds.load(name, split=split, data_dir=data_dir, download=False)
-    except Exception as error:  # TFDS raises several types for missing data.
-        raise ValueError(
-            f"Could not load the {split!r} split of the TFDS dataset {name!r} "
-            f"from {data_dir or '~/tensorflow_datasets'}: {error}\nThis machine "
-            "may be offline: prepare the data where there is network (`tfds "
-            f"build {name}`) and pass its folder as data_dir (--data-dir)."
-        ) from None
-    if "image" not in dataset.element_spec:
-        raise ValueError(
-            f"The TFDS dataset {name!r} has no 'image' feature (it has "
-            f"{sorted(dataset.element_spec)}): keras_vae needs images."
-        )
-    batches = list(tfds.as_numpy(dataset.batch(4096)))
-    images = _with_channels(np.concatenate([b["image"] for b in batches]))
-    if "label" not in dataset.element_spec:
-        return images, None
-    return images, np.concatenate([b["label"] for b in batches])
+    return _from_arrays(name, x[train], pick(train), x[test], pick(test))
 
 
 # === NumPy files ===
@@ -138,90 +123,12 @@ def _load_npz(path, test_fraction, seed):
         raise ValueError(f"{path} is not a readable .npz file: {error}") from None
     name = f"npz:{path}"
     if "x_train" in arrays and "x_test" in arrays:
-        return Splits(_with_channels(arrays["x_train"]), arrays.get("y_train"),
-                      _with_channels(arrays["x_test"]), arrays.get("y_test"), name)
+        return _from_arrays(name, arrays["x_train"], arrays.get("y_train"),
+                            arrays["x_test"], arrays.get("y_test"))
     if "x" in arrays:
-        return _hold_out(_with_channels(arrays["x"]), arrays.get("y"),
-                         test_fraction, seed, name)
+        return _hold_out(_images(arrays["x"]), arrays.get("y"), test_fraction, seed, name)
     raise ValueError(
         f"{path} holds the arrays {sorted(arrays)}. Expected 'x_train' and "
         "'x_test' (with optional 'y_train', 'y_test'), or 'x' (with optional "
         "'y')."
     )
-
-
-# === Folders of images ===
-def _load_images(folder, image_size, test_fraction, seed):
-    from PIL import Image
-
-    paths = _image_paths(folder)
-    labels = _folder_labels(folder, paths)
-    if image_size and (min(image_size) < 1 or max(image_size) > checks.MAX_IMAGE_SIDE):
-        raise ValueError(
-            f"image_size {image_size[0]}x{image_size[1]} is out of range: each side "
-            f"must be 1 to {checks.MAX_IMAGE_SIDE} pixels.")
-    images = [_read_image(Image, path, image_size) for path in paths]
-    _check_one_size(images, paths)
-    return _hold_out(_with_channels(np.stack(images)), labels, test_fraction,
-                     seed, f"images:{folder}")
-
-
-def _read_image(Image, path, image_size):
-    """One image as an array, or a ValueError naming the file."""
-    try:
-        with Image.open(path) as image:
-            side = max(image.size)
-            if side > checks.MAX_IMAGE_SIDE and not image_size:
-                raise ValueError(
-                    f"it is {image.size[0]}x{image.size[1]} pixels; the limit is "
-                    f"{checks.MAX_IMAGE_SIDE} per side (pass --image-size to resize)")
-            image = image.convert("L" if image.mode in ("L", "1", "I;16") else "RGB")
-            if image_size:
-                image = image.resize((image_size[1], image_size[0]))
-            return np.asarray(image)
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
-        raise ValueError(
-            f"Could not read the image {path}: {error}. Remove or replace the file."
-        ) from None
-
-
-def _image_paths(folder):
-    if not os.path.isdir(folder):
-        raise FileNotFoundError(f"No folder of images at {folder}.")
-    paths = sorted(
-        os.path.join(root, name)
-        for root, _, names in os.walk(folder)
-        for name in names
-        if name.lower().endswith(IMAGE_EXTENSIONS)
-    )
-    if not paths:
-        raise ValueError(
-            f"No images in {folder}: expected files ending in "
-            f"{', '.join(IMAGE_EXTENSIONS)}."
-        )
-    return paths
-
-
-def _folder_labels(folder, paths):
-    """Labels from first-level subfolders (as Keras does), if every image has one."""
-    parts = [os.path.relpath(p, folder).split(os.sep) for p in paths]
-    if not all(len(p) > 1 for p in parts):
-        return None
-    index = {name: i for i, name in enumerate(sorted({p[0] for p in parts}))}
-    return np.array([index[p[0]] for p in parts], dtype="int64")
-
-
-def _check_one_size(images, paths):
-    first = images[0].shape
-    for image, path in zip(images, paths, strict=True):
-        if image.shape != first:
-            raise ValueError(
-                f"Images of different sizes: {paths[0]} is {_size(first)} but "
-                f"{path} is {_size(image.shape)}. Pass image_size "
-                "(--image-size HEIGHTxWIDTH) to resize all of them."
-            )
-
-
-def _size(shape):
-    channels = shape[2] if len(shape) == 3 else 1
-    return f"{shape[0]}x{shape[1]} with {channels} channel(s)"

@@ -71,7 +71,7 @@ def log_likelihood(vae, x, num_samples=5000, batch_size=100,  # pragma: no mutat
     chunk_log_weights = _chunk_log_weights(vae, precision)
     # (The progress bar and the defaults above change no number: not mutated.)
     progress = keras.utils.Progbar(  # pragma: no mutate
-        math.ceil(_length(vae, x) / batch_size), verbose=int(verbose),  # pragma: no mutate
+        _batch_count(vae, x, batch_size), verbose=int(verbose),  # pragma: no mutate
         unit_name="batch")  # pragma: no mutate
     results = []
     for index, batch in enumerate(_batches(vae, x, batch_size)):
@@ -83,6 +83,14 @@ def log_likelihood(vae, x, num_samples=5000, batch_size=100,  # pragma: no mutat
         results.append(total - math.log(num_samples))
         progress.update(index + 1)  # pragma: no mutate
     return np.concatenate(results)
+
+
+def _batch_count(vae, x, batch_size):  # pragma: no mutate (the progress bar's)
+    """The number of batches of `x`, or None for a dataset of unknown length."""
+    if isinstance(x, tf.data.Dataset):
+        known = int(x.cardinality())
+        return known if known >= 0 else None
+    return math.ceil(_length(vae, x) / batch_size)
 
 
 @functools.lru_cache(maxsize=2)
@@ -210,10 +218,11 @@ def kl_per_dimension(vae, x, batch_size=1000):  # pragma: no mutate (batching)
     closed-form KL (the standard normal or the learnable Gaussian prior with
     the diagonal posterior); otherwise a ValueError says so.
     """
-    sums = 0.0
+    sums, count = 0.0, 0
     for batch in _batches(vae, x, batch_size):
         sums = sums + np.sum(vae.kl_per_dimension(*vae.split_inputs(batch)), axis=0)
-    return sums / _length(vae, x)
+        count += _length(vae, batch)
+    return sums / count
 
 
 # === Sample quality (keras_vae.evaluation.quality) ===

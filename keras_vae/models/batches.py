@@ -1,16 +1,26 @@
-"""A model's inputs in batches, and the codes of a data set."""
+"""A model's inputs in batches, and the codes of a data set.
+
+Inputs are arrays held in memory (the model says how they split into images
+and labels) or a batched `tf.data.Dataset` of the model's inputs, which is
+read a batch at a time (`keras_vae.data.stream` makes one from any source).
+"""
 
 import numpy as np
+import tensorflow as tf
 
 
 def length(vae, inputs):
-    """The number of examples in the model's in-memory `inputs`."""
+    """The number of examples in the model's `inputs`: in memory, or a batch
+    of a dataset."""
     return len(vae.input_arrays(inputs)[0])
 
 
 def batches(vae, inputs, batch_size):
-    """The model's inputs, `batch_size` examples at a time (the model says
-    how its inputs split into images and labels)."""
+    """The model's inputs, `batch_size` examples at a time (a dataset's own
+    batches)."""
+    if isinstance(inputs, tf.data.Dataset):
+        yield from inputs
+        return
     images, labels = vae.input_arrays(inputs)
     for start in range(0, len(images), batch_size):
         end = start + batch_size

@@ -90,9 +90,13 @@ class GaussianMixtureSampler(Sampler):
     def fit(self, vae, x, batch_size=1000, seed=0, max_iter=200):
         """Fit the mixture to the posterior means of `x` (the model's inputs;
         `keras_vae.evaluation.posterior_means`: z at ε = 0 for a flow or a hierarchy)."""
+        return self.fit_codes(posterior_means(vae, x, batch_size=batch_size), seed, max_iter)
+
+    def fit_codes(self, codes, seed=0, max_iter=200):
+        """Fit the mixture to codes `(n, latent_dim)` (posterior means)."""
         from sklearn.mixture import GaussianMixture
 
-        codes = posterior_means(vae, x, batch_size=batch_size).astype("float64")
+        codes = np.asarray(codes, "float64")
         if len(codes) < self.num_components:
             raise ValueError(
                 f"A mixture of {self.num_components} components needs at least as many "
@@ -143,27 +147,27 @@ class GaussianMixtureSampler(Sampler):
 
 
 def fit_gaussian_mixture(vae, x_train, x_held_out=None, num_components="auto", seed=0):
-    """A `GaussianMixtureSampler` fitted to the codes of `x_train`.
+    """A `GaussianMixtureSampler` fitted to the codes of `x_train` (the
+    model's inputs in memory, or a batched dataset of them).
 
     With `num_components="auto"`, each K of `AUTO_COMPONENTS` (up to the
     number of codes) is fitted and the one with the best mean log-density of
     the held-out codes (`x_held_out`, else the last 10% of `x_train`) kept.
     Returns `(sampler, scores)`, `scores` mapping each K tried to that mean.
     """
+    codes = posterior_means(vae, x_train)
     if num_components != "auto":
-        sampler = GaussianMixtureSampler(num_components).fit(vae, x_train, seed=seed)
-        return sampler, {}
+        return GaussianMixtureSampler(num_components).fit_codes(codes, seed=seed), {}
     if x_held_out is None:
-        images, labels = vae.input_arrays(x_train)
-        cut = int(0.9 * len(images))
-        x_train = vae.join_inputs(images[:cut], None if labels is None else labels[:cut])
-        x_held_out = vae.join_inputs(images[cut:], None if labels is None else labels[cut:])
-    held_out = posterior_means(vae, x_held_out)
+        cut = int(0.9 * len(codes))
+        codes, held_out = codes[:cut], codes[cut:]
+    else:
+        held_out = posterior_means(vae, x_held_out)
     scores, best = {}, None
     for k in AUTO_COMPONENTS:
-        if k > len(vae.input_arrays(x_train)[0]):
+        if k > len(codes):
             break
-        sampler = GaussianMixtureSampler(k).fit(vae, x_train, seed=seed)
+        sampler = GaussianMixtureSampler(k).fit_codes(codes, seed=seed)
         scores[k] = float(np.mean(sampler.log_prob(held_out)))
         if best is None or scores[k] > scores[best[0]]:
             best = (k, sampler)

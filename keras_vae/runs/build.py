@@ -50,7 +50,7 @@ def build_model(config, image_shape):
 def check_sizes(config, splits):
     """Refuse, before anything is allocated, a batch larger than the data and
     a model whose training would not fit in this machine's memory."""
-    examples = len(splits.x_train)
+    examples = splits.train.count
     if config["batch_size"] > examples:
         message = (f"batch_size {config['batch_size']} is larger than the {examples} "
                    "training images")
@@ -98,13 +98,13 @@ def with_num_classes(config, splits):
     """`config` with `num_classes` found from the labels of a conditional run."""
     if not config["conditional"]:
         return config
-    if splits.y_train is None or splits.y_test is None:
+    if splits.num_classes is None:
         raise ValueError(
             f"conditional training needs labels, and the dataset {config['dataset']!r} "
             "has none (images:<dir> takes them from subfolders, npz:<path> from "
-            "y_train and y_test)."
+            "y_train and y_test, tfrecord:<dir> from a 'label' feature)."
         )
-    found = int(max(splits.y_train.max(), splits.y_test.max())) + 1
+    found = splits.num_classes
     if config["num_classes"] and config["num_classes"] < found:
         raise ValueError(
             f"num_classes is {config['num_classes']} but the labels go up to {found - 1}."
@@ -126,37 +126,49 @@ def optimizer(config):
 
 
 def load_splits(config):
-    """The run's data source, with `limit` applied to the training split."""
+    """The run's data source (streamed: `keras_vae.data.Splits`), with
+    `limit` applied to the training split."""
     splits = data.load(config["dataset"], data_dir=config["data_dir"],
                        image_size=config_lib.image_size(config), seed=config["seed"])
-    if config["limit"]:
-        splits.x_train = splits.x_train[: config["limit"]]
-        if splits.y_train is not None:
-            splits.y_train = splits.y_train[: config["limit"]]
+    _check_data_options(config, splits.train)
+    splits.train = splits.train.take(config["limit"])
     return splits
 
 
-def dataset(config, vae, x, training, drop_remainder=False, labels=None):
-    """A `tf.data` pipeline of the run's data (binarized as configured), its
-    elements the inputs of `vae` (with labels for a conditional model)."""
-    return data.make_dataset(x, config["batch_size"], binarize=config["binarize"],
-                             labels=labels if vae.num_classes else None,
-                             join=vae.join_inputs, training=training, seed=config["seed"],
-                             drop_remainder=drop_remainder)
+def _check_data_options(config, split):
+    """Refuse the streaming options where they would change nothing: a source
+    held in memory as arrays (mnist, npz:) has no files to decode, cache or
+    shuffle by buffer, and TFDS caches its own files."""
+    in_memory = split.files is None and split.examples_shuffled
+    pointless = {"skip_bad_files": in_memory and config["skip_bad_files"],
+                 "cache_dir": split.files is None and config["cache_dir"] is not None,
+                 "shuffle_buffer": in_memory and config["shuffle_buffer"] is not None}
+    for option, refused in pointless.items():
+        if refused:
+            raise ValueError(
+                f"{option} applies to sources read from files (images:<dir>, "
+                f"tfrecord:<dir>{'' if option == 'cache_dir' else ', tfds:<name>'}); "
+                f"{config['dataset']!r} is held in memory"
+                f"{'' if in_memory else ' by TFDS'}, so it would change nothing. Leave "
+                f"{option} out, or convert the data first (keras-vae convert).")
 
 
-def prepared_test_images(config, x):
-    """The test images as the model sees them (scaled, binarized), in memory."""
-    test_set = data.make_dataset(x, 1000, binarize=config["binarize"], training=False,
-                                 seed=config["seed"])
-    return np.concatenate(list(test_set.as_numpy_iterator()))
+def dataset(config, vae, split, training, drop_remainder=False, batch_size=None, shard=(1, 0)):
+    """A `tf.data` pipeline of one split of the run's data (binarized as
+    configured, read as a stream), its elements the inputs of `vae` (with
+    labels for a conditional model)."""
+    return data.stream(split, batch_size or config["batch_size"], binarize=config["binarize"],
+                       training=training, seed=config["seed"], drop_remainder=drop_remainder,
+                       join=vae.join_inputs, labels=bool(vae.num_classes), shard=shard,
+                       cache_dir=config["cache_dir"], shuffle_buffer=config["shuffle_buffer"],
+                       skip_bad_files=config["skip_bad_files"])
 
 
 def callbacks(config, run, splits, vae):
     """The run's callbacks: history, model and backup per epoch, TensorBoard
     scalars and images, and the KL schedule."""
-    images = data.to_unit_interval(splits.x_test[:8]).numpy()
-    labels = None if splits.y_test is None else splits.y_test[:8]
+    images, labels = splits.test.head(8)
+    images = data.to_unit_interval(images).numpy()
     sample_labels = np.arange(16) % vae.num_classes if vae.num_classes else None
     result = [
         callbacks_lib.HistoryCSV(run.path("history")),

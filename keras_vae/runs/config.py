@@ -17,11 +17,18 @@ import os
 
 # name: (type, default, help). Lists are written "512,256" on the command line.
 _DATA = {
-    "dataset": (str, "mnist", "mnist, tfds:<name>, npz:<path> or images:<dir>"),
+    "dataset": (str, "mnist",
+                "mnist, tfds:<name>, npz:<path>, images:<dir> or tfrecord:<dir>"),
     "data_dir": (str, None, "MNIST folder, or the TFDS data directory"),
     "image_size": (str, None, "resize images:<dir> sources to HEIGHTxWIDTH"),
     "binarize": (str, "dynamic", "dynamic, static or none"),
     "limit": (int, None, "train on the first LIMIT training images only"),
+    "shuffle_buffer": (int, None, "examples in the shuffle buffer of TFRecord and TFDS "
+                                  "sources (default: 10000, at most 512 MiB of images)"),
+    "cache_dir": (str, None, "cache decoded images (uint8) on disk here when a split "
+                             "is over 512 MiB (smaller ones are cached in memory)"),
+    "skip_bad_files": (bool, False, "skip image files that cannot be decoded (listed "
+                                    "in skipped_files.txt) instead of stopping"),
 }
 
 # The VAE's arguments that runs set, and what each means; defaults and valid
@@ -131,7 +138,8 @@ def defaults():
 # The upper bounds refuse sizes that could never be meant (and would exhaust
 # memory); `keras_vae.runs.build` also estimates the memory of a model.
 RANGES = {
-    "limit": (1, None), "latent_dim": (1, 65536), "hidden_units": (1, 65536),
+    "limit": (1, None), "shuffle_buffer": (1, 10_000_000), "latent_dim": (1, 65536),
+    "hidden_units": (1, 65536),
     "conv_filters": (1, 4096), "gaussian_scale": (1e-6, None), "kl_weight": (0.0, None),
     "free_bits": (0.0, None), "num_samples": (1, 100_000), "importance_groups": (1, 100_000),
     "ciwae_beta": (0.0, 1.0), "prior_components": (1, 100_000), "latent_dims": (1, 65536),

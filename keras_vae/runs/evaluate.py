@@ -31,18 +31,23 @@ def evaluate(run_dir, batch_size=500, verbose="auto", iw_samples=0, anomaly=None
     config, vae = run.load()
     decoding.decoding(vae, iw_precision)  # refuses an unknown or unsupported one now
     splits = build.load_splits(config)
-    images = build.prepared_test_images(config, splits.x_test)
-    x_test = build.inputs(vae, images, splits.y_test)
-    logs = vae.evaluate(x_test, batch_size=batch_size, verbose=verbose, return_dict=True)
-    result = _elbo_report(vae, config, x_test, len(images), logs)
-    if iw_samples:
-        result.update(_likelihood_report(vae, config, x_test, iw_samples, verbose,
-                                         iw_precision))
-    if anomaly:
-        result["anomaly"] = _anomaly_report(vae, config, x_test, anomaly, anomaly_quantile)
-    if sample_quality:
-        result["sample_quality"] = sample_quality_report(
-            vae, data.to_unit_interval(splits.x_test[:QUALITY_SAMPLES]).numpy(), config["seed"])
+    # The test split, read as a stream as many times as the reports need it.
+    x_test = build.dataset(config, vae, splits.test, training=False, batch_size=batch_size)
+    with data.reading(splits.test):
+        logs = vae.evaluate(x_test, verbose=verbose, return_dict=True)
+        result = _elbo_report(vae, config, x_test, splits.test.count, logs)
+        if iw_samples:
+            # Batches of 100, as log_likelihood's own: the same seeds per example.
+            result.update(_likelihood_report(
+                vae, config, build.dataset(config, vae, splits.test, training=False,
+                                           batch_size=100),
+                iw_samples, verbose, iw_precision))
+        if anomaly:
+            result["anomaly"] = _anomaly_report(vae, config, x_test, anomaly, anomaly_quantile)
+        if sample_quality:
+            result["sample_quality"] = sample_quality_report(
+                vae, data.to_unit_interval(splits.test.head(QUALITY_SAMPLES)[0]).numpy(),
+                config["seed"])
     files.write_text(run.path("evaluation"), json.dumps(result, indent=2) + "\n")
     return result
 
@@ -144,11 +149,12 @@ def _anomaly_report(vae, config, x_test, spec, quantile):
             f"The anomaly dataset {spec!r} has images of shape {other.image_shape}; "
             f"the model takes {tuple(vae.data_shape)}."
         )
-    if vae.num_classes and other.y_test is None:
+    if vae.num_classes and not other.test.has_labels:
         raise ValueError(f"A conditional model scores labelled data; {spec!r} has no labels.")
-    x_other = build.inputs(vae, build.prepared_test_images(config, other.x_test), other.y_test)
+    x_other = build.dataset(config, vae, other.test, training=False, batch_size=500)
     normal = evaluation.anomaly_scores(vae, x_test)
-    scores = evaluation.anomaly_scores(vae, x_other)
+    with data.reading(other.test):
+        scores = evaluation.anomaly_scores(vae, x_other)
     threshold = evaluation.anomaly_threshold(normal, quantile)
     return {
         "dataset": spec,

@@ -39,7 +39,8 @@ class Run:
 
     FILES = {"config": "config.json", "model": "model.keras",
              "history": "history.csv", "evaluation": "evaluation.json",
-             "tensorboard": "tensorboard", "backup": "backup"}
+             "tensorboard": "tensorboard", "backup": "backup",
+             "skipped_files": "skipped_files.txt"}
 
     def __init__(self, directory):
         self.directory = directory

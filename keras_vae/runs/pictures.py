@@ -9,6 +9,8 @@ from keras_vae.runs.layout import PICTURES, Run
 from keras_vae.training import callbacks as callbacks_lib
 
 _MAX_MAP_POINTS = 5000
+#: The test images searched for two of different classes to interpolate between.
+_INTERPOLATION_POOL = 100
 #: The most images one picture shows, and the most interpolation steps.
 MAX_PICTURE_IMAGES = 1024
 MAX_STEPS = 256
@@ -39,24 +41,32 @@ def draw(run_dir, name, vae=None, config=None, splits=None, **options):
             target = run.path(f"samples_{sampler}")
         return _samples(vae, target, options.get("num", 16),
                         options.get("seed", config["seed"]), sampler)
-    splits = splits or build.load_splits(config)
-    x_test = data.to_unit_interval(splits.x_test).numpy()
-    y_test = splits.y_test if vae.num_classes else None
+    return _from_test_images(name, vae, splits or build.load_splits(config), target, options)
+
+
+def _from_test_images(name, vae, splits, target, options):
+    """Reconstructions, interpolation or the latent map of the first test
+    images (at most `_MAX_MAP_POINTS`, read from the stream)."""
+    count = {"reconstructions": options.get("num", 10), "interpolation": _INTERPOLATION_POOL,
+             "latent_map": _MAX_MAP_POINTS}[name]
+    with data.reading(splits.test):
+        images, all_labels = splits.test.head(count)
+    x_test = data.to_unit_interval(images).numpy()
+    y_test = all_labels if vae.num_classes else None
     if name == "reconstructions":
-        count = options.get("num", 10)
-        labels = None if y_test is None else y_test[:count]
-        reconstructed = vae.reconstruct(vae.join_inputs(x_test[:count], labels))
-        return plotting.reconstructions(x_test[:count], reconstructed, target)
+        reconstructed = vae.reconstruct(vae.join_inputs(x_test, y_test))
+        return plotting.reconstructions(x_test, reconstructed, target)
     if name == "interpolation":
-        a, b = _two_different(splits.y_test)
+        a, b = _two_different(all_labels)
         labels = None if y_test is None else (y_test[a], y_test[b])
         steps = options.get("steps", 10)
         return plotting.interpolation(
             vae.interpolate(x_test[a], x_test[b], steps, labels=labels), target)
-    labels = None if y_test is None else y_test[:_MAX_MAP_POINTS]
-    codes, _ = vae.encode(vae.join_inputs(x_test[:_MAX_MAP_POINTS], labels))
-    map_labels = None if splits.y_test is None else splits.y_test[:_MAX_MAP_POINTS]
-    return plotting.latent_map(codes, map_labels, target)
+    codes = np.concatenate([
+        np.asarray(vae.encode(vae.join_inputs(
+            x_test[i:i + 1000], None if y_test is None else y_test[i:i + 1000]))[0])
+        for i in range(0, len(x_test), 1000)])
+    return plotting.latent_map(codes, all_labels, target)
 
 
 def _check_options(options):

@@ -3,7 +3,7 @@ keep it in the run's model.keras, and draw its samples."""
 
 import json
 
-from keras_vae import files
+from keras_vae import data, files
 from keras_vae.models import samplers
 from keras_vae.runs import build, pictures
 from keras_vae.runs.layout import Run
@@ -26,16 +26,18 @@ def fit_sampler(run_dir, sampler="gmm", components="auto"):
     run = Run(run_dir)
     config, vae = run.load()
     splits = build.load_splits(config)
-    images = build.prepared_test_images(config, splits.x_train)
-    fitted, scores = samplers.fit_gaussian_mixture(
-        vae, build.inputs(vae, images, splits.y_train), num_components=components,
-        seed=config["seed"])
+    # The training images as the model saw them (binarized once, with the
+    # seed), streamed: their posterior means are computed batch by batch.
+    images = build.dataset(config, vae, splits.train, training=False, batch_size=1000)
+    with data.reading(splits.train):
+        fitted, scores = samplers.fit_gaussian_mixture(vae, images, num_components=components,
+                                                       seed=config["seed"])
     vae.add_sampler(sampler, fitted)
     files.save_model(vae, run.path("model"))
     report = run.path(f"sampler_{sampler}").replace(".png", ".json")
     files.write_text(report, json.dumps({
         "sampler": type(fitted).__name__, "components": fitted.num_components,
-        "fitted_on": f"posterior means of {len(images)} training images",
+        "fitted_on": f"posterior means of {splits.train.count} training images",
         "held_out_log_density_by_components": {str(k): v for k, v in scores.items()},
     }, indent=2) + "\n")
     picture = pictures.draw(run_dir, "samples", vae, config, splits, sampler=sampler)

@@ -3,10 +3,12 @@
 import contextlib
 import random
 import shutil
+import warnings
 
 import keras
 import numpy as np
 
+from keras_vae import data, files
 from keras_vae.runs import build, pictures
 from keras_vae.runs.layout import Run
 from keras_vae.training import distribute, signals
@@ -54,28 +56,43 @@ def _train(config, run, resume, verbose, extra_callbacks, strategy, chief):
         vae = build.build_model(config, splits.image_shape)
         vae.compile(optimizer=build.optimizer(config), jit_compile=config["jit_compile"],
                     steps_per_execution=config["steps_per_execution"])
-    train_set = build.dataset(config, vae, splits.x_train, training=True,
-                              labels=splits.y_train,
+    train_set = build.dataset(config, vae, splits.train, training=True,
                               drop_remainder=config["drop_remainder"]
                               or distribute.is_tpu(strategy))
-    test_set = build.dataset(config, vae, splits.x_test, training=False, labels=splits.y_test)
+    test_set = build.dataset(config, vae, splits.test, training=False)
     if not resume:
         shutil.rmtree(run.directory, ignore_errors=True)
         run.create(config)
     # A stop by signal waits until the epoch's files are written.
     guard = signals.EpochEndGuard()
     try:
-        vae.fit(train_set, epochs=config["epochs"], validation_data=test_set,
-                callbacks=[guard.opening, *build.callbacks(config, run, splits, vae),
-                           *extra_callbacks, guard.closing],
-                verbose=verbose)
+        with data.reading(splits.train, splits.test), warnings.catch_warnings():
+            # A split whose bad files are skipped has no known length: Keras
+            # finds the end of its first epoch by running out of data.
+            warnings.filterwarnings("ignore", message="Your input ran out of data")
+            vae.fit(train_set, epochs=config["epochs"], validation_data=test_set,
+                    callbacks=[guard.opening, *build.callbacks(config, run, splits, vae),
+                               *extra_callbacks, guard.closing],
+                    verbose=verbose)
     finally:
         guard.close()
     written = [run.path(name) for name in ("config", "model", "history", "tensorboard")]
+    if config["skip_bad_files"] and chief:
+        written.append(_list_skipped(run, splits))
     if not chief:
         return written  # the chief draws the pictures
     return written + [pictures.draw(run.directory, name, vae, config, splits)
                       for name in pictures.PICTURES]
+
+
+def _list_skipped(run, splits):
+    """Write `skipped_files.txt`: the files that --skip-bad-files skipped."""
+    bad = [(split.name, path) for split in (splits.train, splits.test)
+           for path in data.find_bad_files(split)]
+    lines = [f"# {len(bad)} file(s) could not be decoded and were skipped"]
+    lines += [f"{path}\t{name}" for name, path in bad]
+    files.write_text(run.path("skipped_files"), "\n".join(lines) + "\n")
+    return run.path("skipped_files")
 
 
 @contextlib.contextmanager

@@ -1,0 +1,134 @@
+"""The `keras-vae` command's arguments: one subparser per command."""
+
+import argparse
+
+from keras_vae.runs import config as config_lib
+
+PICTURE_COMMANDS = {
+    "sample": ("samples", "a grid of samples from the prior"),
+    "reconstruct": ("reconstructions", "test images above their reconstructions"),
+    "interpolate": ("interpolation", "a strip between two test images"),
+    "latent-map": ("latent_map", "the test set's posterior means, by label"),
+}
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="keras-vae", description="Variational autoencoders with Keras 3.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    _add_train(commands)
+    _add_evaluate(commands)
+    _add_export(commands)
+    _add_pictures(commands)
+    _add_fit_sampler(commands)
+    _add_web(commands)
+    _add_convert(commands)
+    return parser
+
+
+def _add_convert(commands):
+    convert = commands.add_parser(
+        "convert", help="write a dataset as TFRecord shards (then --dataset tfrecord:OUT_DIR)")
+    convert.add_argument("source", help="mnist, tfds:<name>, npz:<path>, images:<dir> or "
+                         "tfrecord:<dir>")
+    convert.add_argument("out_dir", help="the folder of shards and dataset.json")
+    convert.add_argument("--shard-size", type=int, default=10_000,
+                         help="images per shard (default: 10000)")
+    convert.add_argument("--image-size", help="resize images:<dir> sources to HEIGHTxWIDTH")
+    convert.add_argument("--data-dir", help="MNIST folder, or the TFDS data directory")
+    convert.add_argument("--seed", type=int, default=0,
+                         help="fixes the test split of a source without one")
+    convert.add_argument("--overwrite", action="store_true",
+                         help="replace a dataset converted there before")
+
+
+def _add_web(commands):
+    web = commands.add_parser(
+        "web", help="serve the run's web page (generation in the browser) on 127.0.0.1")
+    web.add_argument("run", help="a run directory (its page is exported first if missing)")
+    web.add_argument("--port", type=int, default=8000, help="the port (default: 8000)")
+    web.add_argument("--web-runtime", help="where the page loads LiteRT.js from, when "
+                     "it is exported here (see keras-vae export --help)")
+
+
+def _add_fit_sampler(commands):
+    fit = commands.add_parser(
+        "fit-sampler", help="fit a sampler of z to the training codes (kept in model.keras)")
+    fit.add_argument("run")
+    fit.add_argument("--sampler", default="gmm", help="gmm: a Gaussian mixture (default)")
+    fit.add_argument("--components", default="auto",
+                     help="mixture components, or auto: the best held-out likelihood")
+
+
+def _add_train(commands):
+    train = commands.add_parser("train", help="train a VAE into a run directory")
+    train.add_argument("--config", help="a YAML or JSON file of options")
+    train.add_argument("--run-dir", help="where to write (default runs/DATASET-TIME)")
+    train.add_argument("--overwrite", action="store_true",
+                       help="replace an existing run directory")
+    train.add_argument("--resume", metavar="RUN",
+                       help="continue the interrupted training of RUN")
+    for name, (_, default, text) in config_lib.options().items():
+        train.add_argument("--" + name.replace("_", "-"), dest=name, default=None,
+                           metavar=name.upper(),
+                           help=f"{text} (default: {default})".replace("%", "%%"))
+
+
+def _add_evaluate(commands):
+    evaluate = commands.add_parser("evaluate", help="test-set ELBO of a run")
+    evaluate.add_argument("run")
+    evaluate.add_argument("--batch-size", type=int, default=500)
+    evaluate.add_argument("--iw-samples", type=int, default=0, metavar="K",
+                          help="importance-sampled log-likelihood with K samples "
+                               "(5000 for reported numbers; 0 = skip)")
+    evaluate.add_argument("--iw-precision", choices=("float32", "bfloat16"),
+                          default="float32",
+                          help="the decoder's matrix products in the importance-sampled "
+                               "log-likelihood: bfloat16 is about twice as fast on CPUs "
+                               "with AMX or AVX512-BF16 units (an MLP decoder; the "
+                               "estimate moves by a fraction of its Monte-Carlo error)")
+    evaluate.add_argument("--anomaly", metavar="DATASET",
+                          help="score another dataset's test split against this one")
+    evaluate.add_argument("--anomaly-quantile", type=float, default=0.99)
+    evaluate.add_argument("--sample-quality", action="store_true",
+                          help="Fréchet distance and precision/recall of samples "
+                               "(MNIST-like 28x28 images; prior and fitted samplers)")
+
+
+def _add_export(commands):
+    export = commands.add_parser(
+        "export", help="SavedModel for TF Serving and LiteRT files for devices")
+    export.add_argument("model", metavar="RUN_OR_MODEL",
+                        help="a run directory or a .keras file")
+    export.add_argument("--out", help="output folder (default: RUN/export)")
+    export.add_argument("--formats", default="saved_model,tflite",
+                        help="saved_model, tflite and/or web (a page that generates in "
+                             "the browser, into OUT/web; default: saved_model,tflite)")
+    export.add_argument("--quantize",
+                        help="LiteRT variants: none (float32), float16, dynamic, int8 "
+                             "(default: all four; for the web page none,int8)")
+    export.add_argument("--web-runtime",
+                        help="where the web page loads LiteRT.js from: a URL with "
+                             "{package} (default: a pinned CDN release) or a local "
+                             "node_modules/@litertjs folder, copied for offline use")
+    export.add_argument("--batch-sizes",
+                        help="the fixed batch sizes of the LiteRT signatures, every "
+                             "runtime needs fixed shapes (default: 1,16,64)")
+    export.add_argument("--model-name", default="vae", help="the served model's name")
+    export.add_argument("--version", type=int, help="SavedModel version (default: next)")
+    export.add_argument("--overwrite", action="store_true",
+                        help="replace an existing version or LiteRT file")
+
+
+def _add_pictures(commands):
+    for command, (_, text) in PICTURE_COMMANDS.items():
+        picture = commands.add_parser(command, help=f"draw {text}")
+        picture.add_argument("run")
+        if command in ("sample", "reconstruct"):
+            picture.add_argument("--num", type=int, default=16 if command == "sample" else 10)
+        if command == "sample":
+            picture.add_argument("--seed", type=int, default=0)
+            picture.add_argument("--sampler", default=None,
+                                 help="prior (default) or a sampler from fit-sampler")
+        if command == "interpolate":
+            picture.add_argument("--steps", type=int, default=10)
