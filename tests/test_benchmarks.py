@@ -5,6 +5,7 @@ CI proves the scripts work this way (`make test-benchmarks`, run by
 `slow` marker, outside the default suite.
 """
 
+import json
 import os
 import subprocess
 import sys
@@ -146,3 +147,26 @@ def test_generalization_gap_quick_mode(tmp_path):
         assert keras_xla > 80 and keras_plain > 80
     np.testing.assert_allclose(gap, np.subtract(test, training), atol=0.011)
     assert "'inference': 'ladder'" in text and "100 images drawn at random" in text
+
+
+def test_data_benchmark_quick_mode(tmp_path):
+    work = tmp_path / "work"
+    text, rows = _quick_report("data_benchmark.py", tmp_path, "--work", str(work))
+    rates = {row[0]: row for row in rows if len(row) == 3 and row[0] != "source"}
+    assert set(rates) == {"PNG folder", "JPEG folder", "TFRecord shards"}
+    for _, alone, trained in rates.values():
+        assert float(alone.replace(",", "")) > 0 and float(trained.replace(",", "")) > 0
+    memory = {row[0]: row for row in rows if len(row) == 4 and row[0] != "source"}
+    assert set(memory) == {"PNG folder", "TFRecord shards"}
+    for _, small, large, growth in memory.values():
+        peaks = [float(cell.split(" MiB")[0].replace(",", "")) for cell in (small, large)]
+        assert all(peak > 100 for peak in peaks)  # resident MiB of a TensorFlow process
+        assert float(growth.split(" MiB")[0].replace(",", "")) == pytest.approx(
+            peaks[1] - peaks[0], abs=1)
+    # The synthetic data it made: 600 training images plus a test share, as
+    # files and as shards, and the results kept for a resumed run.
+    pngs = [f for _, _, files in os.walk(work / "png") for f in files]
+    assert len(pngs) == 666
+    metadata = json.loads((work / "shards" / "dataset.json").read_text())
+    assert sum(metadata["counts"].values()) == 666
+    assert len(json.loads((work / "results.json").read_text())) == 3 + 1 + 4

@@ -75,6 +75,52 @@ def test_multi_worker_training_on_localhost_matches_one_process(tmp_path):
             assert multi[key] == pytest.approx(single[key], rel=5e-3), key
 
 
+@pytest.mark.slow  # two worker processes: `make test-faults` (and .ci/run)
+def test_two_workers_read_disjoint_files_of_a_folder_and_end_identical(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for i in range(90):  # 90 files, about 81 for training: uneven shares
+        path = tmp_path / "images" / f"class{i % 3}" / f"{i:03d}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(path)
+    ports = [_free_port(), _free_port()]
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
+    run_dir = str(tmp_path / "multi")
+    args = ["--dataset", f"images:{tmp_path / 'images'}", "--epochs", "2", "--batch-size",
+            "16", "--hidden-units", "16", "--latent-dim", "2", "--binarize", "none",
+            "--strategy", "multi_worker", "--run-dir", run_dir]
+    workers = []
+    try:
+        for index in range(2):
+            env = dict(os.environ, TF_CONFIG=json.dumps(
+                {"cluster": cluster, "task": {"type": "worker", "index": index}}))
+            workers.append(subprocess.Popen([sys.executable, "-m", "keras_vae", "train", *args],
+                                            env=env, stdout=subprocess.PIPE,
+                                            stderr=subprocess.PIPE, text=True))
+        outputs = [worker.communicate(timeout=240) for worker in workers]
+    finally:
+        for worker in workers:
+            worker.kill()
+    for worker, (_, err) in zip(workers, outputs, strict=True):
+        assert worker.returncode == 0, err[-3000:]
+    other = runs.worker_dir(run_dir, _FakeStrategy(task_id=1))
+    read = []
+    for folder in (run_dir, other):
+        with open(os.path.join(folder, "files_read.txt")) as f:
+            rows = [line.split("\t") for line in f.read().splitlines()[1:]]
+        read.append({path for path, split in rows if split.endswith(" train")})
+    assert read[0] and read[1] and not read[0] & read[1]  # disjoint files
+    splits = keras_vae.data.load(f"images:{tmp_path / 'images'}")
+    assert read[0] | read[1] == set(splits.train.files)  # all of them
+    chief = keras.models.load_model(os.path.join(run_dir, "model.keras"))
+    second = keras.models.load_model(os.path.join(other, "model.keras"))
+    for a, b in zip(chief.get_weights(), second.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)  # all-reduced: identical weights
+    assert abs(len(read[0]) - len(read[1])) <= 1  # every other file
+    assert len(_history(run_dir)) == 2  # both epochs, neither worker waiting on the other
+
+
 class _FakeStrategy:
     def __init__(self, task_id):
         self.cluster_resolver = type("Resolver", (), {"task_id": task_id})()

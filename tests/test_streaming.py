@@ -75,6 +75,22 @@ def test_adding_images_to_a_folder_keeps_the_old_ones_in_their_split(tmp_path):
     assert set(other_seed.test.files) != set(after.test.files)
 
 
+def test_workers_of_a_cluster_read_disjoint_files_or_disjoint_examples(tmp_path):
+    _folder(tmp_path, n=30)
+    split = data.load(f"images:{tmp_path}", test_fraction=0.1).train
+    shares = [{int(e["index"]) for e in split.dataset(shard=(3, w)).as_numpy_iterator()}
+              for w in range(3)]
+    assert [len(s) for s in shares] == [split.shard_count(3, w) for w in range(3)]
+    assert set().union(*shares) == set(range(split.count)) and sum(map(len, shares)) == split.count
+    assert [split.shard_files(3, w) for w in range(3)] == [split.files[w::3] for w in range(3)]
+    # Fewer files than workers: every worker reads all files, a share of the examples.
+    few = split.take(2)
+    assert few.shard_files(3, 1) == few.files and few.shard_count(3, 2) == 0
+    arrays = data.from_arrays(np.zeros((7, 2, 2), "uint8"), np.zeros((2, 2, 2), "uint8")).train
+    assert [arrays.shard_count(2, w) for w in range(2)] == [4, 3]
+    assert [len(list(arrays.dataset(shard=(2, w)))) for w in range(2)] == [4, 3]
+
+
 def test_grey_rgb_rgba_and_palette_files_become_one_channel_count(tmp_path):
     rng = np.random.default_rng(0)
     colour = rng.integers(0, 256, (6, 6, 3)).astype("uint8")

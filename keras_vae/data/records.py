@@ -52,7 +52,7 @@ def load(folder):
         has_labels = check_features(paths[0])
         parts[split] = records_split(f"tfrecord:{folder} {split}", paths,
                                      int(metadata["counts"][split]), shape, has_labels,
-                                     _offsets(paths, metadata.get("shard_counts")))
+                                     _counts(paths, metadata.get("shard_counts")))
     if class_names is not None and not (parts["train"].has_labels and parts["test"].has_labels):
         class_names = None
     return Splits(parts["train"], parts["test"], f"tfrecord:{folder}", class_names)
@@ -104,22 +104,30 @@ def check_features(path):
     raise ValueError(f"{path} holds no records.")
 
 
-def _offsets(paths, shard_counts):
-    """Each shard's first example's place in the split, where `dataset.json`
-    gives the count of every shard (`keras-vae convert` does); else the
-    shard's number times 2**32."""
+def _counts(paths, shard_counts):
+    """Each shard's count, where `dataset.json` gives every one (`keras-vae
+    convert` does), else None."""
     names = [os.path.basename(p) for p in paths]
     if not shard_counts or any(name not in shard_counts for name in names):
-        return [i * 2**32 for i in range(len(paths))]
-    counts = [int(shard_counts[name]) for name in names]
+        return None
+    return [int(shard_counts[name]) for name in names]
+
+
+def _offsets(counts, shards):
+    """Each shard's first example's place in the split; without the counts,
+    the shard's number times 2**32."""
+    if counts is None:
+        return [i * 2**32 for i in range(shards)]
     return [sum(counts[:i]) for i in range(len(counts))]
 
 
-def records_split(name, paths, count, shape, has_labels, offsets):
-    """A `Split` of TFRecord shards; example `i` of shard `k` has the index
-    `offsets[k] + i` (for `keras-vae convert`'s shards, its place in the
-    source's split: the same static binarization as the source)."""
+def records_split(name, paths, count, shape, has_labels, counts=None):
+    """A `Split` of TFRecord shards of `counts` examples each (or None when
+    unknown); example `i` of shard `k` has the index `offsets[k] + i` (for
+    `keras-vae convert`'s shards, its place in the source's split: the same
+    static binarization as the source)."""
     parse = _parser(shape, has_labels)
+    offsets = _offsets(counts, len(paths))
 
     def read(chosen, order, reshuffle):
         files = tf.data.Dataset.from_tensor_slices(
@@ -149,7 +157,7 @@ def records_split(name, paths, count, shape, has_labels, offsets):
             tf.constant(0, tf.int64), lambda total, image: total + 1)
 
     return Split(name, count, shape, has_labels, read, files=paths, check_file=check_file,
-                 examples_shuffled=False)
+                 examples_shuffled=False, file_counts=counts)
 
 
 def _parser(shape, has_labels):

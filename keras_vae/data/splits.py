@@ -42,11 +42,15 @@ class Split:
     """
 
     def __init__(self, name, count, image_shape, has_labels, read, files=None,
-                 check_file=None, examples_shuffled=True):
+                 check_file=None, examples_shuffled=True, file_counts=None):
         self.name, self.count = name, int(count)
         self.image_shape, self.has_labels = tuple(int(d) for d in image_shape), has_labels
         self._read, self.files = read, None if files is None else list(files)
         self.check_file = check_file
+        # Examples per file: one per image file; known per shard where
+        # dataset.json gives them (else None, and a cluster shards by example).
+        self.file_counts = ([1] * len(self.files) if self.files and examples_shuffled
+                            else file_counts)
         self.examples_shuffled = examples_shuffled
         self._limit = None
 
@@ -58,8 +62,7 @@ class Split:
         short split would then fail at its end)."""
         workers, worker = shard
         files = self.files
-        by_file = (files is not None and self._limit is None and workers > 1
-                   and len(files) >= workers)
+        by_file = self._by_file(workers)
         if by_file:
             files = files[worker::workers]
         dataset = self._read(files, order, reshuffle)
@@ -71,15 +74,31 @@ class Split:
             dataset = dataset.apply(tf.data.experimental.assert_cardinality(self.count))
         return dataset
 
+    def _by_file(self, workers):
+        return (self.files is not None and self.file_counts is not None
+                and self._limit is None and 1 < workers <= len(self.files))
+
+    def shard_files(self, workers, worker):
+        """The files that worker `worker` of `workers` reads: its share where
+        the split is sharded by file, else all of them."""
+        return self.files[worker::workers] if self._by_file(workers) else list(self.files)
+
+    def shard_count(self, workers, worker):
+        """The examples that worker `worker` of `workers` reads (`dataset`)."""
+        if self._by_file(workers):
+            return sum(self.file_counts[worker::workers])
+        return self.count // workers + (1 if worker < self.count % workers else 0)
+
     def take(self, n):
         """The first `n` examples of the split (one image per file: the
         first `n` files)."""
         if n is None or n >= self.count:
             return self
         limited = Split(self.name, n, self.image_shape, self.has_labels, self._read,
-                        self.files, self.check_file, self.examples_shuffled)
+                        self.files, self.check_file, self.examples_shuffled,
+                        self.file_counts)
         if self.files is not None and self.examples_shuffled:
-            limited.files = self.files[:n]
+            limited.files, limited.file_counts = self.files[:n], self.file_counts[:n]
         else:
             limited._limit = n
         return limited

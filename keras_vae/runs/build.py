@@ -164,6 +164,39 @@ def dataset(config, vae, split, training, drop_remainder=False, batch_size=None,
                        skip_bad_files=config["skip_bad_files"])
 
 
+def sharded(config, vae, strategy, split, training):
+    """Under MultiWorkerMirroredStrategy, a file source split between the
+    workers by file (`Split.dataset`'s shard): `(distributed dataset, steps)`.
+
+    Every worker takes the same number of steps, the fewest whole batches
+    any worker's share makes (the last examples of the larger shares wait
+    for the next epoch's order): a worker that ran out of data first would
+    stop the others' all-reduce. A test split too small for one batch per
+    worker is read in smaller batches."""
+    from keras_vae.training import distribute
+
+    count, _ = distribute.workers(strategy)
+    batch = config["batch_size"]
+    if batch % count:
+        raise ValueError(f"batch_size {batch} must be a multiple of the {count} workers, "
+                         "which each take an equal part of every batch.")
+    smallest = min(split.shard_count(count, w) for w in range(count))
+    if not training and 0 < smallest < batch // count:
+        batch = smallest * count  # a small test split: one smaller batch per worker
+    steps = smallest // (batch // count)
+    if steps < 1:
+        raise ValueError(
+            f"{split.name} gives a worker fewer than one batch of {batch // count} (the "
+            f"batch of {batch} shared by {count} workers). Use a smaller batch_size.")
+
+    def per_worker(context):
+        return dataset(config, vae, split, training, drop_remainder=True,
+                       batch_size=context.get_per_replica_batch_size(batch),
+                       shard=(context.num_input_pipelines, context.input_pipeline_id)).repeat()
+
+    return strategy.distribute_datasets_from_function(per_worker), steps
+
+
 def callbacks(config, run, splits, vae):
     """The run's callbacks: history, model and backup per epoch, TensorBoard
     scalars and images, and the KL schedule."""

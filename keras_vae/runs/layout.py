@@ -40,7 +40,7 @@ class Run:
     FILES = {"config": "config.json", "model": "model.keras",
              "history": "history.csv", "evaluation": "evaluation.json",
              "tensorboard": "tensorboard", "backup": "backup",
-             "skipped_files": "skipped_files.txt"}
+             "skipped_files": "skipped_files.txt", "files_read": "files_read.txt"}
 
     def __init__(self, directory):
         self.directory = directory

@@ -56,13 +56,12 @@ def _train(config, run, resume, verbose, extra_callbacks, strategy, chief):
         vae = build.build_model(config, splits.image_shape)
         vae.compile(optimizer=build.optimizer(config), jit_compile=config["jit_compile"],
                     steps_per_execution=config["steps_per_execution"])
-    train_set = build.dataset(config, vae, splits.train, training=True,
-                              drop_remainder=config["drop_remainder"]
-                              or distribute.is_tpu(strategy))
-    test_set = build.dataset(config, vae, splits.test, training=False)
+    train_set, test_set, steps = _datasets(config, vae, splits, strategy)
     if not resume:
         shutil.rmtree(run.directory, ignore_errors=True)
         run.create(config)
+    if distribute.workers(strategy)[0] > 1 and splits.train.files is not None:
+        _list_read(run, splits, strategy)
     # A stop by signal waits until the epoch's files are written.
     guard = signals.EpochEndGuard()
     try:
@@ -70,7 +69,7 @@ def _train(config, run, resume, verbose, extra_callbacks, strategy, chief):
             # A split whose bad files are skipped has no known length: Keras
             # finds the end of its first epoch by running out of data.
             warnings.filterwarnings("ignore", message="Your input ran out of data")
-            vae.fit(train_set, epochs=config["epochs"], validation_data=test_set,
+            vae.fit(train_set, epochs=config["epochs"], validation_data=test_set, **steps,
                     callbacks=[guard.opening, *build.callbacks(config, run, splits, vae),
                                *extra_callbacks, guard.closing],
                     verbose=verbose)
@@ -83,6 +82,32 @@ def _train(config, run, resume, verbose, extra_callbacks, strategy, chief):
         return written  # the chief draws the pictures
     return written + [pictures.draw(run.directory, name, vae, config, splits)
                       for name in pictures.PICTURES]
+
+
+def _datasets(config, vae, splits, strategy):
+    """The training and test pipelines, and `fit`'s steps where they are set.
+    Under a cluster a file source is split between the workers by file, and
+    each worker lists the files it reads in `files_read.txt` (its folder)."""
+    workers, worker = distribute.workers(strategy)
+    if workers > 1 and splits.train.files is not None:
+        train_set, steps = build.sharded(config, vae, strategy, splits.train, training=True)
+        test_set, test_steps = build.sharded(config, vae, strategy, splits.test,
+                                             training=False)
+        return train_set, test_set, {"steps_per_epoch": steps, "validation_steps": test_steps}
+    train_set = build.dataset(config, vae, splits.train, training=True,
+                              drop_remainder=config["drop_remainder"]
+                              or distribute.is_tpu(strategy))
+    return train_set, build.dataset(config, vae, splits.test, training=False), {}
+
+
+def _list_read(run, splits, strategy):
+    """Write `files_read.txt`: the files this worker of a cluster reads."""
+    workers, worker = distribute.workers(strategy)
+    lines = [f"# worker {worker} of {workers}"]
+    for split in (splits.train, splits.test):
+        lines += [f"{path}\t{split.name}" for path in split.shard_files(workers, worker)]
+    files.write_text(run.path("files_read"), "\n".join(lines) + "\n")
+    return run.path("files_read")
 
 
 def _list_skipped(run, splits):

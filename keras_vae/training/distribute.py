@@ -68,6 +68,16 @@ def in_multi_worker_mode(strategy):
             and resolver is not None and bool(resolver.cluster_spec().as_dict()))
 
 
+def workers(strategy):
+    """`(number of workers, this worker's index)`: `(1, 0)` in one process."""
+    if not in_multi_worker_mode(strategy):
+        return 1, 0
+    resolver = strategy.cluster_resolver
+    spec = resolver.cluster_spec().as_dict()
+    tasks = [(kind, i) for kind in ("chief", "worker") for i in range(len(spec.get(kind, [])))]
+    return len(tasks), tasks.index((resolver.task_type, resolver.task_id))
+
+
 def is_chief(strategy):
     """Whether this process writes the run's files (worker 0, or a chief task).
 
