@@ -7,9 +7,11 @@ evaluate`, `keras-vae fit-sampler` where the journey has a sampler,
 `reconstruct`/`encode`, SavedModel and LiteRT export with parity. The
 combination matrix's cells test every pair of options in-process
 (`tests/test_matrix_model.py`, `tests/test_matrix_export.py`); these three
-check what only a run directory shows: a plain model, a conditional model
-with a fitted sampler, and a hierarchy trained with MIWAE, whose groups are
-given as a config key (`importance_groups`).
+check what only a run directory shows: a plain model (on an npz), a
+conditional model with a fitted sampler (on TFRecord shards), and a
+hierarchy trained with MIWAE, whose groups are given as a config key
+(`importance_groups`), on a folder of PNG files: each kind of source
+through every job.
 """
 
 import math
@@ -30,8 +32,12 @@ CLASSES = 3
 
 
 @pytest.fixture(scope="module")
-def dataset(tmp_path_factory):
-    """A tiny labelled 8-bit dataset as an npz: blobs whose place is the label."""
+def datasets(tmp_path_factory):
+    """A tiny labelled 8-bit dataset (blobs whose place is the label) as each
+    kind of source: an npz, TFRecord shards (`keras-vae convert`) and a
+    folder of PNG files in class subfolders."""
+    from PIL import Image
+
     rng = np.random.default_rng(0)
 
     def images(n):
@@ -42,9 +48,17 @@ def dataset(tmp_path_factory):
         return x.astype("uint8"), labels.astype("int64")
 
     (x_train, y_train), (x_test, y_test) = images(64), images(32)
-    path = tmp_path_factory.mktemp("data") / "blobs.npz"
-    np.savez(path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
-    return f"npz:{path}"
+    root = tmp_path_factory.mktemp("data")
+    np.savez(root / "blobs.npz", x_train=x_train, y_train=y_train, x_test=x_test,
+             y_test=y_test)
+    runs.convert(f"npz:{root / 'blobs.npz'}", str(root / "shards"), shard_size=20,
+                 verbose=False)
+    for i, (image, label) in enumerate(zip(np.concatenate([x_train, x_test]),
+                                           np.concatenate([y_train, y_test]), strict=True)):
+        (root / "images" / str(label)).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image).save(root / "images" / str(label) / f"{i:03d}.png")
+    return {"npz": f"npz:{root / 'blobs.npz'}", "tfrecord": f"tfrecord:{root / 'shards'}",
+            "images": f"images:{root / 'images'}"}
 
 
 class _Keep(keras.callbacks.Callback):
@@ -54,8 +68,8 @@ class _Keep(keras.callbacks.Callback):
         self.trained = self.model
 
 
-def run_cell(levels, dataset, tmp_path):
-    config = config_of(levels, dataset)
+def run_cell(levels, dataset, tmp_path, **data_options):
+    config = {**config_of(levels, dataset), **data_options}
     run_dir = str(tmp_path / "run")
     keep = _Keep()
     written = runs.train(config, run_dir, verbose=0, callbacks=[keep])
@@ -157,6 +171,16 @@ def test_the_journeys_defaults_name_every_option():
         assert compatibility.supported({**_DEFAULTS, **journey})
 
 
+#: Each journey's source, with the streaming options that apply to it.
+SOURCES = {"plain": ("npz", {}),
+           "conditional_with_a_sampler": ("tfrecord", {"shuffle_buffer": 16}),
+           "hierarchy": ("images", {"skip_bad_files": True})}
+
+
 @pytest.mark.parametrize("name", JOURNEYS)
-def test_journey(name, dataset, tmp_path):
-    run_cell({**_DEFAULTS, **JOURNEYS[name]}, dataset, tmp_path)
+def test_journey(name, datasets, tmp_path):
+    source, options = SOURCES[name]
+    run_cell({**_DEFAULTS, **JOURNEYS[name]}, datasets[source], tmp_path, **options)
+    if options.get("skip_bad_files"):  # none here: the list says so
+        skipped = (tmp_path / "run" / "skipped_files.txt").read_text()
+        assert skipped == "# 0 file(s) could not be decoded and were skipped\n"

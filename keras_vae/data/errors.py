@@ -7,6 +7,7 @@ names the file, by checking the files of the splits being read
 """
 
 import contextlib
+import warnings
 
 import numpy as np
 import tensorflow as tf
@@ -30,9 +31,13 @@ class BadFilesError(ValueError):
 def reading(*splits):
     """Within the block, an error of `tf.data` that a file of `splits` can
     cause becomes a `BadFilesError` naming the bad files (found by
-    `find_bad_files`), when there are any."""
+    `find_bad_files`), when there are any. Keras's warning that a stream
+    "ran out of data" is silenced: a split whose bad files are skipped has
+    no known length, and Keras finds its end that way."""
     try:
-        yield
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Your input ran out of data")
+            yield
     except (tf.errors.InvalidArgumentError, tf.errors.DataLossError,
             tf.errors.NotFoundError, tf.errors.UnknownError):
         for split in splits:

@@ -3,7 +3,6 @@
 import contextlib
 import random
 import shutil
-import warnings
 
 import keras
 import numpy as np
@@ -65,10 +64,7 @@ def _train(config, run, resume, verbose, extra_callbacks, strategy, chief):
     # A stop by signal waits until the epoch's files are written.
     guard = signals.EpochEndGuard()
     try:
-        with data.reading(splits.train, splits.test), warnings.catch_warnings():
-            # A split whose bad files are skipped has no known length: Keras
-            # finds the end of its first epoch by running out of data.
-            warnings.filterwarnings("ignore", message="Your input ran out of data")
+        with data.reading(splits.train, splits.test):
             vae.fit(train_set, epochs=config["epochs"], validation_data=test_set, **steps,
                     callbacks=[guard.opening, *build.callbacks(config, run, splits, vae),
                                *extra_callbacks, guard.closing],
