@@ -43,6 +43,9 @@ def test_npz_with_train_and_test_arrays(tmp_path):
     assert splits.x_train.shape == (20, 5, 4, 1) and splits.x_test.shape == (6, 5, 4, 1)
     np.testing.assert_array_equal(splits.y_train, np.arange(20))
     assert splits.y_test is None
+    assert splits.x_train.dtype == np.uint8  # kept as 8-bit levels, never float
+    splits.train = splits.train.take(5)  # as --limit does: read anew
+    np.testing.assert_array_equal(splits.y_train, np.arange(5))
 
 
 def test_npz_with_one_array_holds_out_a_fixed_test_split(tmp_path):

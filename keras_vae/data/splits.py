@@ -173,10 +173,11 @@ class Splits:
         return None if self.class_names is None else len(self.class_names)
 
     def _part(self, split, which):
+        # Read once per split object (a split replaced by `take` is read anew).
         cache = self.__dict__.setdefault("_arrays", {})
-        if split.name not in cache:
-            cache[split.name] = split.arrays()
-        return cache[split.name][which]
+        if cache.get(id(split), (None,))[0] is not split:
+            cache[id(split)] = (split, split.arrays())
+        return cache[id(split)][1][which]
 
     x_train = property(lambda self: self._part(self.train, 0))
     y_train = property(lambda self: self._part(self.train, 1))
