@@ -163,6 +163,27 @@ def test_a_cached_folder_sorted_by_class_is_still_shuffled_for_training(tmp_path
     assert 0 < sum(first_half) < len(first_half)  # both classes early on
 
 
+def test_a_split_over_the_memory_budget_is_cached_on_disk_as_uint8(tmp_path):
+    written = _folder(tmp_path / "images", n=30)
+    split = data.load(f"images:{tmp_path / 'images'}", test_fraction=0.1).train
+    expected = np.stack([written[os.path.relpath(p, tmp_path / "images")][0]
+                         for p in split.files]).reshape(split.count, -1) / 255.0
+    cache = tmp_path / "cache"
+    stream = data.stream(split, 8, training=True, seed=0, cache_dir=str(cache),
+                         cache_memory_mib=0, labels=False)
+    first = np.concatenate(list(stream.as_numpy_iterator()))
+    assert os.listdir(cache) and all(n.startswith("train-") for n in os.listdir(cache))
+    size = sum(os.path.getsize(cache / n) for n in os.listdir(cache))
+    assert size < split.count * 8 * 8 * 4  # less than the images would take as float32
+    for path in split.files:  # the cache now serves the images, not the files
+        os.remove(path)
+    second = np.concatenate(list(stream.as_numpy_iterator()))
+    for seen in (first, second):
+        np.testing.assert_allclose(np.sort(seen.reshape(split.count, -1), axis=0),
+                                   np.sort(expected, axis=0), rtol=1e-6)
+    assert not np.array_equal(first, second)  # reshuffled from the cache
+
+
 # === TFRecord shards ===
 def _npz(tmp_path, n_train=23, n_test=7):
     x, y = _blobs(n_train + n_test)
