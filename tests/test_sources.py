@@ -6,6 +6,7 @@ import tensorflow_datasets as tfds
 from PIL import Image
 
 from keras_vae import data
+from keras_vae.runs import build
 
 
 def test_mnist_source_keeps_labels():
@@ -23,6 +24,14 @@ def test_tfds_source_through_mock_data():
         assert splits.class_names == [str(i) for i in range(10)]
         assert splits.x_train.shape == (12, 28, 28, 1)  # read from TFDS's dataset
         assert splits.x_test.shape == (12, 28, 28, 1)
+        config = {"dataset": "tfds:mnist", "skip_bad_files": False, "cache_dir": "/tmp/c",
+                  "shuffle_buffer": None}
+        with pytest.raises(ValueError, match="cache_dir applies to sources read from files "
+                           r"\(images:<dir>, tfrecord:<dir>\); 'tfds:mnist' is read and "
+                           "cached by TFDS itself, so it would change nothing"):
+            build._check_data_options(config, splits.train)
+        build._check_data_options({**config, "cache_dir": None, "shuffle_buffer": 64},
+                                  splits.train)  # a TFDS split is shuffled in a buffer
     assert splits.x_train.dtype == np.uint8
     assert splits.y_train.shape == (12,) and splits.y_train.max() < 10
     assert splits.name == "tfds:mnist"

@@ -148,9 +148,10 @@ def _check_data_options(config, split):
             raise ValueError(
                 f"{option} applies to sources read from files (images:<dir>, "
                 f"tfrecord:<dir>{'' if option == 'cache_dir' else ', tfds:<name>'}); "
-                f"{config['dataset']!r} is held in memory"
-                f"{'' if in_memory else ' by TFDS'}, so it would change nothing. Leave "
-                f"{option} out, or convert the data first (keras-vae convert).")
+                f"{config['dataset']!r} "
+                f"{'is held in memory' if in_memory else 'is read and cached by TFDS itself'}"
+                f", so it would change nothing. Leave {option} out, or convert the data "
+                "first (keras-vae convert).")
 
 
 def dataset(config, vae, split, training, drop_remainder=False, batch_size=None, shard=(1, 0)):
