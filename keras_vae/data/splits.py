@@ -39,6 +39,9 @@ class Split:
             (`keras_vae.data.errors.find_bad_files`).
         examples_shuffled: whether `order` shuffles every example (arrays,
             one image per file) rather than only the files (shards).
+        file_counts: the examples in each file, where a source of several
+            examples per file knows them (TFRecord shards with their counts
+            in dataset.json): a cluster can then shard it by file.
     """
 
     def __init__(self, name, count, image_shape, has_labels, read, files=None,
