@@ -100,23 +100,27 @@ def stream(split, batch_size, binarize="none", training=False, seed=0, shuffle=T
             f"{list(BINARIZE_MODES)}."
         )
     shuffled = training and shuffle
-    cache = _cache_place(split, shard, cache_dir, cache_memory_mib)
+    fresh_every_epoch = binarize == "dynamic" and training
+    static = binarize != "none" and not fresh_every_epoch
+    cache = _cache_place(split, shard, cache_dir, cache_memory_mib,
+                         (binarize, seed) if static else None)
+    if cache is None and static and not training and _fits(split, shard, cache_memory_mib):
+        cache = ""  # a fixed split read several times (evaluate): draw it once
     # A cached split is read once in a shuffled order, then shuffled again
     # from the cache in a bounded buffer every epoch.
     dataset = split.dataset(shard, order=seed if shuffled else None,
                             reshuffle=cache is None, counted=not skip_bad_files)
     if skip_bad_files:
         dataset = dataset.ignore_errors()
+    if static:  # example i's draw, whatever the order: cached with the images
+        dataset = dataset.map(lambda e: {**e, "images": _static_draw(e["images"], seed,
+                                                                     e["index"])},
+                              num_parallel_calls=tf.data.AUTOTUNE)
     if cache is not None:
         dataset = dataset.cache(cache)
     if shuffled and (cache is not None or not split.examples_shuffled):
         dataset = dataset.shuffle(_buffer(split, shuffle_buffer), seed=seed,
                                   reshuffle_each_iteration=True)
-    fresh_every_epoch = binarize == "dynamic" and training
-    if binarize != "none" and not fresh_every_epoch:
-        dataset = dataset.map(lambda e: {**e, "images": _static_draw(e["images"], seed,
-                                                                     e["index"])},
-                              num_parallel_calls=tf.data.AUTOTUNE)
     dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
     dataset = dataset.map(lambda e: {**e, "images": to_unit_interval(e["images"])},
                           num_parallel_calls=tf.data.AUTOTUNE)
@@ -147,18 +151,23 @@ def _inputs(has_labels, join):
     return inputs
 
 
-def _cache_place(split, shard, cache_dir, cache_memory_mib):
-    """None (no cache), "" (memory) or a file under `cache_dir`."""
+def _fits(split, shard, cache_memory_mib):
+    return split.count * math.prod(split.image_shape) // shard[0] <= cache_memory_mib * 2**20
+
+
+def _cache_place(split, shard, cache_dir, cache_memory_mib, drawn=None):
+    """None (no cache), "" (memory) or a file under `cache_dir` (its name
+    from the split, the worker's shard and `drawn`, the static draw's mode
+    and seed that the cached images carry)."""
     if split.files is None:
         return None  # arrays in memory, or TFDS (which reads its own files)
-    size = split.count * math.prod(split.image_shape) // shard[0]
-    if size <= cache_memory_mib * 2**20:
+    if _fits(split, shard, cache_memory_mib):
         return ""
     if cache_dir is None:
         return None
     os.makedirs(cache_dir, exist_ok=True)
     key = hashlib.sha256(json.dumps([split.name, split.count, split.image_shape, shard,
-                                     split.files]).encode()).hexdigest()[:16]
+                                     drawn, split.files]).encode()).hexdigest()[:16]
     prefix = os.path.join(cache_dir, f"{split.name.rsplit(' ', 1)[-1]}-{key}")
     for stale in glob.glob(glob.escape(prefix) + "*.lockfile"):
         os.remove(stale)  # left by a run that stopped while writing the cache
