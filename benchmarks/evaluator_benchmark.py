@@ -76,7 +76,7 @@ def main(argv=None):
         run_dir = os.path.join("/tmp", f"evaluator-benchmark-{os.getpid()}")
         runs.train(config, run_dir, overwrite=True, verbose=0)
         config, vae = runs.load_run(run_dir)
-    x = build.prepared_test_images(config, runs.load_splits(config).x_test)[:examples]
+    x = build.prepared_images(config, runs.load_splits(config).test.take(examples))
     estimates = {name: [] for name in VARIANTS}
     seconds = {name: [] for name in VARIANTS}
     for seed in (0, 1):  # variants in turn, so that a slow spell of the machine hits all

@@ -68,8 +68,9 @@ def main(argv=None):
     config, vae = runs.load_run(run_dir)
     splits = runs.load_splits(config)
     real = data.to_unit_interval(splits.x_test[:n]).numpy()
-    train_inputs = runs.inputs(vae, runs.build.prepared_test_images(config, splits.x_train),
-                               splits.y_train)
+    # The training images as the model saw them, streamed (read once, then cached).
+    train_inputs = runs.build.dataset(config, vae, splits.train, training=False,
+                                      batch_size=1000)
     for k in ks:
         vae.add_sampler(f"gmm{k}", samplers.GaussianMixtureSampler(k).fit(vae, train_inputs))
     features = quality.Features()

@@ -165,6 +165,14 @@ def dataset(config, vae, split, training, drop_remainder=False, batch_size=None,
                        skip_bad_files=config["skip_bad_files"])
 
 
+def prepared_images(config, split):
+    """A split's images as the model sees them (scaled, binarized as
+    configured), as one array: for data that fits in memory (benchmarks)."""
+    stream = data.stream(split, 1000, binarize=config["binarize"], seed=config["seed"],
+                         labels=False)
+    return np.concatenate(list(stream.as_numpy_iterator()))
+
+
 def sharded(config, vae, strategy, split, training):
     """Under MultiWorkerMirroredStrategy, a file source split between the
     workers by file (`Split.dataset`'s shard): `(distributed dataset, steps)`.
