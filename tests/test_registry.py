@@ -105,6 +105,8 @@ def test_a_registered_network_family_is_built_by_name_and_joins_the_options():
         assert "tiny_dense" in config.options()["encoder"][2]
     finally:
         networks.REGISTRY._classes.pop("tiny_dense")  # other tests see the built-in two
+    with pytest.raises(TypeError, match="abstract method.* decoder"):
+        type("EncoderOnly", (networks.Network,), {"encoder": TinyDense.encoder})()
     with pytest.raises(ValueError, match=r"Unknown encoder: 'tiny_dense'. Expected one of "
                                          r"\['mlp', 'conv'\], or a keras.layers.Layer"):
         keras_vae.VAE((4, 4, 1), latent_dim=2, encoder="tiny_dense")

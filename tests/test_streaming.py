@@ -147,6 +147,8 @@ def test_a_split_larger_than_the_memory_budget_is_cached_on_disk_or_not_at_all(t
     assert pipeline._cache_place(split, (2, 1), str(tmp_path), 512) != place
     small = data.Split("images:/x train", 100, (64, 64, 3), False, read=None, files=["a"])
     assert pipeline._cache_place(small, (1, 0), None, 512) == ""  # in memory
+    assert pipeline._cache_place(small, (1, 0), str(tmp_path), 512).startswith(
+        str(tmp_path))  # --cache-dir is used whatever the size
 
 
 def test_a_cached_folder_sorted_by_class_is_still_shuffled_for_training(tmp_path):
@@ -170,7 +172,7 @@ def test_a_split_over_the_memory_budget_is_cached_on_disk_as_uint8(tmp_path):
                          for p in split.files]).reshape(split.count, -1) / 255.0
     cache = tmp_path / "cache"
     stream = data.stream(split, 8, training=True, seed=0, cache_dir=str(cache),
-                         cache_memory_mib=0, labels=False)
+                         labels=False)
     first = np.concatenate(list(stream.as_numpy_iterator()))
     assert os.listdir(cache) and all(n.startswith("train-") for n in os.listdir(cache))
     size = sum(os.path.getsize(cache / n) for n in os.listdir(cache))

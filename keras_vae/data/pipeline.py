@@ -86,12 +86,14 @@ def stream(split, batch_size, binarize="none", training=False, seed=0, shuffle=T
         labels: give the split's labels to `join` (a conditional model);
             otherwise the elements are the images alone.
         shard: `(workers, worker)`: this worker's part of the split.
-        cache_dir: where a split too large for `cache_memory_mib` is cached
-            on disk (uint8); without it, such a split is decoded every epoch.
+        cache_dir: cache the split on disk here (uint8); without it, a split
+            within `cache_memory_mib` is cached in memory and a larger one
+            decoded every epoch.
         cache_memory_mib: the largest split (decoded, uint8) cached in memory.
-        shuffle_buffer: examples in the shuffle buffer of a source that
-            shuffles only its files (TFRecord shards, TFDS); by default
-            `SHUFFLE_BUFFER`, at most `SHUFFLE_BUFFER_MIB` of images.
+        shuffle_buffer: examples in the shuffle buffer, which follows the
+            file-level shuffle of shards, TFDS and cached folders; by default
+            `SHUFFLE_BUFFER`, at most `SHUFFLE_BUFFER_MIB` of images. Given,
+            it is used for every file source.
         skip_bad_files: skip examples that fail to decode instead of stopping.
     """
     if binarize not in BINARIZE_MODES:
@@ -118,7 +120,8 @@ def stream(split, batch_size, binarize="none", training=False, seed=0, shuffle=T
                               num_parallel_calls=tf.data.AUTOTUNE)
     if cache is not None:
         dataset = dataset.cache(cache)
-    if shuffled and (cache is not None or not split.examples_shuffled):
+    if shuffled and (cache is not None or not split.examples_shuffled
+                     or shuffle_buffer is not None):
         dataset = dataset.shuffle(_buffer(split, shuffle_buffer), seed=seed,
                                   reshuffle_each_iteration=True)
     dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
@@ -161,10 +164,8 @@ def _cache_place(split, shard, cache_dir, cache_memory_mib, drawn=None):
     and seed that the cached images carry)."""
     if split.files is None:
         return None  # arrays in memory, or TFDS (which reads its own files)
-    if _fits(split, shard, cache_memory_mib):
-        return ""
     if cache_dir is None:
-        return None
+        return "" if _fits(split, shard, cache_memory_mib) else None
     os.makedirs(cache_dir, exist_ok=True)
     key = hashlib.sha256(json.dumps([split.name, split.count, split.image_shape, shard,
                                      drawn, split.files]).encode()).hexdigest()[:16]

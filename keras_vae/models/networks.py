@@ -10,6 +10,7 @@ family joins with `@networks.register("name")`, and `encoder="name"` then
 builds it. Anything else given as a network must be a Keras layer.
 """
 
+import abc
 import math
 
 import keras
@@ -17,7 +18,7 @@ import keras
 from keras_vae.registry import Configurable, Registry
 
 
-class Network(Configurable):
+class Network(Configurable, abc.ABC):
     """A family of encoder and decoder networks, built for any image shape.
 
     `encoder(input_shape, output_size, hidden_units, conv_filters, activation)`
@@ -25,11 +26,13 @@ class Network(Configurable):
     ...)` maps a code to `output_shape`. Each family uses the sizes it needs.
     """
 
+    @abc.abstractmethod
     def encoder(self, input_shape, output_size, hidden_units, conv_filters, activation):
-        raise NotImplementedError  # pragma: no cover (each family's own)
+        """The encoder, a Keras model (each family's own)."""
 
+    @abc.abstractmethod
     def decoder(self, latent_dim, output_shape, hidden_units, conv_filters, activation):
-        raise NotImplementedError  # pragma: no cover (each family's own)
+        """The decoder, a Keras model (each family's own)."""
 
 
 REGISTRY = Registry("network", Network)

@@ -23,10 +23,10 @@ _DATA = {
     "image_size": (str, None, "resize images:<dir> sources to HEIGHTxWIDTH"),
     "binarize": (str, "dynamic", "dynamic, static or none"),
     "limit": (int, None, "train on the first LIMIT training images only"),
-    "shuffle_buffer": (int, None, "examples in the shuffle buffer of TFRecord and TFDS "
-                                  "sources (default: 10000, at most 512 MiB of images)"),
-    "cache_dir": (str, None, "cache decoded images (uint8) on disk here when a split "
-                             "is over 512 MiB (smaller ones are cached in memory)"),
+    "shuffle_buffer": (int, None, "examples in the shuffle buffer of a file source "
+                                  "(default: 10000, at most 512 MiB of images)"),
+    "cache_dir": (str, None, "cache decoded images (uint8) on disk here (default: in "
+                             "memory up to 512 MiB a split, else none)"),
     "skip_bad_files": (bool, False, "skip image files that cannot be decoded (listed "
                                     "in skipped_files.txt) instead of stopping"),
 }
