@@ -23,6 +23,7 @@ import tensorflow as tf
 
 import keras_vae
 from keras_vae import edge, export, runs
+from keras_vae.runs import model_options
 
 
 def _size_on_disk(path):
@@ -52,7 +53,7 @@ def _model(args):
     config = runs.config.resolve({"limit": 2000, "epochs": 1, "hidden_units": [64]})
     splits = runs.load_splits(config)
     keras.utils.set_random_seed(0)
-    vae = keras_vae.VAE(input_shape=splits.image_shape, **runs.config.model_kwargs(config))
+    vae = keras_vae.VAE(input_shape=splits.image_shape, **model_options.model_kwargs(config))
     vae.compile(optimizer="adam")
     vae.fit(keras_vae.data.to_unit_interval(splits.x_train).numpy(), epochs=1,
             batch_size=100, verbose=0)

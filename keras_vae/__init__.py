@@ -2,7 +2,7 @@
 
 The library: `VAE`, `ConditionalVAE` and `HierarchicalVAE` (keras_vae.models), the
 distributions they are made of (`likelihoods`, `posteriors`, `priors`),
-`callbacks` and `distribute` for training, `objectives`, `samplers`
+`callbacks` and `distribute` for training, `networks`, `objectives`, `samplers`
 fitted after training (keras_vae.models), `data`, `evaluation` (with
 `evaluation.quality` for samples and `evaluation.decoding`),
 `plotting`, `export` and the device-side `edge`. The command line and its
@@ -19,7 +19,7 @@ if _quiet.started_as_command_line():  # never in a library user's process
 
 from keras_vae import data, edge, evaluation, export, plotting  # noqa: E402
 from keras_vae.distributions import likelihoods, posteriors, priors
-from keras_vae.models import objectives, samplers
+from keras_vae.models import networks, objectives, samplers
 from keras_vae.models.conditional import ConditionalVAE
 from keras_vae.models.hierarchical import HierarchicalVAE
 from keras_vae.models.vae import VAE
@@ -37,6 +37,7 @@ __all__ = [
     "evaluation",
     "export",
     "likelihoods",
+    "networks",
     "objectives",
     "plotting",
     "posteriors",

@@ -94,10 +94,11 @@ RULES = (
            "a ConditionalVAE has one latent layer",
            "an unconditional HierarchicalVAE, or a one-layer ConditionalVAE")
       for inference in ("bottom_up", "ladder")),
-    Rule(("precision", "bfloat16"), ("network", "conv"),
-         "the bfloat16 path multiplies a decoder made of Dense layers, and the conv "
-         "decoder's are convolutions",
-         "precision='float32' with the conv decoder, or network='mlp'"),
+    *(Rule(("precision", "bfloat16"), ("network", network),
+           f"the bfloat16 path multiplies a decoder made of Dense layers, and the {network} "
+           "decoder's are convolutions",
+           f"precision='float32' with the {network} decoder, or network='mlp'")
+      for network in ("conv", "resnet")),
     Rule(("conditional", "yes"), ("prior", "vamp"),
          "the VampPrior's pseudo-inputs have no labels to condition on",
          "prior='mixture_of_gaussians' for a learnt multimodal prior, or an "

@@ -61,6 +61,8 @@ def build(levels):
     """The untrained model of a row, with fixed initial weights."""
     keras.utils.set_random_seed(1)
     network = levels.get("network", "mlp")
+    if network == "resnet":  # one block a stage: the cells test combinations, not depth
+        network = keras_vae.networks.ResNet(blocks=1)
     kwargs = dict(
         likelihood=levels.get("likelihood", "bernoulli"),
         objective=objective_of(levels.get("objective", "elbo")),
@@ -112,6 +114,7 @@ def config_of(levels, dataset):
         "posterior": levels["posterior"] or "diagonal",
         "objective": levels["objective"].split("(")[0],
         "encoder": levels["network"], "decoder": levels["network"],
+        **({"resnet_blocks": 1} if levels["network"] == "resnet" else {}),
         "conditional": levels["conditional"] == "yes",
         "num_samples": 3 if levels["num_samples"] == "> 1" else 1,
         "use_exact_kl": levels["use_exact_kl"] == "True",

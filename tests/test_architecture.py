@@ -18,8 +18,8 @@ PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "keras_vae"
 # objectives and networks) sit below the rest of models/.
 LAYERS = {
     0: ("version", "registry", "validation", "files", "edge", "_quiet"),
-    1: ("distributions", "models.bounds", "models.objectives", "models.networks", "data",
-        "plotting"),
+    1: ("distributions", "models.bounds", "models.objectives", "models.networks",
+        "models.resnet", "data", "plotting"),
     2: ("compatibility", "training"),
     3: ("models",),
     4: ("evaluation", "export"),

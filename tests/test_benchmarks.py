@@ -170,3 +170,34 @@ def test_data_benchmark_quick_mode(tmp_path):
     metadata = json.loads((work / "shards" / "dataset.json").read_text())
     assert sum(metadata["counts"].values()) == 666
     assert len(json.loads((work / "results.json").read_text())) == 3 + 1 + 4
+
+
+def test_photo_benchmark_quick_mode(tmp_path):
+    work = tmp_path / "work"
+    text, rows = _quick_report("photo_benchmark.py", tmp_path, "--work", str(work))
+    bits = {row[0]: float(row[1]) for row in rows}
+    codecs = {"PNG (Pillow, optimize)", "WebP lossless (Pillow, method 6)",
+              "JPEG-XL lossless (imagecodecs, effort 9)", "JPEG 2000 lossless (imagecodecs)"}
+    models = {"VAE: resnet + logistic mixture", "VAE: conv + logistic mixture",
+              "VAE: resnet + discretized logistic"}
+    assert set(bits) == codecs | models
+    assert all(0 < bits[name] < 8 for name in codecs)   # crops of natural photos
+    assert all(np.isfinite(bits[name]) and bits[name] > 0 for name in models)
+    results = json.loads((work / "results.json").read_text())
+    for name in models:  # the IS estimate is at least as tight as the ELBO
+        row = results[name.removeprefix("VAE: ")]
+        assert row["iw"] <= row["elbo"] + 0.05
+        assert (work / "runs" / os.path.basename(row["run"]) / "samples.png").exists()
+
+
+def test_resnet_benchmark_quick_mode(tmp_path):
+    text, rows = _quick_report("resnet_benchmark.py", tmp_path)
+    speed = [row for row in rows if len(row) == 4]
+    assert [row[0].split(" (")[0] for row in speed] == [
+        "Keras 3 + TensorFlow", "Keras 3 + TensorFlow", "PyTorch 2.13.0+cpu"]
+    assert all(float(row[1]) > 0 for row in speed)
+    # The same network in both: the same number of trainable parameters.
+    assert len({row[2] for row in speed}) == 1
+    sizes = [row for row in rows if len(row) == 5]
+    assert {row[0] for row in sizes} == {"resnet", "conv"}
+    assert all(0 < float(row[3].split(" MiB")[0]) < 2048 for row in sizes)

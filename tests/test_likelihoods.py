@@ -202,7 +202,7 @@ def test_distribution_mean_equals_mean_of_the_params(name):
     """What `predict` returns (the distribution's mean) is what `decode` returns."""
     likelihood = likelihoods.get(name)
     rng = np.random.default_rng(0)
-    params = rng.normal(size=(3, 4, 4, likelihood.params_size)).astype("float32")
+    params = rng.normal(size=(3, 4, 4, likelihood.output_channels(1))).astype("float32")
     want = np.asarray(likelihood.mean(params))
     got = np.asarray(likelihood.distribution_mean(likelihood.distribution(params, 3)))
     np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)

@@ -20,8 +20,8 @@ def test_networks_fit_any_image_shape(shape, network, likelihood):
     history = vae.fit(x, epochs=1, batch_size=4, verbose=0).history
     assert np.isfinite(history["loss"][0])
     assert vae.decode(np.zeros((3, 4))).shape == (3,) + shape
-    params_per_value = vae.likelihood.params_size
-    assert vae.decoder.output_shape == (None,) + shape[:-1] + (shape[-1] * params_per_value,)
+    assert vae.decoder.output_shape == (None,) + shape[:-1] + (
+        vae.likelihood.output_channels(shape[-1]),)
 
 
 def test_widths_are_configurable():
@@ -168,3 +168,22 @@ def test_fit_traces_its_step_once_and_trains_a_users_lazy_network(small_data):
     assert not before and lazy.encoder.dense.built and np.isfinite(history["loss"][0])
     # Adam: its iteration and learning rate, and two moments per weight.
     assert len(lazy.optimizer.variables) == 2 + 2 * len(lazy.trainable_weights)
+
+
+def test_the_loss_trackers_do_not_overflow_under_mixed_float16():
+    """Issue 36: a reconstruction over 65 504 nats (8-bit colour before
+    training) was summed in float16 and recorded as inf."""
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        x = np.random.default_rng(0).integers(0, 256, (32, 32, 32, 3)) / 255.0
+        vae = keras_vae.VAE((32, 32, 3), latent_dim=4, likelihood="discretized_logistic",
+                            hidden_units=(16,))
+        vae.compile(optimizer="adam")
+        history = vae.fit(x.astype("float32"), batch_size=32, verbose=0).history
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    reconstruction = history["reconstruction_loss"][0]
+    assert 65_504 < reconstruction < 1e7
+    # One step: the loss is the reconstruction plus the KL (weight 1).
+    assert history["loss"][0] == pytest.approx(reconstruction + history["kl_loss"][0],
+                                               rel=1e-4)

@@ -14,6 +14,7 @@ from reference import (
 
 import keras_vae
 from keras_vae import objectives, runs
+from keras_vae.runs import model_options
 
 RNG = np.random.default_rng(7)
 
@@ -308,13 +309,13 @@ def test_a_parameter_the_objective_would_ignore_cannot_be_given():
 def test_a_run_config_builds_the_objective_from_its_keys():
     from keras_vae.runs import config
 
-    kwargs = config.model_kwargs(config.resolve({"objective": "piwae", "num_samples": 4,
+    kwargs = model_options.model_kwargs(config.resolve({"objective": "piwae", "num_samples": 4,
                                                  "importance_groups": 2}))
     assert kwargs["objective"] == objectives.Piwae(groups=2)
     assert "importance_groups" not in kwargs and "free_bits" not in kwargs
     with pytest.raises(ValueError, match="ciwae_beta=0.3 is a parameter of the objective "
                                          "'ciwae'; objective='elbo' takes no ciwae_beta"):
-        config.model_kwargs(config.resolve({"ciwae_beta": 0.3}))
+        model_options.model_kwargs(config.resolve({"ciwae_beta": 0.3}))
 
 
 def test_objectives_register_by_name():

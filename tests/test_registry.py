@@ -53,13 +53,14 @@ def test_every_family_has_a_public_registry():
     from keras_vae.models import networks, samplers
 
     assert likelihoods.names() == ("bernoulli", "gaussian", "gaussian_learned_scale",
-                                   "continuous_bernoulli", "discretized_logistic")
+                                   "continuous_bernoulli", "discretized_logistic",
+                                   "discretized_logistic_mixture")
     assert priors.names() == ("standard_normal", "learnable_gaussian",
                               "mixture_of_gaussians", "vamp")
     assert posteriors.names() == ("diagonal", "full_covariance", "iaf")  # iaf: flows.py
     assert keras_vae.objectives.names() == ("elbo", "iwae", "miwae", "ciwae", "piwae")
     assert samplers.names() == ("gmm",) and keras_vae.samplers is samplers
-    assert networks.names() == ("mlp", "conv")
+    assert networks.names() == ("mlp", "conv", "resnet")
     for family in (likelihoods, priors, posteriors, keras_vae.objectives, samplers, networks):
         assert family.register == family.REGISTRY.register
         for name in family.names():
@@ -104,9 +105,9 @@ def test_a_registered_network_family_is_built_by_name_and_joins_the_options():
         assert np.asarray(vae.decode(np.zeros((3, 2), "float32"))).shape == (3, 4, 4, 1)
         assert "tiny_dense" in config.options()["encoder"][2]
     finally:
-        networks.REGISTRY._classes.pop("tiny_dense")  # other tests see the built-in two
+        networks.REGISTRY._classes.pop("tiny_dense")  # other tests see the built-in ones
     with pytest.raises(TypeError, match="abstract method.* decoder"):
         type("EncoderOnly", (networks.Network,), {"encoder": TinyDense.encoder})()
     with pytest.raises(ValueError, match=r"Unknown encoder: 'tiny_dense'. Expected one of "
-                                         r"\['mlp', 'conv'\], or a keras.layers.Layer"):
+                                         r"\['mlp', 'conv', 'resnet'\], a keras_vae"):
         keras_vae.VAE((4, 4, 1), latent_dim=2, encoder="tiny_dense")

@@ -45,6 +45,9 @@ class Likelihood(registry.Configurable):
 
     Subclasses set `params_size` and implement `_distribution(blocks)`, where
     `blocks` is a list of `params_size` tensors each shaped like the data.
+    A likelihood that couples the channels of a position (the mixture of
+    `keras_vae.distributions.logistic_mixture`) overrides `output_channels`
+    and `distribution` instead.
     """
 
     params_size = 1
@@ -70,6 +73,11 @@ class Likelihood(registry.Configurable):
             self._distribution(self._blocks(params)),
             reinterpreted_batch_ndims=event_ndims,
         )
+
+    def output_channels(self, channels):
+        """The decoder's outputs per position for data with `channels` values
+        there (the last axis): `channels * params_size`."""
+        return channels * self.params_size
 
     def log_prob(self, distribution, x):
         """log p(x|z) of data `x` under `distribution` (from `distribution()`)."""

@@ -114,9 +114,10 @@ def _dense_layers(decoder):
             found = f"has the layer {_described(others[0])}"
         else:
             found = "has no Dense layer"
-        rule = compatibility.rule_for(("precision", "bfloat16"), ("network", "conv"))
+        network = "resnet" if decoder.name == "resnet_decoder" else "conv"
+        rule = compatibility.rule_for(("precision", "bfloat16"), ("network", network))
         raise ValueError(
-            "precision='bfloat16' cannot be combined with network='conv', or with any "
+            "precision='bfloat16' cannot be combined with network='conv' or 'resnet', or with any "
             "decoder other than a keras.Sequential of Dense layers optionally ending in "
             f"a Reshape (network='mlp'): {rule.reason}. This decoder {found}. "
             f"Use {rule.instead}."

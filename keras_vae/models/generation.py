@@ -46,9 +46,9 @@ class Generation:
         if math.prod(params.shape[1:]) != math.prod(self.params_shape):
             raise ValueError(
                 f"The decoder must output {math.prod(self.params_shape)} values "
-                f"per example (prod(input_shape) * {self.likelihood.params_size} "
-                f"parameters of the '{type(self.likelihood).__name__}' "
-                f"likelihood). Received outputs of shape {tuple(params.shape)}."
+                f"per example (each position of input_shape[:-1] × {self.params_shape[-1]} "
+                f"parameters of the '{type(self.likelihood).__name__}' likelihood). "
+                f"Received outputs of shape {tuple(params.shape)}."
             )
         return ops.reshape(params, (-1,) + self.params_shape)
 

@@ -5,9 +5,10 @@ loc, then the pre-softplus scale). The decoder maps z to the likelihood's
 parameters, shaped `image_shape[:-1] + (channels * params_size,)`. Networks
 are plain `keras.Sequential` models, so they save and load with no custom code.
 
-Each named family is a `Network` in `REGISTRY` ("mlp", "conv"); a user's
-family joins with `@networks.register("name")`, and `encoder="name"` then
-builds it. Anything else given as a network must be a Keras layer.
+Each named family is a `Network` in `REGISTRY` ("mlp", "conv", "resnet"); a
+user's family joins with `@networks.register("name")`, and `encoder="name"`
+then builds it with its defaults, `encoder=ResNet(blocks=3)` with others.
+Anything else given as a network must be a Keras layer.
 """
 
 import abc
@@ -15,7 +16,9 @@ import math
 
 import keras
 
+from keras_vae.models import resnet
 from keras_vae.registry import Configurable, Registry
+from keras_vae.validation import positive_int
 
 
 class Network(Configurable, abc.ABC):
@@ -138,8 +141,42 @@ class Conv(Network):
         return conv_decoder(latent_dim, output_shape, conv_filters, activation)
 
 
+@keras.saving.register_keras_serializable(package="keras_vae")
+@register("resnet")
+class ResNet(Network):
+    """Residual stages, one per width of `conv_filters`, each of `blocks`
+    residual blocks and a stride-2 convolution (`keras_vae.models.resnet`).
+
+    Args:
+        blocks: positive int, the residual blocks of each stage.
+    """
+
+    def __init__(self, blocks=2):
+        self.blocks = positive_int("blocks", blocks)
+
+    def encoder(self, input_shape, output_size, hidden_units, conv_filters, activation):
+        return resnet.resnet_encoder(input_shape, output_size, conv_filters, self.blocks,
+                                     activation)
+
+    def decoder(self, latent_dim, output_shape, hidden_units, conv_filters, activation):
+        return resnet.resnet_decoder(latent_dim, output_shape, conv_filters, self.blocks,
+                                     activation)
+
+    def get_config(self):
+        return {"blocks": self.blocks}
+
+
+def level_of(identifier):
+    """The registered name of a network given by name or as a `Network`
+    (its level in `keras_vae.compatibility`), or None (a user's layer)."""
+    if isinstance(identifier, Network):
+        return REGISTRY.name_of(identifier)
+    return identifier if isinstance(identifier, str) else None
+
+
 def build_encoder(identifier, input_shape, output_size, units, filters, activation):
-    """Return the encoder for a registered name ('mlp', 'conv') or a user's Keras layer."""
+    """Return the encoder for a registered name ('mlp', 'conv', 'resnet'), a
+    `Network`, or a user's Keras layer (returned as it is)."""
     if isinstance(identifier, keras.layers.Layer):
         return identifier
     return _family("encoder", identifier).encoder(input_shape, output_size, units, filters,
@@ -147,7 +184,8 @@ def build_encoder(identifier, input_shape, output_size, units, filters, activati
 
 
 def build_decoder(identifier, latent_dim, output_shape, units, filters, activation):
-    """Return the decoder for a registered name ('mlp', 'conv') or a user's Keras layer."""
+    """Return the decoder for a registered name ('mlp', 'conv', 'resnet'), a
+    `Network`, or a user's Keras layer (returned as it is)."""
     if isinstance(identifier, keras.layers.Layer):
         return identifier
     return _family("decoder", identifier).decoder(latent_dim, output_shape, units, filters,
@@ -155,9 +193,20 @@ def build_decoder(identifier, latent_dim, output_shape, units, filters, activati
 
 
 def _family(role, identifier):
+    if isinstance(identifier, Network):
+        return identifier
     if not (isinstance(identifier, str) and identifier in REGISTRY):
         raise ValueError(
             f"Unknown {role}: {identifier!r}. Expected one of {list(names())}, "
-            "or a keras.layers.Layer instance."
+            "a keras_vae.networks.Network instance, or a keras.layers.Layer instance."
         )
     return REGISTRY[identifier]()
+
+
+def serialized(identifier):
+    """How a model's config keeps a network given by name or as a `Network`:
+    the name, or the Network's config; None for a user's layer (saved as
+    a layer)."""
+    if isinstance(identifier, Network):
+        return keras.saving.serialize_keras_object(identifier)
+    return identifier if isinstance(identifier, str) else None

@@ -9,7 +9,7 @@ from keras_vae import compatibility, validation
 from keras_vae.distributions import likelihoods as likelihoods_lib
 from keras_vae.distributions import posteriors as posteriors_lib
 from keras_vae.distributions import priors as priors_lib
-from keras_vae.models import networks
+from keras_vae.models import metrics, networks
 from keras_vae.models import objectives as objectives_lib
 from keras_vae.models.fitting import CheckedFitting
 from keras_vae.models.generation import Generation
@@ -47,12 +47,14 @@ class VAE(UnconditionalInputs, Generation, Saving, CheckedFitting, keras.Model):
         input_shape: tuple of positive ints, the shape of one example, for
             example `(28, 28, 1)`.
         latent_dim: positive int, the size of z.
-        encoder: `"mlp"`, `"conv"`, or a Keras layer mapping a batch of
+        encoder: `"mlp"`, `"conv"`, `"resnet"`, a `keras_vae.networks.Network`
+            (e.g. `ResNet(blocks=3)`), or a Keras layer mapping a batch of
             examples to `posterior.params_size(latent_dim)` values each (for
             the diagonal posterior `2 * latent_dim`: loc, then pre-softplus
             scale).
-        decoder: `"mlp"`, `"conv"`, or a Keras layer mapping z to
-            `prod(input_shape) * likelihood.params_size` values each.
+        decoder: `"mlp"`, `"conv"`, `"resnet"`, a `Network`, or a Keras layer
+            mapping z to `input_shape[:-1] + (likelihood.output_channels(c),)`
+            values each, for c channels (c · `likelihood.params_size`).
         likelihood: `"bernoulli"`, `"gaussian"` (fixed scale),
             `"gaussian_learned_scale"`, or a `keras_vae.likelihoods` instance.
         prior: `"standard_normal"`, `"learnable_gaussian"`,
@@ -85,7 +87,8 @@ class VAE(UnconditionalInputs, Generation, Saving, CheckedFitting, keras.Model):
         hidden_units: Dense widths of the `"mlp"` encoder (the decoder uses
             them in reverse order).
         conv_filters: channels of the stride-2 convolutions of the `"conv"`
-            encoder (the decoder uses them in reverse order).
+            encoder, and the widths of the `"resnet"` stages (the decoders use
+            them in reverse order).
         activation: activation of the hidden layers of named networks.
         seed: int or None, seeds the ε draws and `sample()`.
 
@@ -149,7 +152,7 @@ class VAE(UnconditionalInputs, Generation, Saving, CheckedFitting, keras.Model):
     def _build_networks(self, encoder, decoder):
         # The decoder's outputs: the likelihood's parameters for every value.
         self.params_shape = self.data_shape[:-1] + (
-            self.data_shape[-1] * self.likelihood.params_size,
+            self.likelihood.output_channels(self.data_shape[-1]),
         )
         self.encoder = networks.build_encoder(
             encoder, self._encoder_input_shape(),
@@ -162,8 +165,8 @@ class VAE(UnconditionalInputs, Generation, Saving, CheckedFitting, keras.Model):
         )
         # Named networks are rebuilt from the widths on loading; others saved.
         self._network_names = {
-            "encoder": encoder if isinstance(encoder, str) else None,
-            "decoder": decoder if isinstance(decoder, str) else None,
+            "encoder": networks.serialized(encoder),
+            "decoder": networks.serialized(decoder),
         }
 
     def _build_state(self, kl_weight, seed):
@@ -176,8 +179,8 @@ class VAE(UnconditionalInputs, Generation, Saving, CheckedFitting, keras.Model):
             name="kl_weight",
         )
         self.seed_generator = keras.random.SeedGenerator(seed)
-        self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction_loss")
-        self.kl_tracker = keras.metrics.Mean(name="kl_loss")
+        self.reconstruction_tracker = metrics.Float32Mean(name="reconstruction_loss")
+        self.kl_tracker = metrics.Float32Mean(name="kl_loss")
 
     def _option_levels(self, encoder, prior):
         """This model's level of each option of `keras_vae.compatibility`."""
@@ -186,7 +189,7 @@ class VAE(UnconditionalInputs, Generation, Saving, CheckedFitting, keras.Model):
             "prior": priors_lib.REGISTRY.name_of(prior),
             "posterior": posteriors_lib.REGISTRY.name_of(self.posterior_family),
             "objective": self.objective.level,
-            "network": encoder if isinstance(encoder, str) else None,
+            "network": networks.level_of(encoder),
             "conditional": "yes" if self.num_classes else "no",
             "num_samples": "> 1" if self.num_samples > 1 else "1",
             "use_exact_kl": str(self.use_exact_kl),

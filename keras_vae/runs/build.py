@@ -12,12 +12,13 @@ from keras_vae.models.conditional import ConditionalVAE
 from keras_vae.models.hierarchical import HierarchicalVAE
 from keras_vae.models.vae import VAE
 from keras_vae.runs import config as config_lib
+from keras_vae.runs import model_options
 from keras_vae.training import callbacks as callbacks_lib
 
 
 def build_model(config, image_shape):
     """The `VAE` (or `ConditionalVAE`, `HierarchicalVAE`) that `config` describes."""
-    kwargs = config_lib.model_kwargs(config)
+    kwargs = model_options.model_kwargs(config)
     defaults = config_lib.defaults()
     if config["latent_dims"]:
         compatibility.check({"hierarchy": config["inference"],
@@ -69,19 +70,29 @@ def check_sizes(config, splits):
 
 
 def estimated_bytes(config, image_shape):
-    """A rough upper estimate of training memory for the named networks."""
+    """A rough upper estimate of training memory for the named networks,
+    with the posterior's head (a full covariance has d(d+1)/2 more outputs)
+    and a hierarchy's links between its layers."""
     pixels = int(np.prod(image_shape))
-    latent, hidden = config["latent_dim"], list(config["hidden_units"])
-    if config["encoder"] == "conv" or config["decoder"] == "conv":
+    latent = sum(config["latent_dims"] or []) or config["latent_dim"]
+    hidden = list(config["hidden_units"])
+    head = (latent + latent * (latent + 1) // 2 if config["posterior"] == "full_covariance"
+            and not config["latent_dims"] else 2 * latent)
+    if config["encoder"] != "mlp" or config["decoder"] != "mlp":
         side = max(1, image_shape[0] // 2 ** len(config["conv_filters"]))
         flat = side * side * config["conv_filters"][-1]
         channels = [image_shape[-1], *config["conv_filters"]]
-        widths = [flat]
-        weights = 3 * flat * latent + 2 * sum(
-            9 * a * b for a, b in zip(channels[:-1], channels[1:], strict=True))
+        widths = [flat, head]
+        weights = (flat * (head + latent) + 2 * (1 + 2 * config["resnet_blocks"]) * sum(
+            9 * a * b for a, b in zip(channels[:-1], channels[1:], strict=True)))
     else:
-        widths = [pixels, *hidden, 2 * latent]
+        widths = [pixels, *hidden, head]
         weights = 2 * sum(a * b for a, b in zip(widths[:-1], widths[1:], strict=True))
+    dims = config["latent_dims"] or []
+    for below, above in zip(dims[:-1], dims[1:]):  # inference and generative links
+        link = [below, *config["hierarchy_units"], 2 * above]
+        weights += 2 * sum(a * b for a, b in zip(link[:-1], link[1:], strict=True))
+        widths += config["hierarchy_units"]
     activations = (config["batch_size"] * config["num_samples"]
                    * (3 * pixels + 2 * sum(widths) + 4 * latent))
     return 4 * (4 * weights + 3 * activations)  # float32: weights, gradients, 2 slots

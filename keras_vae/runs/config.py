@@ -3,17 +3,18 @@
 The model's options take their defaults from `keras_vae.VAE`'s signature (the
 objectives' parameters from `keras_vae.objectives.OPTIONS`) and their valid
 names from the registries of likelihoods, priors, posteriors, objectives and
-networks; the data and training options are listed here. `model_kwargs`
-builds the objects (an objective with its parameters, a Gaussian with its
-scale, a mixture prior with its components) from the flat options.
+networks; the data and training options are listed here.
+`keras_vae.runs.model_options.model_kwargs` builds the objects (an objective
+with its parameters, a Gaussian with its scale, a mixture prior with its
+components, resnet networks with their blocks) from the flat options.
 The command line's flags and help, and the checks of config files, are
 derived from `options()`, so nothing is written twice.
 """
 
 import inspect
-import json
 import math
-import os
+
+from keras_vae.runs.config_files import read_file  # noqa: F401  (config.read_file)
 
 # name: (type, default, help). Lists are written "512,256" on the command line.
 _DATA = {
@@ -38,7 +39,7 @@ _MODEL_HELP = {
     "decoder": "the decoder network",
     "latent_dim": "size of the latent code z",
     "hidden_units": "Dense widths of the mlp networks",
-    "conv_filters": "channels of the conv networks",
+    "conv_filters": "channels of the conv networks; widths of the resnet stages",
     "activation": "activation of the hidden layers",
     "likelihood": "the likelihood p(x|z)",
     "prior": "the prior p(z)",
@@ -56,10 +57,14 @@ MODEL_KEYS = tuple(_MODEL_HELP)
 
 _EXTRA = {
     "gaussian_scale": ("fixed scale of the gaussian likelihood", "likelihood", "scale"),
+    "mixture_components": (int, None, "components K of discretized_logistic_mixture "
+                           "(default: the likelihood's own, 5)"),
     "kl_warmup_epochs": (int, 0, "raise the KL weight linearly over this many epochs"),
     "kl_cycle_epochs": (int, 0, "cyclical KL annealing with cycles of this many epochs"),
     "prior_components": (int, None, "components of mixture_of_gaussians or vamp "
                          "(default: the prior's own)"),
+    "resnet_blocks": (int, 2, "residual blocks in each stage of the resnet networks "
+                      "(one stage per width of conv_filters)"),
     "conditional": (bool, False, "a ConditionalVAE fed the dataset's labels"),
     "num_classes": (int, None, "labels of a conditional model (default: from the data)"),
     "latent_dims": (list, None, "sizes of several stochastic layers, bottom first, e.g. "
@@ -140,9 +145,11 @@ def defaults():
 RANGES = {
     "limit": (1, None), "shuffle_buffer": (1, 10_000_000), "latent_dim": (1, 65536),
     "hidden_units": (1, 65536),
-    "conv_filters": (1, 4096), "gaussian_scale": (1e-6, None), "kl_weight": (0.0, None),
+    "conv_filters": (1, 4096), "resnet_blocks": (1, 64), "gaussian_scale": (1e-6, None),
+    "kl_weight": (0.0, None),
     "free_bits": (0.0, None), "num_samples": (1, 100_000), "importance_groups": (1, 100_000),
-    "ciwae_beta": (0.0, 1.0), "prior_components": (1, 100_000), "latent_dims": (1, 65536),
+    "ciwae_beta": (0.0, 1.0), "prior_components": (1, 100_000),
+    "mixture_components": (1, 1000), "latent_dims": (1, 65536),
     "hierarchy_units": (1, 65536),
     "num_classes": (1, 100_000), "kl_warmup_epochs": (0, None), "kl_cycle_epochs": (0, None),
     "learning_rate": (1e-12, 100.0), "epochs": (1, 1_000_000), "batch_size": (1, 10_000_000),
@@ -209,6 +216,14 @@ def resolve(file_values=None, overrides=None):
     """Defaults, then a config file's values, then flags; all checked."""
     config = defaults()
     for source in (file_values or {}, overrides or {}):
+        if not isinstance(source, dict):
+            raise ValueError("A run configuration is a mapping of option names to values. "
+                             f"Received a {type(source).__name__}.")
+        odd = [key for key in source if not isinstance(key, str)]
+        if odd:
+            raise ValueError(f"Config keys are option names (text). Received the key "
+                             f"{odd[0]!r} ({type(odd[0]).__name__}); valid keys: "
+                             f"{', '.join(options())}.")
         unknown = sorted(set(source) - set(options()))
         if unknown:
             raise ValueError(
@@ -217,57 +232,6 @@ def resolve(file_values=None, overrides=None):
             )
         config.update({k: parse_value(k, v) for k, v in source.items()})
     return config
-
-
-def read_file(path):
-    """Read a YAML or JSON config file into a dict."""
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"No config file at {path}" + (
-            " (it is a directory)." if os.path.isdir(path) else "."))
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except (OSError, UnicodeDecodeError) as error:
-        raise ValueError(f"Could not read the config file {path}: {error}") from None
-    import yaml
-
-    try:
-        values = (yaml.safe_load(text) if path.endswith((".yaml", ".yml"))
-                  else json.loads(text))
-    except (yaml.YAMLError, ValueError) as error:
-        raise ValueError(f"Could not parse the config file {path}: {error}") from None
-    if not isinstance(values, dict):
-        raise ValueError(
-            f"{path} must hold a mapping of option names to values. "
-            f"Received a {type(values).__name__}."
-        )
-    return values
-
-
-def model_kwargs(config):
-    """The `keras_vae.VAE` arguments of a resolved config (without shapes)."""
-    from keras_vae.models import objectives
-
-    kwargs = {key: config[key] for key in MODEL_KEYS if key not in objectives.OPTIONS}
-    kwargs["objective"] = objectives.configure(
-        config["objective"], **{key: config[key] for key in objectives.OPTIONS})
-    kwargs["likelihood"] = config["likelihood"]
-    if config["likelihood"] == "gaussian":
-        from keras_vae.distributions import likelihoods
-
-        kwargs["likelihood"] = likelihoods.Gaussian(scale=config["gaussian_scale"])
-    if config["prior_components"]:
-        from keras_vae.distributions import priors
-
-        prior_class = type(priors.get(config["prior"]))
-        if prior_class not in (priors.MixtureOfGaussians, priors.VampPrior):
-            raise ValueError(
-                "prior_components applies to mixture_of_gaussians and vamp, "
-                f"not to {config['prior']!r}."
-            )
-        kwargs["prior"] = prior_class(num_components=config["prior_components"])
-    kwargs["seed"] = config["seed"]
-    return kwargs
 
 
 def image_size(config):

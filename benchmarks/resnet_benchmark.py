@@ -1,0 +1,134 @@
+"""The resnet VAE: training speed against the same network in PyTorch, and
+export sizes at 64×64×3.
+
+    python benchmarks/resnet_benchmark.py --out docs/benchmarks/resnet.md
+    python benchmarks/resnet_benchmark.py --quick --out /tmp/resnet.md   # CI smoke run
+
+Speed: the model of examples/photos.yaml (32×32×3, resnet stages of widths
+32 and 64 with 2 blocks each, latent 128, the discretized logistic mixture
+with 5 components), one training step = encoder, reparameterized z, decoder,
+mixture log-likelihood, closed-form KL, Adam. Keras (`fit` on arrays in
+memory, with and without XLA) and the same network and loss written in
+PyTorch run in this one process, one after the other, on the same random
+8-bit images, with the same threads; images per second are the median of
+`--repeats` timed runs of `--steps` steps each, after a warm-up.
+
+Export: the resnet and conv VAEs for 64×64×3 photos, written as a
+SavedModel and as fixed-shape LiteRT files (float32 and int8), with each
+file's size against the format's limit (2 GiB for a FlatBuffer, 2 GiB for
+the SavedModel's graph protobuf; the weights of a SavedModel are kept
+beside it in its variables).
+"""
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+
+import _report  # benchmarks/_report.py, beside this script
+import numpy as np
+import torch_resnet  # benchmarks/torch_resnet.py, beside this script
+
+SHAPE = (32, 32, 3)
+WIDTHS, BLOCKS, LATENT, COMPONENTS = (32, 64), 2, 128, 5
+LIMIT = 2 * 2**30
+
+
+def keras_speed(x, batch, steps, repeats, jit):
+    import keras
+
+    import keras_vae
+    from keras_vae.distributions.logistic_mixture import DiscretizedLogisticMixture
+
+    keras.utils.set_random_seed(0)
+    vae = keras_vae.VAE(SHAPE, latent_dim=LATENT, encoder=keras_vae.networks.ResNet(BLOCKS),
+                        decoder=keras_vae.networks.ResNet(BLOCKS), conv_filters=WIDTHS,
+                        activation="silu",
+                        likelihood=DiscretizedLogisticMixture(components=COMPONENTS))
+    vae.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=jit)
+    data = x[:batch * steps]
+    vae.fit(data[:batch * 2], batch_size=batch, verbose=0)  # trace and compile
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        vae.fit(data, batch_size=batch, verbose=0)
+        times.append(time.perf_counter() - start)
+    return (batch * steps / statistics.median(times),
+            sum(int(np.prod(w.shape)) for w in vae.trainable_weights))
+
+
+def export_sizes(network, work):
+    """{file: bytes} of a 64×64×3 VAE's exports."""
+    import keras_vae
+    from keras_vae import _quiet, export
+
+    vae = keras_vae.VAE((64, 64, 3), latent_dim=LATENT, encoder=network, decoder=network,
+                        conv_filters=(32, 64, 128) if network == "resnet" else (32, 64),
+                        activation="silu", likelihood="discretized_logistic_mixture")
+    out = os.path.join(work, network)
+    served = export.export_saved_model(vae, out, "vae")
+    with _quiet.converter_logs_hidden():
+        paths = export.export_litert(vae, out, "vae", ("none", "int8"), batch_sizes=(1, 16))
+    sizes = {"SavedModel (graph protobuf)": os.path.getsize(
+        os.path.join(served, "saved_model.pb")),
+             "SavedModel (variables)": sum(
+                 os.path.getsize(os.path.join(root, name))
+                 for root, _, names in os.walk(os.path.join(served, "variables"))
+                 for name in names)}
+    sizes.update({f"LiteRT {variant}": os.path.getsize(path)
+                  for variant, path in paths.items()})
+    return sizes, vae.count_params()
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="2 steps, 1 repeat, batch 16")
+    parser.add_argument("--out", default="docs/benchmarks/resnet.md")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.batch, args.steps, args.repeats = 16, 2, 1
+    import torch
+
+    threads = os.cpu_count()
+    torch.set_num_threads(threads)
+    x = (np.random.default_rng(0).integers(0, 256, (args.batch * args.steps,) + SHAPE)
+         / 255.0).astype("float32")
+    rows = []
+    for name, jit in (("Keras 3 + TensorFlow (fit)", False),
+                      ("Keras 3 + TensorFlow (fit, XLA)", True)):
+        speed, params = keras_speed(x, args.batch, args.steps, args.repeats, jit)
+        rows.append((name, speed, params))
+    speed, params = torch_resnet.speed(x, args.batch, args.steps, args.repeats, WIDTHS,
+                                       BLOCKS, LATENT, COMPONENTS)
+    rows.append((f"PyTorch {torch.__version__} (eager)", speed, params))
+    lines = ["# The resnet VAE: training speed and export sizes", "",
+             *_report.provenance("resnet_benchmark.py", argv), "",
+             f"Training at {SHAPE[0]}×{SHAPE[1]}×{SHAPE[2]}, batch {args.batch}, "
+             f"{threads} threads, median of {args.repeats} runs of {args.steps} steps:", "",
+             "| implementation | images/s | parameters | Keras / this |", "|---|---|---|---|"]
+    reference = rows[-1][1]
+    for name, speed, params in rows:
+        lines.append(f"| {name} | {speed:.1f} | {params:,} | {speed / reference:.2f} |")
+    best = max(rows[:2], key=lambda row: row[1])
+    lines += ["", f"Ratio of the faster Keras row to PyTorch: **{best[1] / reference:.2f}** "
+              "(goal: at least 1.0).", "",
+              "Exports of a VAE for 64×64×3 photos (latent 128, logistic mixture, batch "
+              "sizes 1 and 16 in each LiteRT file):", "",
+              "| network | parameters | file | size | limit |", "|---|---|---|---|---|"]
+    with tempfile.TemporaryDirectory() as work:
+        for network in ("resnet", "conv"):
+            sizes, params = export_sizes(network, work)
+            for file, size in sizes.items():
+                limit = "none (a file per variable shard)" if "variables" in file else \
+                    f"{size / LIMIT:.2%} of 2 GiB"
+                lines.append(f"| {network} | {params:,} | {file} | {size / 2**20:.2f} MiB | "
+                             f"{limit} |")
+    _report.write(args.out, lines)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,55 @@
+"""From a resolved run config (`keras_vae.runs.config`) to the arguments of
+`keras_vae.VAE`: the objects its flat options describe (an objective with its
+parameters, a Gaussian with its scale, a logistic mixture with its
+components, a mixture prior with its components, resnet networks with their
+blocks per stage)."""
+
+from keras_vae.runs import config as config_lib
+
+
+def model_kwargs(config):
+    """The `keras_vae.VAE` arguments of a resolved config (without shapes)."""
+    from keras_vae.models import objectives
+
+    kwargs = {key: config[key] for key in config_lib.MODEL_KEYS if key not in objectives.OPTIONS}
+    kwargs["objective"] = objectives.configure(
+        config["objective"], **{key: config[key] for key in objectives.OPTIONS})
+    kwargs["likelihood"] = config["likelihood"]
+    if config["likelihood"] == "gaussian":
+        from keras_vae.distributions import likelihoods
+
+        kwargs["likelihood"] = likelihoods.Gaussian(scale=config["gaussian_scale"])
+    if config["mixture_components"]:
+        from keras_vae.distributions import logistic_mixture
+
+        if config["likelihood"] != "discretized_logistic_mixture":
+            raise ValueError(
+                "mixture_components applies to the discretized_logistic_mixture "
+                f"likelihood, not to {config['likelihood']!r}.")
+        kwargs["likelihood"] = logistic_mixture.DiscretizedLogisticMixture(
+            components=config["mixture_components"])
+    if config["prior_components"]:
+        from keras_vae.distributions import priors
+
+        prior_class = type(priors.get(config["prior"]))
+        if prior_class not in (priors.MixtureOfGaussians, priors.VampPrior):
+            raise ValueError(
+                "prior_components applies to mixture_of_gaussians and vamp, "
+                f"not to {config['prior']!r}."
+            )
+        kwargs["prior"] = prior_class(num_components=config["prior_components"])
+    _networks(config, kwargs)
+    kwargs["seed"] = config["seed"]
+    return kwargs
+
+
+def _networks(config, kwargs):
+    """A resnet encoder or decoder with `resnet_blocks` blocks per stage."""
+    from keras_vae.models import networks
+
+    roles = [role for role in ("encoder", "decoder") if config[role] == "resnet"]
+    if not roles and config["resnet_blocks"] != config_lib.defaults()["resnet_blocks"]:
+        raise ValueError(f"resnet_blocks applies to the resnet networks, and this run's are "
+                         f"{config['encoder']!r} and {config['decoder']!r}. Use encoder: "
+                         "resnet and decoder: resnet, or leave resnet_blocks out.")
+    kwargs.update({role: networks.ResNet(blocks=config["resnet_blocks"]) for role in roles})
