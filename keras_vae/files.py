@@ -36,6 +36,23 @@ def write_bytes(path, content):
     return path
 
 
+def check_writable(folder, why):
+    """Create and remove a file in `folder`, or raise a ValueError that names
+    it and `why` it must be writable (a read-only mount, an immutable
+    folder, or permissions, which root too meets in the first two)."""
+    import tempfile
+
+    try:
+        handle, probe = tempfile.mkstemp(prefix=".keras-vae-probe-", dir=folder)
+        os.close(handle)
+        os.remove(probe)
+    except OSError as error:
+        raise ValueError(
+            f"Cannot write in {folder}: {error.strerror or error}. {why} Make it writable "
+            "again (chmod u+w, chattr -i, a writable mount), or copy it elsewhere."
+        ) from None
+
+
 def write_text(path, text):
     """Write `text` (UTF-8) to `path` atomically, flushed to the disk."""
     return write_bytes(path, text.encode("utf-8"))

@@ -54,6 +54,12 @@ TRAIN_CASES = [
      "batch_size 100 is larger than the 64 training images: with drop_remainder no batch"),
     (["--hidden-units", "60000,60000"], "GiB to train"),
     (["--num-samples", "90000", "--latent-dim", "512"], "GiB to train"),
+    # Issue 36: the estimate missed a hierarchy's links and a full covariance's head.
+    (["--latent-dims", "60000,60000", "--hierarchy-units", "60000"], "GiB to train"),
+    (["--latent-dim", "60000", "--posterior", "full_covariance"], "GiB to train"),
+    (["--resnet-blocks", "3"], "resnet_blocks applies to the resnet networks"),
+    (["--mixture-components", "3"], "mixture_components applies to the "
+                                    "discretized_logistic_mixture likelihood"),
     (["--latent-dim", "100000000"], "Invalid value for latent_dim: 100000000"),
     (["--hidden-units", "0"], "Invalid value for hidden_units: 0"),
     (["--hidden-units", "a,b"], "Invalid value for hidden_units: 'a,b'"),
@@ -77,7 +83,7 @@ TRAIN_CASES = [
     (["--prior", "flat"], "Unknown prior: 'flat'"),
     (["--posterior", "flow"], "Unknown posterior: 'flow'"),
     (["--objective", "vimco"], "Unknown objective: 'vimco'"),
-    (["--encoder", "resnet"], "Unknown encoder: 'resnet'"),
+    (["--encoder", "transformer"], "Unknown encoder: 'transformer'"),
     (["--optimizer", "nope"], "Unknown optimizer: 'nope'"),
     (["--binarize", "half"], "Unknown binarize mode: 'half'"),
     (["--strategy", "cluster"], "cluster"),
@@ -121,6 +127,11 @@ def test_bad_train_options(flags, message, tmp_path, capsys, unlabelled):
     ("broken.json", "{\"epochs\": ", "Could not parse the config file"),
     ("unknown.json", "{\"epoch\": 3}", "Unknown config key(s): epoch"),
     ("binary.yaml", b"\xff\xfe\x00", "Could not read the config file"),
+    # Issue 36: a TypeError, a RecursionError, and a value silently dropped.
+    ("intkey.yaml", "1: 2\n", "Config keys are option names (text). Received the key 1 (int)"),
+    ("deep.json", "[" * 100_000 + "]" * 100_000, "it is nested too deeply"),
+    ("twice.yaml", "epochs: 1\nepochs: 2\n", "the key 'epochs' is given twice; keep one"),
+    ("twice.json", "{\"epochs\": 1, \"epochs\": 2}", "the key 'epochs' is given twice"),
 ])
 def test_bad_config_files(name, text, message, tmp_path, capsys):
     path = tmp_path / name
@@ -128,6 +139,19 @@ def test_bad_config_files(name, text, message, tmp_path, capsys):
     run_dir = tmp_path / "run"
     check_refused(["train", "--config", str(path), "--run-dir", str(run_dir)], capsys, message)
     assert not run_dir.exists()
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[1, 2]", "must hold a mapping of option names to values. Received a list"),
+    ("{\"1\": 2}", "Unknown config key(s): 1"),
+    ("{\"epochs\": \"x\"}", "Invalid value for epochs: 'x'"),
+])
+def test_resume_of_a_run_whose_config_json_is_damaged(text, message, tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "config.json").write_text(text)
+    output = check_refused(["train", "--resume", str(run_dir)], capsys, message)
+    assert str(run_dir / "config.json") in output
 
 
 def test_a_config_that_is_a_directory(tmp_path, capsys):
@@ -160,6 +184,9 @@ NPZ_CASES = {
     "labels short": (dict(x=np.zeros((10, 4, 4)), y=np.zeros(3, "int64")),
                      "one label per image"),
     "float labels": (dict(x=np.zeros((10, 4, 4)), y=np.full(10, 0.5)), "integer labels"),
+    # Issue 36: a NumPy UFuncNoLoopError from y.min().
+    "string labels": (dict(x=np.zeros((10, 4, 4)), y=np.array(["cat", "dog"] * 5)),
+                      "received dtype <U3 with values such as 'cat'. Map class names"),
 }
 
 
@@ -264,9 +291,17 @@ def trained_run(tmp_path_factory):
     (["evaluate", "{run}", "--iw-precision", "float16"], "invalid choice: 'float16'"),
     (["evaluate", "{run}", "--iw-precision", "bfloat16"], "iw_samples=0 computes none"),
     (["evaluate", "{run}", "--batch-size", "0"], "batch_size"),
+    # Issue 36: ran on for minutes with no estimate and no limit.
+    (["evaluate", "{run}", "--iw-samples", "100000000"],
+     "--iw-samples 100000000 on 10000 test images is 1e+12 decodes, about"),
+    (["evaluate", "{run}", "--iw-samples", "1000000", "--max-minutes", "1"],
+     "the limit is 1 minutes. Raise it with --max-minutes"),
+    (["evaluate", "{run}", "--max-minutes", "0"], "Invalid max_minutes: 0.0"),
     (["evaluate", "{run}", "--anomaly", "cifar"], "Unknown dataset: 'cifar'"),
     (["evaluate", "{run}", "--anomaly-quantile", "1.5"], "quantile"),
     (["export", "{run}", "--formats", "onnx"], "Unknown format(s): onnx"),
+    (["export", "{run}", "--formats", ""], "No export format was given"),  # issue 36: exit 0
+    (["export", "{run}", "--formats", " , "], "nothing would be written"),
     (["export", "{run}", "--quantize", "int4"], "int4"),
     (["export", "{run}", "--out", "{file}"], "is a file"),
     (["export", "{run}", "--version", "-1"], "Expected a positive integer version"),
@@ -356,3 +391,60 @@ def test_a_run_dir_that_cannot_be_written(tmp_path, monkeypatch, capsys):
     check_refused(["train", *FAST, "--run-dir", str(tmp_path / "run")], capsys,
                   f"Cannot write in {tmp_path}: permission denied")
     assert not (tmp_path / "run").exists()
+
+
+def test_a_model_that_does_not_match_the_runs_config_is_refused(trained_run, tmp_path, capsys):
+    """Issue 36: a model.keras of another latent size was used without a check."""
+    import shutil
+
+    run_dir = tmp_path / "copy"
+    shutil.copytree(trained_run, run_dir)
+    config = json.loads((run_dir / "config.json").read_text())
+    (run_dir / "config.json").write_text(json.dumps({**config, "latent_dim": 3}))
+    output = check_refused(["evaluate", str(run_dir)], capsys,
+                           f"{run_dir / 'model.keras'} does not match "
+                           f"{run_dir / 'config.json'}: its latent size is 2, the config's 3")
+    assert "Put back the run's own model.keras" in output
+
+
+def test_resume_of_a_run_that_cannot_be_written(trained_run, tmp_path, capsys):
+    """Issue 36: raw TensorFlow text ("CreateSummaryFileWriter ... permission
+    denied"). An immutable folder (chattr +i) stops root too, as CI runs."""
+    import shutil
+    import subprocess
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(trained_run, run_dir)
+    (run_dir / "backup").mkdir()  # an unfinished run
+    if os.geteuid() == 0:
+        locked = subprocess.run(["chattr", "+i", str(run_dir / "tensorboard")],
+                                capture_output=True)
+        if locked.returncode:
+            pytest.skip(f"chattr +i is not allowed here: {locked.stderr.decode().strip()}")
+        unlock = ["chattr", "-i", str(run_dir / "tensorboard")]
+    else:
+        os.chmod(run_dir / "tensorboard", 0o555)
+        unlock = ["chmod", "755", str(run_dir / "tensorboard")]
+    try:
+        output = check_refused(["train", "--resume", str(run_dir)], capsys,
+                               f"Cannot write in {run_dir / 'tensorboard'}:",
+                               "Resuming rewrites model.keras")
+    finally:
+        subprocess.run(unlock, check=True)
+    assert "CreateSummaryFileWriter" not in output
+
+
+def test_a_test_split_of_one_image_trains_and_names_the_missing_interpolation(tmp_path,
+                                                                            capsys):
+    """Issue 36: 5 images hold out one for testing, and the interpolation
+    between two test images ended in an IndexError after training."""
+    spec = _npz(tmp_path, x=np.random.default_rng(0).integers(0, 255, (5, 8, 8), "uint8"))
+    run_dir = tmp_path / "run"
+    code, output = run(["train", "--dataset", spec, "--epochs", "1", "--hidden-units", "8",
+                        "--latent-dim", "2", "--batch-size", "2", "--run-dir", str(run_dir)],
+                       capsys)
+    assert code == 0 and "Traceback" not in output
+    assert "Note: no interpolation.png: The interpolation runs between two test images, and " \
+           f"the test split of {spec} has 1." in output
+    assert (run_dir / "model.keras").exists() and (run_dir / "samples.png").exists()
+    check_refused(["interpolate", str(run_dir)], capsys, f"the test split of {spec} has 1")

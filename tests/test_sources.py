@@ -130,3 +130,19 @@ def test_missing_or_empty_image_folder(tmp_path):
 def test_unknown_source_lists_the_valid_ones(spec):
     with pytest.raises(ValueError, match=r"Unknown dataset: .*Expected one of: mnist, tfds:<name>, npz:<path>, images:<dir>"):
         data.load(spec)
+
+
+def test_sixteen_bit_pngs_are_scaled_to_their_range_like_eight_bit_ones(tmp_path):
+    """Issue 36 reported 16-bit PNGs clipped to {0, 255}: a folder mixing
+    16-bit and 8-bit files gives one scaling, k16 / 257 = k8 (65 535 → 255)."""
+    for i in range(6):
+        Image.fromarray(np.full((4, 4), 40_000 + 257 * i, "uint16")).save(tmp_path / f"a{i}.png")
+        Image.fromarray(np.full((4, 4), 156 + i, "uint8")).save(tmp_path / f"b{i}.png")
+    assert Image.open(tmp_path / "a0.png").mode == "I;16"
+    splits = data.load(f"images:{tmp_path}")
+    values = {}
+    for split in (splits.train, splits.test):
+        for element in split.dataset():
+            values[int(element["index"])] = np.asarray(element["images"])
+    got = sorted({int(v.min()) for v in values.values()} | {int(v.max()) for v in values.values()})
+    assert got == [156, 157, 158, 159, 160, 161]  # round(40 000 / 257) = 156, then +1 per file

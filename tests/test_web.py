@@ -124,12 +124,19 @@ def test_a_local_runtime_is_copied_into_the_page_for_offline_use(tmp_path):
     ("{tmp}", r"neither a URL nor a folder with LiteRT.js \(missing core/dist/index.js, "
               r"core/wasm, wasm-utils/dist/index.js\)"),
     ("https://example.org/litert", r"Expected a runtime URL with \{package\}"),
+    # Issue 36: a KeyError, an IndexError, and a script injected into the page.
+    ("https://example.org/{oops}/{package}", r"no other \{placeholder\} \(it also has "
+                                             r"\{oops\}\)"),
+    ("https://example.org/{0}/{package}", r"\(it also has \{0\}\)"),
+    ("https://example.org/{package}\"></script><script>alert(1)</script>",
+     r"has the character '\"', which a URL written into the page must not have"),
+    ("https://example.org/a b/{package}", r"has the character ' '"),
 ])
 def test_a_runtime_that_is_not_litertjs_is_refused_before_anything_is_written(
         tmp_path, runtime, message):
     out = str(tmp_path / "web")
     with pytest.raises(ValueError, match=message):
-        web.export_web(small_vae(), out, runtime=runtime.format(tmp=tmp_path))
+        web.export_web(small_vae(), out, runtime=runtime.replace("{tmp}", str(tmp_path)))
     assert not os.path.exists(out)
 
 

@@ -127,7 +127,7 @@ def _evaluate(args, runs):
                            iw_samples=args.iw_samples, anomaly=args.anomaly,
                            anomaly_quantile=args.anomaly_quantile,
                            sample_quality=args.sample_quality,
-                           iw_precision=args.iw_precision)
+                           iw_precision=args.iw_precision, max_minutes=args.max_minutes)
     print(runs.evaluation_table(result))
     return [runs.path(args.run, "evaluation")]
 

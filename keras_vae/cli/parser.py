@@ -87,6 +87,9 @@ def _add_evaluate(commands):
                                "log-likelihood: bfloat16 is about twice as fast on CPUs "
                                "with AMX or AVX512-BF16 units (an MLP decoder; the "
                                "estimate moves by a fraction of its Monte-Carlo error)")
+    evaluate.add_argument("--max-minutes", type=float, default=60.0, metavar="M",
+                          help="refuse an --iw-samples estimate expected to take longer "
+                               "(estimated from the decoder's speed first; default 60)")
     evaluate.add_argument("--anomaly", metavar="DATASET",
                           help="score another dataset's test split against this one")
     evaluate.add_argument("--anomaly-quantile", type=float, default=0.99)

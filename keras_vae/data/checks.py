@@ -89,8 +89,14 @@ def check_labels(y, count, name):
         raise ValueError(
             f"{name} has shape {y.shape}; expected one label per image: ({count},)."
         )
-    if count and (not np.issubdtype(y.dtype, np.integer) or int(y.min()) < 0):
+    if count and not np.issubdtype(y.dtype, np.integer):
+        numeric = np.issubdtype(y.dtype, np.number) or y.dtype == bool
+        values = (f"values from {y.min()} to {y.max()}" if numeric
+                  else f"values such as {y[0]!r}")  # strings, objects: no min()
         raise ValueError(
-            f"{name} must hold integer labels 0, 1, 2, …; received dtype {y.dtype} "
-            f"with values from {y.min()} to {y.max()}."
-        )
+            f"{name} must hold integer labels 0, 1, 2, …; received dtype {y.dtype} with "
+            f"{values}. Map class names to integers first (e.g. np.unique(y, "
+            "return_inverse=True)[1]).")
+    if count and int(y.min()) < 0:
+        raise ValueError(f"{name} must hold integer labels 0, 1, 2, …; received values "
+                         f"from {y.min()} to {y.max()}.")

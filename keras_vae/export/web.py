@@ -131,10 +131,19 @@ def resolve_runtime(runtime):
     two packages, and the folder to copy them from when local."""
     text = str(runtime)
     if re.match(r"https?://", text):
-        if "{package}" not in text:
+        others = sorted(set(re.findall(r"\{[^{}]*\}", text)) - {"{package}"})
+        if "{package}" not in text or others:
+            found = f" (it also has {', '.join(others)})" if others else ""
             raise ValueError(f"Expected a runtime URL with {{package}} where 'core' or "
-                             f"'wasm-utils' goes, such as {CDN_RUNTIME}. Received: {text}")
-        return {p: text.format(package=p) for p in ("core", "wasm-utils")}, None
+                             f"'wasm-utils' goes, and no other {{placeholder}}{found}, such "
+                             f"as {CDN_RUNTIME}. Received: {text}")
+        urls = {p: text.replace("{package}", p) for p in ("core", "wasm-utils")}
+        unsafe = re.search(r"[\s\"'<>`\\{}]", urls["core"])
+        if unsafe:
+            raise ValueError(f"The runtime URL {text!r} has the character "
+                             f"{unsafe.group()!r}, which a URL written into the page must "
+                             "not have (percent-encode it, e.g. %20 for a space).")
+        return urls, None
     folder = text
     if os.path.isdir(os.path.join(folder, "@litertjs")):
         folder = os.path.join(folder, "@litertjs")
@@ -153,7 +162,8 @@ def index_html(urls):
     for the runtime URLs of `resolve_runtime`."""
     text = _page_file("index.html")
     imports = {f"@litertjs/{p}": f"{url}/dist/index.js" for p, url in urls.items()}
-    importmap = json.dumps({"imports": imports}, indent=2)
+    # `<` escaped in the JSON: no URL can close the <script> that holds it.
+    importmap = json.dumps({"imports": imports}, indent=2).replace("<", "\\u003c")
     return (text.replace("{{IMPORTMAP}}", importmap)
             .replace("{{WASM_URL}}", html.escape(urls["core"] + "/wasm/"))
             .replace("{{LITERTJS_VERSION}}", LITERTJS_VERSION))

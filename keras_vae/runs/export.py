@@ -61,6 +61,10 @@ def export_model(source, out=None, formats=DEFAULT_FORMATS, quantize=None,
 
 
 def _check_arguments(formats, model_name, out):
+    if not formats:
+        raise ValueError(f"No export format was given (received {tuple(formats)!r}), so "
+                         f"nothing would be written. Give some of {list(FORMATS)}, e.g. "
+                         "--formats saved_model,tflite.")
     unknown = sorted(set(formats) - set(FORMATS))
     if unknown:
         raise ValueError(f"Unknown format(s): {', '.join(unknown)}. "

@@ -56,8 +56,11 @@ class Run:
                 f"No run at {self.directory}: {config_path} is missing. Train one with "
                 "`keras-vae train --run-dir DIR`."
             )
-        with open(config_path) as f:
-            return config_lib.resolve(json.load(f))
+        values = config_lib.read_file(config_path)  # a mapping, or a message naming it
+        try:
+            return config_lib.resolve(values)
+        except ValueError as error:
+            raise ValueError(f"{config_path}: {error}") from None
 
     def create(self, config):
         """Make the directory with its marker and config.json."""
@@ -88,7 +91,9 @@ class Run:
                 f"{self.directory} has no model.keras: its first epoch has not "
                 f"finished. Continue it with `keras-vae train --resume {self.directory}`."
             )
-        return config, load_vae_file(self.path("model"))
+        vae = load_vae_file(self.path("model"))
+        _check_matches(vae, config, self.path("model"), self.path("config"))
+        return config, vae
 
     def check_new(self, overwrite):
         """Refuse to start over an existing directory unless it may go, and
@@ -124,6 +129,11 @@ class Run:
                 "backup/ is gone): there is nothing to resume. Start a new run with "
                 "--run-dir, or --overwrite this one."
             )
+        folders = [self.directory] + [root for top in (backup, self.path("tensorboard"))
+                                      for root, _, _ in os.walk(top)]
+        for folder in folders:  # before TensorFlow meets one (its text is raw)
+            files.check_writable(folder, "Resuming rewrites model.keras, history.csv, "
+                                         "backup/ and tensorboard/ in the run.")
         weights = os.path.join(backup, "latest.weights.h5")
         copies = [p for p in (weights, weights + ".bkp") if os.path.exists(p)]
         if copies and not any(files.readable_h5(p) for p in copies):
@@ -158,6 +168,23 @@ def _check_can_create(directory):
 def path(run_dir, name):
     """`Run(run_dir).path(name)`."""
     return Run(run_dir).path(name)
+
+
+def _check_matches(vae, config, model_path, config_path):
+    """Refuse a model file that another configuration made (a model.keras
+    copied from another run): its latent size and likelihood must be the
+    config's."""
+    from keras_vae.distributions import likelihoods
+
+    latent = sum(config["latent_dims"]) if config["latent_dims"] else config["latent_dim"]
+    found = {"latent size": (vae.latent_dim, latent),
+             "likelihood": (likelihoods.REGISTRY.name_of(vae.likelihood), config["likelihood"])}
+    for what, (in_model, in_config) in found.items():
+        if in_model != in_config:
+            raise ValueError(
+                f"{model_path} does not match {config_path}: its {what} is {in_model!r}, "
+                f"the config's {in_config!r}. Put back the run's own model.keras, or "
+                "train the run again.")
 
 
 def load_vae_file(model_path):

@@ -16,6 +16,11 @@ MAX_PICTURE_IMAGES = 1024
 MAX_STEPS = 256
 
 
+class Unavailable(ValueError):
+    """A picture that this run's data cannot give (an interpolation needs two
+    test images): `keras-vae train` notes it and draws the others."""
+
+
 def draw(run_dir, name, vae=None, config=None, splits=None, **options):
     """Write one picture of a run (one of `PICTURES`); return its path.
 
@@ -57,6 +62,12 @@ def _from_test_images(name, vae, splits, target, options):
         reconstructed = vae.reconstruct(vae.join_inputs(x_test, y_test))
         return plotting.reconstructions(x_test, reconstructed, target)
     if name == "interpolation":
+        if len(x_test) < 2:
+            raise Unavailable(
+                f"The interpolation runs between two test images, and the test split of "
+                f"{splits.test.name.rsplit(' ', 1)[0]} has {len(x_test)}. Give the source "
+                "more images (its test split is a tenth of them), or an x_test of at least "
+                "2 images.")
         a, b = _two_different(all_labels)
         labels = None if y_test is None else (y_test[a], y_test[b])
         steps = options.get("steps", 10)

@@ -3,6 +3,7 @@
 import contextlib
 import random
 import shutil
+import sys
 
 import keras
 import numpy as np
@@ -76,8 +77,12 @@ def _train(config, run, resume, verbose, extra_callbacks, strategy, chief):
         written.append(_list_skipped(run, splits))
     if not chief:
         return written  # the chief draws the pictures
-    return written + [pictures.draw(run.directory, name, vae, config, splits)
-                      for name in pictures.PICTURES]
+    for name in pictures.PICTURES:
+        try:
+            written.append(pictures.draw(run.directory, name, vae, config, splits))
+        except pictures.Unavailable as note:  # the model is trained and saved: a note
+            print(f"Note: no {name}.png: {note}", file=sys.stderr)
+    return written
 
 
 def _datasets(config, vae, splits, strategy):
