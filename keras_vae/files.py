@@ -36,6 +36,24 @@ def write_bytes(path, content):
     return path
 
 
+def check_no_link(base, *paths):
+    """Refuse to write under `base` where a symbolic link between `base` and
+    one of `paths` (a folder or file to be written) would lead the writes
+    somewhere else: name the link and where it points."""
+    base = os.path.abspath(base)
+    for path in paths:
+        current = base
+        for part in os.path.relpath(os.path.abspath(path), base).split(os.sep):
+            if part in (os.curdir, os.pardir):
+                continue
+            current = os.path.join(current, part)
+            if os.path.islink(current):
+                raise ValueError(
+                    f"{current} is a symbolic link (to {os.readlink(current)}): keras-vae "
+                    f"writes only inside {base}, and would write through it. Remove the "
+                    "link (or choose another --out).")
+
+
 def check_writable(folder, why):
     """Create and remove a file in `folder`, or raise a ValueError that names
     it and `why` it must be writable (a read-only mount, an immutable

@@ -448,3 +448,34 @@ def test_a_test_split_of_one_image_trains_and_names_the_missing_interpolation(tm
            f"the test split of {spec} has 1." in output
     assert (run_dir / "model.keras").exists() and (run_dir / "samples.png").exists()
     check_refused(["interpolate", str(run_dir)], capsys, f"the test split of {spec} has 1")
+
+
+@pytest.mark.parametrize("link, argv", [
+    ("export", ["export", "{run}", "--formats", "tflite", "--quantize", "none"]),
+    ("export/web", ["export", "{run}", "--formats", "web", "--quantize", "none"]),
+    ("export/vae", ["export", "{run}", "--formats", "saved_model"]),
+    ("export/web", ["web", "{run}", "--port", "0"]),
+    ("tensorboard", ["train", "--resume", "{run}"]),
+    ("backup", ["train", "--resume", "{run}"]),
+])
+def test_writes_never_follow_a_link_out_of_the_run(link, argv, trained_run, tmp_path, capsys):
+    """Issue 36: with export/, export/web, tensorboard/ or backup/ a link,
+    export and web wrote outside the run (one run overwrote a user's app.js)."""
+    import shutil
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(trained_run, run_dir)
+    elsewhere = tmp_path / "users_project"
+    elsewhere.mkdir()
+    (elsewhere / "app.js").write_text("the user's own")
+    if link in ("tensorboard", "backup"):
+        shutil.rmtree(run_dir / link, ignore_errors=True)
+        if link == "tensorboard":
+            (run_dir / "backup").mkdir()  # an unfinished run
+    (run_dir / link).parent.mkdir(parents=True, exist_ok=True)
+    (run_dir / link).symlink_to(elsewhere, target_is_directory=True)
+    output = check_refused([a.replace("{run}", str(run_dir)) for a in argv], capsys,
+                           f"{run_dir / link} is a symbolic link (to {elsewhere})",
+                           f"keras-vae writes only inside {run_dir}")
+    assert sorted(os.listdir(elsewhere)) == ["app.js"], output
+    assert (elsewhere / "app.js").read_text() == "the user's own"

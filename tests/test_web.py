@@ -107,6 +107,13 @@ def test_the_pages_models_have_fixed_shapes_and_samples_come_with_their_codes(pa
 def test_a_local_runtime_is_copied_into_the_page_for_offline_use(tmp_path):
     vae = small_vae(latent_dim=3)
     modules = _fake_runtime(str(tmp_path / "node_modules"))
+    # Issue 36: links were followed (/etc/passwd, a 6.3 GB home folder).
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not for the page")
+    core = os.path.join(modules, "@litertjs", "core")
+    os.symlink(secret, os.path.join(core, "dist", "passwd.js"))
+    os.symlink(tmp_path, os.path.join(core, "home"), target_is_directory=True)
+    os.mkfifo(os.path.join(core, "dist", "pipe"))
     out = str(tmp_path / "web")
     web.export_web(vae, out, quantize=("none",), runtime=modules)
     html = _read(os.path.join(out, "index.html"))
@@ -184,6 +191,48 @@ def test_the_server_sends_the_cross_origin_isolation_headers_on_127_0_0_1_only(t
         web_run.make_server(str(tmp_path), 0)
     with pytest.raises(ValueError, match="Expected a port in"):
         web_run.make_server(str(folder), 70000)
+
+
+def _request(port, path, host=None):
+    """`(status, body)` of a GET, with a chosen Host header."""
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}")
+    if host is not None:
+        request.add_unredirected_header("Host", host)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def test_the_server_serves_only_the_regular_files_of_the_page_to_its_own_host(tmp_path):
+    """Issue 36: links in the page folder were followed, folders without an
+    index.html were listed, and any Host header was answered (DNS
+    rebinding)."""
+    folder = tmp_path / "web"
+    (folder / "models").mkdir(parents=True)
+    (folder / "index.html").write_text("<p>page</p>")
+    (folder / "models" / "vae.tflite").write_bytes(b"model")
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not for the page")
+    (folder / "secret.txt").symlink_to(secret)
+    (folder / "home").symlink_to(tmp_path, target_is_directory=True)
+    os.mkfifo(folder / "pipe")
+    server = web_run.make_server(str(folder), 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    try:
+        assert _request(port, "/models/vae.tflite") == (200, b"model")
+        assert _request(port, "/", host=f"localhost:{port}")[0] == 200
+        for path in ("/secret.txt", "/home/secret.txt", "/home/", "/models/", "/pipe",
+                     "/../secret.txt", "/%2e%2e/secret.txt"):
+            status, body = _request(port, path)
+            assert status == 404 and b"not for the page" not in body, path
+        for host in ("evil.example", f"evil.example:{port}", "127.0.0.1:1", ""):
+            assert _request(port, "/", host=host)[0] == 403, host
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 @pytest.mark.long  # a served page or TensorFlow's own CLI in subprocesses: make test-long

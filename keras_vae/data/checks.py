@@ -92,7 +92,7 @@ def check_labels(y, count, name):
     if count and not np.issubdtype(y.dtype, np.integer):
         numeric = np.issubdtype(y.dtype, np.number) or y.dtype == bool
         values = (f"values from {y.min()} to {y.max()}" if numeric
-                  else f"values such as {y[0]!r}")  # strings, objects: no min()
+                  else f"values such as {y[0].item()!r}")  # strings, objects: no min()
         raise ValueError(
             f"{name} must hold integer labels 0, 1, 2, …; received dtype {y.dtype} with "
             f"{values}. Map class names to integers first (e.g. np.unique(y, "

@@ -76,9 +76,8 @@ def export_web(vae, out_dir, quantize=WEB_VARIANTS, overwrite=False, dataset=Non
         target = os.path.join(out_dir, _LOCAL_RUNTIME)
         shutil.rmtree(target, ignore_errors=True)
         for package in ("core", "wasm-utils"):
-            shutil.copytree(os.path.join(runtime_source, package),
-                            os.path.join(target, package),
-                            ignore=shutil.ignore_patterns("*.map", "*.d.ts", "*.md"))
+            copy_regular_files(os.path.join(runtime_source, package),
+                               os.path.join(target, package))
         written.append(target)
     described = page_metadata(vae, models, dataset, batch_sizes, box)
     files.write_bytes(page[0], json.dumps(described, indent=2).encode())
@@ -86,6 +85,22 @@ def export_web(vae, out_dir, quantize=WEB_VARIANTS, overwrite=False, dataset=Non
         text = index_html(runtime_urls) if name == "index.html" else _page_file(name)
         files.write_bytes(os.path.join(out_dir, name), text.encode())
     return written + page
+
+
+def copy_regular_files(source, target, skip=(".map", ".d.ts", ".md")):
+    """Copy the regular files under `source` into `target`, the same tree:
+    never through a symbolic link (a link to /etc/passwd or to a home folder
+    stays behind), nor a device or pipe; names ending in `skip` are left out."""
+    root = os.path.realpath(source)
+    for folder, subfolders, names in os.walk(root):  # walk follows no link
+        subfolders[:] = [d for d in subfolders if not os.path.islink(os.path.join(folder, d))]
+        for name in names:
+            path = os.path.join(folder, name)
+            if name.endswith(skip) or os.path.islink(path) or not os.path.isfile(path):
+                continue
+            destination = os.path.join(target, os.path.relpath(path, root))
+            os.makedirs(os.path.dirname(destination), exist_ok=True)
+            shutil.copyfile(path, destination, follow_symlinks=False)
 
 
 def check_target(out_dir, quantize, overwrite=False, runtime=CDN_RUNTIME):

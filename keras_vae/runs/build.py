@@ -89,7 +89,7 @@ def estimated_bytes(config, image_shape):
         widths = [pixels, *hidden, head]
         weights = 2 * sum(a * b for a, b in zip(widths[:-1], widths[1:], strict=True))
     dims = config["latent_dims"] or []
-    for below, above in zip(dims[:-1], dims[1:]):  # inference and generative links
+    for below, above in zip(dims[:-1], dims[1:], strict=True):  # inference and generative links
         link = [below, *config["hierarchy_units"], 2 * above]
         weights += 2 * sum(a * b for a, b in zip(link[:-1], link[1:], strict=True))
         widths += config["hierarchy_units"]

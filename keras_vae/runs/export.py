@@ -3,7 +3,7 @@
 import os
 import re
 
-from keras_vae import _quiet, export
+from keras_vae import _quiet, export, files
 from keras_vae.export import web
 from keras_vae.runs.layout import Run, load_vae_file
 
@@ -28,10 +28,13 @@ def export_model(source, out=None, formats=DEFAULT_FORMATS, quantize=None,
     _check_arguments(formats, model_name, out)
     if os.path.isdir(source):
         config, vae = Run(source).load()
+        base = source if out is None else out  # no link followed out of the run
         dataset, out = config["dataset"], out or os.path.join(source, "export")
     else:
         vae, dataset = load_vae_file(source), None
+        base = out or os.path.dirname(os.path.abspath(source))
         out = out or os.path.join(os.path.dirname(os.path.abspath(source)), "export")
+    files.check_no_link(base, os.path.join(out, model_name), os.path.join(out, "web"))
     # Check every target first, so a refusal leaves nothing half-exported.
     if "saved_model" in formats:
         export.saved_model.version_path(out, model_name, version, overwrite)

@@ -129,8 +129,13 @@ class Run:
                 "backup/ is gone): there is nothing to resume. Start a new run with "
                 "--run-dir, or --overwrite this one."
             )
-        folders = [self.directory] + [root for top in (backup, self.path("tensorboard"))
-                                      for root, _, _ in os.walk(top)]
+        tops = (backup, self.path("tensorboard"))
+        files.check_no_link(self.directory, *tops, *(self.path(name) for name in self.FILES))
+        folders = [self.directory]
+        for top in tops:  # and no link below them (os.walk lists links, never enters)
+            for root, subfolders, _ in os.walk(top):
+                files.check_no_link(self.directory, *(os.path.join(root, d) for d in subfolders))
+                folders.append(root)
         for folder in folders:  # before TensorFlow meets one (its text is raw)
             files.check_writable(folder, "Resuming rewrites model.keras, history.csv, "
                                          "backup/ and tensorboard/ in the run.")

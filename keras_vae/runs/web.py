@@ -11,6 +11,7 @@ import http.server
 import os
 import threading
 
+from keras_vae import files
 from keras_vae.runs.export import export_model
 
 #: The only address the page is served on.
@@ -20,10 +21,51 @@ _TYPES = {".js": "text/javascript", ".mjs": "text/javascript", ".wasm": "applica
           ".json": "application/json", ".tflite": "application/octet-stream"}
 
 
+#: Where a refused request is pointed: a name the page never holds (404).
+_REFUSED = ".keras-vae-refused-7f3a9c5e"
+
+
 class PageHandler(http.server.SimpleHTTPRequestHandler):
-    """Static files with the headers of a cross-origin-isolated page."""
+    """Static files with the headers of a cross-origin-isolated page: the
+    regular files inside the page folder only (no listing, no symbolic link
+    followed, no device or pipe), to requests whose `Host` is the address it
+    bound (a page on another site that rebinds its DNS name to 127.0.0.1
+    gets 403)."""
 
     extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map, **_TYPES}
+
+    def do_GET(self):
+        if self._host_allowed():
+            super().do_GET()
+
+    def do_HEAD(self):
+        if self._host_allowed():
+            super().do_HEAD()
+
+    def _host_allowed(self):
+        port = self.server.server_address[1]
+        allowed = {f"{name}:{port}" for name in (HOST, "localhost")}
+        if self.headers.get("Host", "") in allowed:
+            return True
+        self.send_error(403, f"Host must be one of {sorted(allowed)}")
+        return False
+
+    def translate_path(self, path):
+        """The file under the page folder, or a path that does not exist
+        (404) where a symbolic link is on the way or it is no regular file
+        or folder."""
+        translated = super().translate_path(path)
+        root = os.path.realpath(self.directory)
+        candidate = os.path.normpath(os.path.join(
+            root, os.path.relpath(translated, os.path.abspath(self.directory))))
+        inside = candidate == root or candidate.startswith(root + os.sep)
+        if (not inside or os.path.realpath(candidate) != candidate
+                or not (os.path.isfile(candidate) or os.path.isdir(candidate))):
+            return os.path.join(root, _REFUSED)
+        return candidate
+
+    def list_directory(self, path):
+        self.send_error(404, "No listing: the page serves its own files only")
 
     def end_headers(self):
         self.send_header("Cross-Origin-Opener-Policy", "same-origin")
@@ -39,6 +81,7 @@ class PageHandler(http.server.SimpleHTTPRequestHandler):
 def page_dir(run_dir, runtime=None):
     """`RUN/export/web`, exported first when it has no page."""
     folder = os.path.join(run_dir, "export", "web")
+    files.check_no_link(run_dir, folder)  # never serve, nor export into, another folder
     if not os.path.exists(os.path.join(folder, "index.html")):
         print(f"Exporting the web page into {folder}")
         export_model(run_dir, formats=("web",), overwrite=True,
