@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install lint test test-long test-faults test-benchmarks test-wheel test-browser browser-deps \
+.PHONY: install lint test test-long test-faults test-fuzz test-benchmarks test-wheel test-browser browser-deps \
 	test-all mutation demo clean
 
 install: $(STAMP)

@@ -184,6 +184,9 @@ NPZ_CASES = {
     "labels short": (dict(x=np.zeros((10, 4, 4)), y=np.zeros(3, "int64")),
                      "one label per image"),
     "float labels": (dict(x=np.zeros((10, 4, 4)), y=np.full(10, 0.5)), "integer labels"),
+    # Issue 36 (found by tests/test_fuzz.py): a TypeError inside convert.
+    "no pixels": (dict(x=np.zeros((3, 0, 0), bool)), "has images of 0x0 pixels; expected at "
+                                                     "least 1 pixel a side"),
     # Issue 36: a NumPy UFuncNoLoopError from y.min().
     "string labels": (dict(x=np.zeros((10, 4, 4)), y=np.array(["cat", "dog"] * 5)),
                       "received dtype <U3 with values such as 'cat'. Map class names"),

@@ -146,3 +146,14 @@ def test_sixteen_bit_pngs_are_scaled_to_their_range_like_eight_bit_ones(tmp_path
             values[int(element["index"])] = np.asarray(element["images"])
     got = sorted({int(v.min()) for v in values.values()} | {int(v.max()) for v in values.values()})
     assert got == [156, 157, 158, 159, 160, 161]  # round(40 000 / 257) = 156, then +1 per file
+
+
+def test_boolean_npz_images_are_the_levels_0_and_255(tmp_path):
+    """Found by tests/test_fuzz.py: boolean images ended in a TypeError."""
+    x = np.zeros((6, 3, 3), bool)
+    x[:, 1, 1] = True
+    np.savez(tmp_path / "b.npz", x_train=x[:4], x_test=x[4:])
+    splits = data.load(f"npz:{tmp_path / 'b.npz'}")
+    images = np.stack([np.asarray(e["images"]) for e in splits.train.dataset()])
+    assert images.dtype == np.uint8 and images.shape == (4, 3, 3, 1)
+    np.testing.assert_array_equal(images[..., 0], x[:4].astype("uint8") * 255)

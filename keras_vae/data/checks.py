@@ -51,6 +51,9 @@ def check_images(x, name):
         )
     if len(x) == 0:
         raise ValueError(f"{name} is empty: it holds no images.")
+    if min(x.shape[1:3]) < 1:
+        raise ValueError(f"{name} has images of {x.shape[1]}x{x.shape[2]} pixels; expected "
+                         "at least 1 pixel a side.")
     if max(x.shape[1:3]) > MAX_IMAGE_SIDE:
         raise ValueError(
             f"{name} has images of {x.shape[1]}x{x.shape[2]} pixels; the limit is "

@@ -84,9 +84,12 @@ def _from_arrays(name, x_train, y_train, x_test, y_test):
 
 
 def _images(x):
-    """`(n, h, w, c)`; integer images as uint8 (never a float copy)."""
+    """`(n, h, w, c)`; integer images as uint8 (never a float copy), and
+    boolean images as the levels 0 and 255 (False and True, 0.0 and 1.0)."""
     x = np.asarray(x)
     x = x[..., None] if x.ndim == 3 else x
+    if x.dtype == bool:
+        return x.astype("uint8") * np.uint8(255)
     if np.issubdtype(x.dtype, np.integer) and x.size and x.min() >= 0 and x.max() <= 255:
         x = x.astype("uint8", copy=False)
     return x
