@@ -29,10 +29,15 @@ def replacing(path, suffix=".partial"):
 
 def write_bytes(path, content):
     """Write `content` to `path` atomically, flushed to the disk."""
-    with replacing(path) as temporary, open(temporary, "wb") as f:
-        f.write(content)
-        f.flush()
-        os.fsync(f.fileno())
+    try:
+        with replacing(path) as temporary, open(temporary, "wb") as f:
+            f.write(content)
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as error:
+        if error.filename is None:  # a write or flush names no file: name it
+            raise OSError(error.errno, error.strerror, str(path)) from None
+        raise
     return path
 
 

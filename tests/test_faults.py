@@ -3,6 +3,7 @@ full disk each leave a run that `keras-vae train --resume` finishes, with one
 history row per epoch and a model.keras that loads."""
 
 import csv
+import os
 import errno
 import random
 import signal
@@ -147,3 +148,92 @@ def test_an_error_inside_the_epochs_writes_closes_the_section(tmp_path, monkeypa
     monkeypatch.setattr(files, "save_model", fails)
     assert cli.main(["train", *TRAIN, "--epochs", "1", "--run-dir", str(tmp_path / "r")]) == 2
     assert not signals.deferring()
+
+
+def test_the_disk_guard_stops_before_the_epochs_writes_when_they_would_not_fit(
+        tmp_path, monkeypatch, capsys):
+    """Issue 36: a disk that filled while backup/latest.weights.h5 was written
+    killed the process (HDF5, SIGSEGV). The guard checks the room first."""
+    import collections
+    import shutil
+
+    run_dir = tmp_path / "run"
+    usage = shutil.disk_usage
+    calls = collections.Counter()
+
+    def filling(path):  # room for the first epoch's files, not for the second's
+        calls[path] += 1
+        total, used, free = usage(path)
+        return type(usage(path))(total, used, free if calls[path] == 1 else 2**20)
+
+    monkeypatch.setattr(shutil, "disk_usage", filling)
+    code = cli.main(["train", "--limit", "256", "--epochs", "3", "--batch-size", "128",
+                     "--hidden-units", "32", "--latent-dim", "2", "--run-dir", str(run_dir)])
+    err = capsys.readouterr().err
+    assert code == 4, err
+    assert (f"no space left on the device while writing {run_dir}/model.keras and backup/ "
+            "(the epoch's files need about") in err and "and 1.0 MiB are free" in err
+    assert f"keras-vae train --resume {run_dir}" in err
+    with open(run_dir / "history.csv") as f:
+        assert len(list(csv.DictReader(f))) == 1  # the first epoch, finished and kept
+    assert keras.saving.load_model(run_dir / "model.keras").latent_dim == 2
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A mounted tmpfs of `size` (call it with the size): a real disk that fills."""
+    mounts = []
+
+    def mount(size):
+        folder = tmp_path / f"disk{len(mounts)}"
+        folder.mkdir()
+        made = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs",
+                               str(folder)], capture_output=True, text=True)
+        if made.returncode:
+            pytest.skip(f"cannot mount a small tmpfs here: {made.stderr.strip()}")
+        mounts.append(folder)
+        return folder
+
+    yield mount
+    for folder in mounts:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+def _keras_vae(*argv):
+    return subprocess.run([sys.executable, "-m", "keras_vae", *argv], capture_output=True,
+                          text=True, timeout=600)
+
+
+@pytest.mark.long  # a real file system that fills up: make test-long
+def test_a_real_full_disk_during_the_backup_is_a_message_not_a_crash(small_disk):
+    """On a 16 MiB tmpfs the default model's first model.keras fits and its
+    backup does not: before the guard, HDF5 crashed the process (exit -11)."""
+    run_dir = small_disk("16m") / "run"
+    result = _keras_vae("train", "--limit", "512", "--epochs", "2", "--batch-size", "128",
+                        "--run-dir", str(run_dir))
+    assert result.returncode == 4, result.stderr[-2000:]
+    assert f"no space left on the device while writing {run_dir}" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.long
+def test_a_full_disk_under_exports_and_shards_is_a_message_and_leaves_nothing(
+        small_disk, tmp_path):
+    """Issue 36: SavedModel's full disk was reported as "out of memory", the
+    LiteRT files' named no file, and partial files were left behind."""
+    run_dir = tmp_path / "run"
+    assert _keras_vae("train", "--limit", "256", "--epochs", "1", "--batch-size", "128",
+                      "--run-dir", str(run_dir)).returncode == 0
+    disk = small_disk("1m")
+    for argv in (["export", str(run_dir), "--formats", "saved_model", "--out", str(disk)],
+                 ["export", str(run_dir), "--formats", "tflite", "--quantize", "none",
+                  "--out", str(disk)],
+                 ["export", str(run_dir), "--formats", "web", "--quantize", "none",
+                  "--out", str(disk)],
+                 ["convert", "mnist", str(disk / "shards")]):
+        result = _keras_vae(*argv)
+        assert result.returncode == 4, (argv, result.stderr[-2000:])
+        assert f"no space left on the device while writing {disk}/" in result.stderr, argv
+        assert "Traceback" not in result.stderr
+        left = [os.path.join(r, f) for r, _, fs in os.walk(disk) for f in fs]
+        assert not left, (argv, left)

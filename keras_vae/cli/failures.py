@@ -50,8 +50,10 @@ def describe(error, command, run_dir=None):
         saved = " The last finished epoch is saved." if command == "train" else ""
         return f"stopped by {error}.{saved}{resume}", 128 + error.signum
     if isinstance(error, OSError) and error.errno == errno.ENOSPC:
-        return (f"no space left on the device while writing {error.filename or 'a file'}."
-                f" Free some space.{resume}", 4)
+        detail = error.strerror or ""  # the disk guard's estimate, where it gave one
+        detail = f" ({detail.split(': ', 1)[1]})" if ": " in detail else ""
+        return (f"no space left on the device while writing {error.filename or 'a file'}"
+                f"{detail}. Free some space.{resume}", 4)
     if isinstance(error, (ValueError, FileNotFoundError, FileExistsError,
                           NotADirectoryError, IsADirectoryError)):
         return str(error), 2
@@ -66,6 +68,12 @@ def _tensorflow(error):
     import tensorflow as tf
 
     first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    if "No space left on device" in str(error):  # TensorFlow's writers say it so
+        import re
+
+        written = re.findall(r"(/\S+?)(?:[;:)]|$)", first)
+        where = written[-1] if written else "a file"
+        return f"no space left on the device while writing {where}. Free some space.", 4
     if isinstance(error, tf.errors.ResourceExhaustedError):
         return (f"out of memory ({first[:200]}). Use a smaller batch_size, latent_dim or "
                 "hidden_units, or fewer samples.", 2)

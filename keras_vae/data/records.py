@@ -181,12 +181,18 @@ def write_shard(path, examples):
     """Write `(encoded image bytes, label or None)` pairs to `path`,
     atomically (a temporary name, renamed when complete)."""
     partial = path + ".partial"
-    with tf.io.TFRecordWriter(partial) as writer:
-        for image, label in examples:
-            feature = {"image": tf.train.Feature(bytes_list=tf.train.BytesList(value=[image]))}
-            if label is not None:
-                feature["label"] = tf.train.Feature(
-                    int64_list=tf.train.Int64List(value=[int(label)]))
-            writer.write(tf.train.Example(
-                features=tf.train.Features(feature=feature)).SerializeToString())
+    try:
+        with tf.io.TFRecordWriter(partial) as writer:
+            for image, label in examples:
+                feature = {"image": tf.train.Feature(
+                    bytes_list=tf.train.BytesList(value=[image]))}
+                if label is not None:
+                    feature["label"] = tf.train.Feature(
+                        int64_list=tf.train.Int64List(value=[int(label)]))
+                writer.write(tf.train.Example(
+                    features=tf.train.Features(feature=feature)).SerializeToString())
+    except BaseException:  # a full disk, a stop: no partial shard is left
+        if os.path.exists(partial):
+            os.remove(partial)
+        raise
     os.replace(partial, path)

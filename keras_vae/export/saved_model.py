@@ -37,14 +37,18 @@ def export_saved_model(vae, base_dir, model_name="vae", version=None,
     target = version_path(base_dir, model_name, version, overwrite)
     temporary = os.path.join(os.path.dirname(target), f".partial-{os.path.basename(target)}")
     shutil.rmtree(temporary, ignore_errors=True)
-    signatures.write_archive(vae, temporary, SIGNATURES + tuple(
-        signatures.sampler_signatures(vae)), dataset=dataset)
-    os.makedirs(os.path.join(temporary, "assets.extra"), exist_ok=True)
-    with open(os.path.join(temporary, METADATA_FILE), "w") as f:
-        json.dump(signatures.metadata(vae, dataset), f, indent=2)
-    write_warmup_requests(os.path.join(temporary, WARMUP_FILE), model_name,
-                          vae.latent_dim, tuple(vae.data_shape),
-                          vae.num_classes)
+    try:
+        signatures.write_archive(vae, temporary, SIGNATURES + tuple(
+            signatures.sampler_signatures(vae)), dataset=dataset)
+        os.makedirs(os.path.join(temporary, "assets.extra"), exist_ok=True)
+        with open(os.path.join(temporary, METADATA_FILE), "w") as f:
+            json.dump(signatures.metadata(vae, dataset), f, indent=2)
+        write_warmup_requests(os.path.join(temporary, WARMUP_FILE), model_name,
+                              vae.latent_dim, tuple(vae.data_shape),
+                              vae.num_classes)
+    except BaseException:  # a full disk, a stop: no half-written version is left
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise
     shutil.rmtree(target, ignore_errors=True)
     os.replace(temporary, target)
     return target

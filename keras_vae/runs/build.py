@@ -224,6 +224,7 @@ def callbacks(config, run, splits, vae):
     images = data.to_unit_interval(images).numpy()
     sample_labels = np.arange(16) % vae.num_classes if vae.num_classes else None
     result = [
+        callbacks_lib.DiskSpaceGuard(run.directory),  # first: before any epoch-end write
         callbacks_lib.HistoryCSV(run.path("history")),
         callbacks_lib.SaveModelEachEpoch(run.path("model")),
         keras.callbacks.BackupAndRestore(run.path("backup"), double_checkpoint=True),

@@ -5,6 +5,7 @@ import math
 import os
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from keras_vae import files, validation
@@ -208,3 +209,35 @@ class SaveModelEachEpoch(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         files.save_model(self.model, self.path)
 
+
+
+class DiskSpaceGuard(keras.callbacks.Callback):
+    """Before the end-of-epoch writes (model.keras, backup/), check that the
+    disk under `folder` has room for them, and raise OSError(ENOSPC) if not.
+
+    HDF5 (the backup's weights) can crash the process when the disk fills
+    in the middle of a write; this check turns the usual case into the
+    message of a full disk (exit 4: resume once space is freed). The need
+    is three copies of the model's and optimizer's variables (the new
+    model.keras beside the old one, the new backup beside its previous copy,
+    and their containers) and 2 MiB.
+    """
+
+    def __init__(self, folder):
+        super().__init__()
+        self.folder = folder
+
+    def needed_bytes(self):
+        state = [*self.model.variables, *getattr(self.model.optimizer, "variables", [])]
+        size = sum(math.prod(v.shape) * np.dtype(v.dtype).itemsize for v in state)
+        return 3 * size + 2 * 2**20
+
+    def on_epoch_end(self, epoch, logs=None):
+        import errno
+        import shutil
+
+        need, free = self.needed_bytes(), shutil.disk_usage(self.folder).free
+        if free < need:
+            raise OSError(errno.ENOSPC, f"No space left on device: the epoch's files need "
+                          f"about {need / 2**20:.1f} MiB and {free / 2**20:.1f} MiB are free",
+                          os.path.join(self.folder, "model.keras and backup/"))
