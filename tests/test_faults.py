@@ -3,8 +3,8 @@ full disk each leave a run that `keras-vae train --resume` finishes, with one
 history row per epoch and a model.keras that loads."""
 
 import csv
-import os
 import errno
+import os
 import random
 import signal
 import subprocess
