@@ -160,6 +160,14 @@ def main(argv=None):
     _report.write(args.out, report(results, args, argv))
 
 
+def _minutes(run):
+    """Wall-clock minutes of training: config.json (written first) to the
+    last model.keras (after the last epoch; the budget is checked at the end
+    of each epoch, so a run ends up to one epoch past it)."""
+    started = os.path.getmtime(os.path.join(run, "config.json"))
+    return (os.path.getmtime(os.path.join(run, "model.keras")) - started) / 60
+
+
 def _epochs(run):
     history = os.path.join(run, "history.csv")
     with open(history) as f:
@@ -180,15 +188,15 @@ def report(results, args, argv):
              f"{args.minutes:g} minutes each on {args.train_crops} crops of scikit-image's "
              f"colour photos; bits/dim from the importance-sampled log-likelihood with "
              f"k = {args.k} (and from the negative ELBO, an upper bound).", "",
-             "| coder | test bits/dim | ELBO bits/dim | parameters | epochs |",
-             "|---|---|---|---|---|"]
+             "| coder | test bits/dim | ELBO bits/dim | parameters | epochs | minutes |",
+             "|---|---|---|---|---|---|"]
     for name, bits in sorted(results["codecs"].items(), key=lambda item: item[1]):
-        lines.append(f"| {name} | {bits:.3f} | | | |")
+        lines.append(f"| {name} | {bits:.3f} | | | | |")
     for name in ROWS:
         if name in results:
             row = results[name]
             lines.append(f"| VAE: {name} | {row['iw']:.3f} | {row['elbo']:.3f} | "
-                         f"{row['params']:,} | {row['epochs']} |")
+                         f"{row['params']:,} | {row['epochs']} | {_minutes(row['run']):.1f} |")
     best_codec = min(results["codecs"].values())
     ours = results.get("resnet + logistic mixture", {}).get("iw")
     if ours is not None:

@@ -58,7 +58,7 @@ def keras_speed(x, batch, steps, repeats, jit):
             sum(int(np.prod(w.shape)) for w in vae.trainable_weights))
 
 
-def export_sizes(network, work):
+def export_sizes(network, work, variants=("none", "int8")):
     """{file: bytes} of a 64×64×3 VAE's exports."""
     import keras_vae
     from keras_vae import _quiet, export
@@ -69,15 +69,15 @@ def export_sizes(network, work):
     out = os.path.join(work, network)
     served = export.export_saved_model(vae, out, "vae")
     with _quiet.converter_logs_hidden():
-        paths = export.export_litert(vae, out, "vae", ("none", "int8"), batch_sizes=(1, 16))
+        paths = export.export_litert(vae, out, "vae", variants, batch_sizes=(1, 16))
     sizes = {"SavedModel (graph protobuf)": os.path.getsize(
         os.path.join(served, "saved_model.pb")),
              "SavedModel (variables)": sum(
                  os.path.getsize(os.path.join(root, name))
                  for root, _, names in os.walk(os.path.join(served, "variables"))
                  for name in names)}
-    sizes.update({f"LiteRT {variant}": os.path.getsize(path)
-                  for variant, path in paths.items()})
+    sizes.update({f"LiteRT {'float32' if variant == 'none' else variant}":
+                  os.path.getsize(path) for variant, path in paths.items()})
     return sizes, vae.count_params()
 
 
@@ -86,7 +86,8 @@ def main(argv=None):
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--quick", action="store_true", help="2 steps, 1 repeat, batch 16")
+    parser.add_argument("--quick", action="store_true",
+                        help="2 steps, 1 repeat, batch 16, float32 LiteRT only")
     parser.add_argument("--out", default="docs/benchmarks/resnet.md")
     args = parser.parse_args(argv)
     if args.quick:
@@ -121,7 +122,8 @@ def main(argv=None):
               "| network | parameters | file | size | limit |", "|---|---|---|---|---|"]
     with tempfile.TemporaryDirectory() as work:
         for network in ("resnet", "conv"):
-            sizes, params = export_sizes(network, work)
+            sizes, params = export_sizes(network, work,
+                                         ("none",) if args.quick else ("none", "int8"))
             for file, size in sizes.items():
                 limit = "none (a file per variable shard)" if "variables" in file else \
                     f"{size / LIMIT:.2%} of 2 GiB"

@@ -167,6 +167,21 @@ def test_the_mean_is_the_mixture_of_the_coupled_component_means():
     np.testing.assert_allclose(np.asarray(likelihood.mean(params))[0], want, atol=1e-6)
 
 
+def test_an_untrained_decoder_starts_at_a_scale_of_16_levels_and_min_scale_floors_it():
+    """Raw outputs of 0: one component at level 127.5 with scale 16 (written
+    out here, not read from the module)."""
+    params = np.zeros((1, parameter_count(1, 1)), "float32")
+    params[0, 1] = 127.5 / 255.0
+    for level in (128.0, 200.0):
+        want = np.log(expit((level + 0.5 - 127.5) / 16.01) - expit((level - 0.5 - 127.5) / 16.01))
+        got = model_log_prob(DiscretizedLogisticMixture(1), params, np.array([[level]]))
+        np.testing.assert_allclose(got, [want], rtol=1e-5)
+    params[0, 2] = -1e4  # the softplus at 0: the scale is the floor, 0.5 levels
+    got = model_log_prob(DiscretizedLogisticMixture(1, min_scale=0.5), params,
+                         np.array([[128.0]]))
+    np.testing.assert_allclose(got, [np.log(expit(1.0 / 0.5) - expit(0.0))], rtol=1e-5)
+
+
 def test_bits_per_dimension_use_the_discrete_convention():
     likelihood = likelihoods.get("discretized_logistic_mixture")
     assert likelihood.kind == "levels"

@@ -121,7 +121,7 @@ class Mixture:
             means.append(mean)
         components = tf.clip_by_value(tf.stack(means, axis=-1), 0.0, 1.0)
         weights = tf.exp(self.log_weights)[..., None]
-        return tf.clip_by_value(tf.reduce_sum(weights * components, axis=-2), 0.0, 1.0)
+        return tf.reduce_sum(weights * components, axis=-2)  # a mix of values in [0, 1]
 
     def sample(self, seed):
         """One image per example, in [0, 1] (levels k / 255): a component by
