@@ -35,7 +35,7 @@ WIDTHS, BLOCKS, LATENT, COMPONENTS = (32, 64), 2, 128, 5
 LIMIT = 2 * 2**30
 
 
-def keras_speed(x, batch, steps, repeats, jit):
+def keras_speed(x, batch, steps, repeats, jit, steps_per_execution=1):
     import keras
 
     import keras_vae
@@ -46,9 +46,10 @@ def keras_speed(x, batch, steps, repeats, jit):
                         decoder=keras_vae.networks.ResNet(BLOCKS), conv_filters=WIDTHS,
                         activation="silu",
                         likelihood=DiscretizedLogisticMixture(components=COMPONENTS))
-    vae.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=jit)
+    vae.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=jit,
+                steps_per_execution=steps_per_execution)
     data = x[:batch * steps]
-    vae.fit(data[:batch * 2], batch_size=batch, verbose=0)  # trace and compile
+    vae.fit(data[:batch * steps_per_execution], batch_size=batch, verbose=0)  # trace
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -99,9 +100,12 @@ def main(argv=None):
     x = (np.random.default_rng(0).integers(0, 256, (args.batch * args.steps,) + SHAPE)
          / 255.0).astype("float32")
     rows = []
-    for name, jit in (("Keras 3 + TensorFlow (fit)", False),
-                      ("Keras 3 + TensorFlow (fit, XLA)", True)):
-        speed, params = keras_speed(x, args.batch, args.steps, args.repeats, jit)
+    many = min(10, args.steps)
+    for name, jit, per_call in (("Keras 3 + TensorFlow (fit)", False, 1),
+                                ("Keras 3 + TensorFlow (fit, steps_per_execution="
+                                 f"{many})", False, many),
+                                ("Keras 3 + TensorFlow (fit, XLA)", True, 1)):
+        speed, params = keras_speed(x, args.batch, args.steps, args.repeats, jit, per_call)
         rows.append((name, speed, params))
     speed, params = torch_resnet.speed(x, args.batch, args.steps, args.repeats, WIDTHS,
                                        BLOCKS, LATENT, COMPONENTS)
@@ -114,7 +118,7 @@ def main(argv=None):
     reference = rows[-1][1]
     for name, speed, params in rows:
         lines.append(f"| {name} | {speed:.1f} | {params:,} | {speed / reference:.2f} |")
-    best = max(rows[:2], key=lambda row: row[1])
+    best = max(rows[:-1], key=lambda row: row[1])
     lines += ["", f"Ratio of the faster Keras row to PyTorch: **{best[1] / reference:.2f}** "
               "(goal: at least 1.0).", "",
               "Exports of a VAE for 64×64×3 photos (latent 128, logistic mixture, batch "

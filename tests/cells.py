@@ -61,12 +61,13 @@ def build(levels):
     """The untrained model of a row, with fixed initial weights."""
     keras.utils.set_random_seed(1)
     network = levels.get("network", "mlp")
-    if network == "resnet":  # one block a stage: the cells test combinations, not depth
-        network = keras_vae.networks.ResNet(blocks=1)
+    filters = (4, 8)
+    if network == "resnet":  # one stage of one block: the cells test combinations, not depth
+        network, filters = keras_vae.networks.ResNet(blocks=1), (4,)
     kwargs = dict(
         likelihood=levels.get("likelihood", "bernoulli"),
         objective=objective_of(levels.get("objective", "elbo")),
-        encoder=network, decoder=network, hidden_units=(16,), conv_filters=(4, 8),
+        encoder=network, decoder=network, hidden_units=(16,), conv_filters=filters,
         num_samples=SAMPLES if levels.get("num_samples") == "> 1" else 1,
         use_exact_kl=levels.get("use_exact_kl", "True") == "True", seed=1)
     hierarchy = levels.get("hierarchy", "none")
@@ -107,7 +108,7 @@ def config_of(levels, dataset):
     binarize = "static" if levels["likelihood"] == "bernoulli" else "none"
     return config_lib.resolve({
         "dataset": dataset, "binarize": binarize, "epochs": 1, "batch_size": 32,
-        "hidden_units": [16], "conv_filters": [4, 8],
+        "hidden_units": [16], "conv_filters": [4] if levels["network"] == "resnet" else [4, 8],
         "likelihood": levels["likelihood"], "prior": levels["prior"] or "standard_normal",
         "prior_components": 3 if levels["prior"] in ("mixture_of_gaussians", "vamp")
         else None,

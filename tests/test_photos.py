@@ -2,6 +2,7 @@
 crops of the photos that scikit-image and scikit-learn ship, split by photo,
 written as TFRecord shards, PNG folders or an npz file."""
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -49,16 +50,24 @@ def test_the_test_crops_come_from_photos_never_used_in_training():
     np.testing.assert_array_equal(arrays["y_test"], owner)
 
 
-def _make(tmp_path, *options):
+def _make(tmp_path, *options, process=False):
+    """Run examples/make_photos.py: in a new process as a user does, or in
+    this one (its `main`), which saves TensorFlow's start-up."""
     out = tmp_path / "photos"
-    subprocess.run([sys.executable, os.path.join(ROOT, "examples", "make_photos.py"),
-                    str(out), "--size", "16", "--train", "24", "--test", "8", *options],
-                   check=True, capture_output=True)
+    argv = [str(out), "--size", "16", "--train", "24", "--test", "8", *options]
+    script = os.path.join(ROOT, "examples", "make_photos.py")
+    if process:
+        subprocess.run([sys.executable, script, *argv], check=True, capture_output=True)
+    else:
+        spec = importlib.util.spec_from_file_location("make_photos", script)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        module.main(argv)
     return out
 
 
 def test_the_script_writes_tfrecord_shards_that_the_streaming_source_reads(tmp_path):
-    out = _make(tmp_path)
+    out = _make(tmp_path, process=True)
     splits = keras_vae.data.load(f"tfrecord:{out}")
     assert (splits.train.count, splits.test.count) == (24, 8)
     assert splits.image_shape == (16, 16, 3)
@@ -91,9 +100,7 @@ def test_examples_photos_yaml_trains_the_benchmarks_model_with_keras_vae_train(t
     assert (example["encoder"], example["decoder"], example["likelihood"]) == (
         "resnet", "resnet", "discretized_logistic_mixture")
     out = tmp_path / "photos"
-    subprocess.run([sys.executable, os.path.join(ROOT, "examples", "make_photos.py"),
-                    str(out), "--train", "64", "--test", "16"], check=True,
-                   capture_output=True)
+    _make(tmp_path, "--size", "32", "--train", "64", "--test", "16")
     run = tmp_path / "run"
     done = subprocess.run([sys.executable, "-m", "keras_vae", "train", "--config",
                            os.path.join(ROOT, "examples", "photos.yaml"), "--dataset",

@@ -79,7 +79,7 @@ def test_the_last_convolution_of_each_block_starts_scaled_by_one_over_root_n():
 def test_resnet_trains_under_mixed_precision_xla_and_batch_sizes(policy, jit, batch):
     keras.mixed_precision.set_global_policy(policy)
     try:
-        vae = keras_vae.VAE((16, 16, 3), latent_dim=4, encoder="resnet", decoder="resnet",
+        vae = keras_vae.VAE((8, 8, 3), latent_dim=4, encoder="resnet", decoder="resnet",
                             conv_filters=(8, 8), likelihood="discretized_logistic_mixture")
         vae.compile(optimizer=keras.optimizers.Adam(3e-3), jit_compile=jit)
         # 8+ steps: mixed_float16's loss scaling skips the first steps that overflow.
@@ -94,7 +94,7 @@ def test_resnet_trains_under_mixed_precision_xla_and_batch_sizes(policy, jit, ba
 def smooth_images(n):
     """Colour gradients with random directions and offsets, on 256 levels."""
     rng = np.random.default_rng(0)
-    grid = np.stack(np.meshgrid(np.linspace(0, 1, 16), np.linspace(0, 1, 16)), -1)
+    grid = np.stack(np.meshgrid(np.linspace(0, 1, 8), np.linspace(0, 1, 8)), -1)
     slopes = rng.uniform(-0.5, 0.5, (n, 1, 1, 2, 3))
     x = rng.uniform(0.2, 0.8, (n, 1, 1, 3)) + (grid[None, ..., None] * slopes).sum(3)
     return (np.round(255 * np.clip(x, 0, 1)) / 255).astype("float32")
