@@ -40,7 +40,7 @@ def read_file(path):
 def _unique_pairs(pairs):
     """A JSON object's pairs as a dict, refusing a key given twice."""
     keys = [key for key, _ in pairs]
-    twice = sorted({key for key in keys if keys.count(key) > 1})
+    twice = [key for i, key in enumerate(keys) if key in keys[:i]]  # any key types
     if twice:
         raise ValueError(f"the key {twice[0]!r} is given twice; keep one")
     return dict(pairs)
@@ -54,13 +54,12 @@ def _yaml_loader():
 
         def construct_mapping(self, node, deep=False):
             pairs = [(self.construct_object(k, deep=deep), v) for k, v in node.value]
-            try:
-                _unique_pairs([(key, None) for key, _ in pairs])
-            except ValueError as error:
+            keys = [key for key, _ in pairs]
+            twice = [key for i, key in enumerate(keys) if key in keys[:i]]
+            if twice:
                 raise yaml.constructor.ConstructorError(
-                    None, None, str(error), node.start_mark) from None
-            except TypeError:  # an unhashable key: SafeLoader's own message
-                pass
+                    None, None, f"the key {twice[0]!r} is given twice; keep one",
+                    node.start_mark)
             return super().construct_mapping(node, deep=deep)
 
     return UniqueKeyLoader
