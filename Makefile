@@ -31,8 +31,10 @@ test: $(STAMP)
 
 # The long tests (marker `long`): models trained on MNIST for accuracy, XLA
 # against the plain graph, the example script, a full disk and the resume
-# after it, `keras-vae web` served and stopped with Ctrl-C, and TensorFlow's
-# saved_model_cli on an export. About 2 minutes; CI runs them after `make test`.
+# after it (and real full disks on small tmpfs mounts, where mounting is
+# allowed), `keras-vae web` served and stopped with Ctrl-C, TensorFlow's
+# saved_model_cli on an export, the resnet under mixed_float16 and XLA, and
+# examples/photos.yaml trained. About 4 minutes; CI runs them after `make test`.
 test-long: $(STAMP)
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope -m long --durations=10
 

@@ -89,6 +89,7 @@ def test_the_script_writes_png_folders_named_by_photo_and_an_npz(tmp_path):
                                       photos.make_arrays(16, 24, 8, seed=0)["x_test"])
 
 
+@pytest.mark.long  # a resnet trained through the command line: make test-long
 def test_examples_photos_yaml_trains_the_benchmarks_model_with_keras_vae_train(tmp_path):
     import csv
 

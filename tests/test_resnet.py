@@ -74,8 +74,10 @@ def test_the_last_convolution_of_each_block_starts_scaled_by_one_over_root_n():
     assert unscaled[1] / unscaled[0] > 2 * scaled[1] / scaled[0]
 
 
-@pytest.mark.parametrize("policy,jit,batch", [("mixed_float16", False, 16),
-                                              ("float32", True, 16), ("float32", False, 256)])
+@pytest.mark.parametrize("policy,jit,batch", [
+    pytest.param("mixed_float16", False, 16, marks=pytest.mark.long),  # make test-long
+    pytest.param("float32", True, 16, marks=pytest.mark.long),
+    ("float32", False, 256)])
 def test_resnet_trains_under_mixed_precision_xla_and_batch_sizes(policy, jit, batch):
     keras.mixed_precision.set_global_policy(policy)
     try:
