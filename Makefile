@@ -49,6 +49,13 @@ lint: $(STAMP)
 test-faults: $(STAMP)
 	$(BIN)/python -m pytest -m slow tests/test_faults.py tests/test_cli.py tests/test_resilience.py
 
+# Property-based fuzzing (tests/test_fuzz.py), the long profile: hundreds of
+# generated options, config files, npz files, image folders and damaged runs
+# per property (a few of each run in `make test`). Failing examples are kept
+# in tests/fuzz-examples/ and replayed by every run.
+test-fuzz: $(STAMP)
+	$(BIN)/python -m pytest -m slow tests/test_fuzz.py
+
 # Each benchmark script's --quick mode writes a report with real numbers.
 test-benchmarks: $(STAMP)
 	$(BIN)/python -m pytest -m slow tests/test_benchmarks.py
