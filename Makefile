@@ -19,9 +19,11 @@ $(STAMP): setup.cfg pyproject.toml
 
 # Two worker processes (pytest-xdist), each test module on one of them so that
 # its fixtures are built once, the longest modules first, and one TensorFlow
-# thread per worker (tests/conftest.py): 651 tests in 3:37 in a working tree
-# and 4:25 on a clean clone, on 2 cores (4:51 before those changes; the
-# machine's speed varies by up to 1.45x from day to day).
+# thread per worker (tests/conftest.py). On a clean clone, 2 cores: 651 tests
+# in 4:25 before issues 33 and 36; 758 tests in 6:02 and 6:51 on 2026-12-06,
+# after which the colour LiteRT export, the resnet's mixed_float16 and XLA
+# runs and photos.yaml's training moved to test-long and the fuzz profile
+# went from 12 to 8 examples (the machine's speed varies by up to 1.45x).
 # The combination matrix runs at the grain of what each stage depends on
 # (model cells, export cells, a few journeys; issue 35) and is about 40% of it.
 # The 20 slowest tests are listed at the end, to keep the suite short.

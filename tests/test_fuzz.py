@@ -32,7 +32,7 @@ from keras_vae.runs import config as config_lib
 
 DATABASE = DirectoryBasedExampleDatabase(
     os.path.join(os.path.dirname(os.path.abspath(__file__)), "fuzz-examples"))
-FAST = settings(max_examples=12, deadline=None, database=DATABASE,
+FAST = settings(max_examples=8, deadline=None, database=DATABASE,
                 suppress_health_check=list(HealthCheck))
 LONG = settings(FAST, max_examples=400)
 #: A dataset that cannot be found: a valid option then ends at the data,

@@ -17,8 +17,8 @@ from keras_vae.distributions.logistic_mixture import DiscretizedLogisticMixture
 from keras_vae.models import resnet
 
 
-@pytest.mark.parametrize("shape", [(16, 16, 1), (17, 23, 3), (28, 28, 1), (64, 64, 3),
-                                   (100, 37, 4), (256, 256, 3), (31, 256, 2)])
+@pytest.mark.parametrize("shape", [(16, 16, 1), (17, 23, 3), (64, 64, 3), (100, 37, 4),
+                                   (256, 256, 3), (31, 256, 2)])
 @pytest.mark.parametrize("widths", [(4,), (4, 8, 8)])
 def test_the_networks_fit_any_image_size_and_channel_count(shape, widths):
     encoder = resnet.resnet_encoder(shape, 10, widths, 1, "silu")
@@ -127,6 +127,7 @@ def test_blocks_are_an_option_that_saves_and_loads(tmp_path):
         keras_vae.VAE((12,), encoder="resnet", decoder="mlp")
 
 
+@pytest.mark.long  # a colour model converted to LiteRT (8×8×1 resnet cells run in make test)
 def test_a_colour_resnet_decoder_exports_to_litert_and_the_web_page(tmp_path):
     """The coupled mixture's mean over 3 channels, in the fixed-shape,
     builtin-only LiteRT file of the web page, gives the Keras images."""
