@@ -39,11 +39,16 @@ def read_file(path):
 
 def _unique_pairs(pairs):
     """A JSON object's pairs as a dict, refusing a key given twice."""
-    keys = [key for key, _ in pairs]
-    twice = [key for i, key in enumerate(keys) if key in keys[:i]]  # any key types
-    if twice:
-        raise ValueError(f"the key {twice[0]!r} is given twice; keep one")
+    message = _repeated([key for key, _ in pairs])
+    if message:
+        raise ValueError(message)
     return dict(pairs)
+
+
+def _repeated(keys):
+    """The message for the first key given twice (keys of any type), or None."""
+    twice = [key for i, key in enumerate(keys) if key in keys[:i]]
+    return f"the key {twice[0]!r} is given twice; keep one" if twice else None
 
 
 def _yaml_loader():
@@ -54,12 +59,9 @@ def _yaml_loader():
 
         def construct_mapping(self, node, deep=False):
             pairs = [(self.construct_object(k, deep=deep), v) for k, v in node.value]
-            keys = [key for key, _ in pairs]
-            twice = [key for i, key in enumerate(keys) if key in keys[:i]]
-            if twice:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"the key {twice[0]!r} is given twice; keep one",
-                    node.start_mark)
+            message = _repeated([key for key, _ in pairs])
+            if message:
+                raise yaml.constructor.ConstructorError(None, None, message, node.start_mark)
             return super().construct_mapping(node, deep=deep)
 
     return UniqueKeyLoader
