@@ -36,6 +36,7 @@ def check_refused(argv, capsys, *expected, code=2):
 
 
 # === train options ===
+OVER_MEMORY = "of memory on this machine; the memory limit is"
 TRAIN_CASES = [
     (["--skip-bad-files", "true"], "skip_bad_files applies to sources read from files "
      "(images:<dir>, tfrecord:<dir>, tfds:<name>); 'mnist' is held in memory, so it would "
@@ -52,11 +53,17 @@ TRAIN_CASES = [
     (["--latent-dim", "0"], "Invalid value for latent_dim: 0"),
     (["--batch-size", "100", "--drop-remainder", "true"],
      "batch_size 100 is larger than the 64 training images: with drop_remainder no batch"),
-    (["--hidden-units", "60000,60000"], "GiB to train"),
-    (["--num-samples", "90000", "--latent-dim", "512"], "GiB to train"),
+    (["--hidden-units", "60000,60000"], OVER_MEMORY),
+    (["--num-samples", "90000", "--latent-dim", "512"], OVER_MEMORY),
     # Issue 36: the estimate missed a hierarchy's links and a full covariance's head.
-    (["--latent-dims", "60000,60000", "--hierarchy-units", "60000"], "GiB to train"),
-    (["--latent-dim", "60000", "--posterior", "full_covariance"], "GiB to train"),
+    (["--latent-dims", "60000,60000", "--hierarchy-units", "60000"], OVER_MEMORY),
+    (["--latent-dim", "60000", "--posterior", "full_covariance"], OVER_MEMORY),
+    # Issue 36: the memory limit is stated, and a flag sets it.
+    (["--max-memory", "0.001"], "Training this model on 28x28x1 images in batches of 32 "
+     "(weights, gradients, Adam's slots and one batch of activations) would need about 1.6 "
+     "MiB of memory on this machine; the memory limit is 1.0 MiB: raise it with "
+     "--max-memory GIB (max_memory=); or use smaller hidden_units"),
+    (["--max-memory", "0"], "Invalid value for max_memory: 0"),
     (["--resnet-blocks", "3"], "resnet_blocks applies to the resnet networks"),
     (["--mixture-components", "3"], "mixture_components applies to the "
                                     "discretized_logistic_mixture likelihood"),
@@ -286,9 +293,21 @@ def trained_run(tmp_path_factory):
 @pytest.mark.parametrize("argv, message", [
     (["evaluate", "{missing}"], "No run at"),
     (["sample", "{run}", "--num", "0"], "--num 0 is out of range"),
-    (["sample", "{run}", "--num", "1000000000"], "--num 1000000000 is out of range"),
+    # Issue 36: pictures estimate their time and memory first (a fixed limit before).
+    (["sample", "{run}", "--num", "100000000"], "--num 100000000: a picture of 100000000 "
+     "images would take about 7 days and "),
+    (["sample", "{run}", "--num", "100000000"], "GiB of memory on this machine; the limit "
+     "is 60 minutes: raise it with --max-minutes (max_minutes=); the memory limit is"),
+    (["sample", "{run}", "--num", "4000", "--max-minutes", "0.01"],
+     "the limit is 0.01 minutes: raise it with --max-minutes"),
+    (["reconstruct", "{run}", "--num", "9000", "--max-memory", "0.1"],
+     "--num 9000: a picture of 18000 images would take about"),
     (["interpolate", "{run}", "--steps", "1"], "--steps 1 is out of range"),
-    (["interpolate", "{run}", "--steps", "100000"], "--steps 100000 is out of range"),
+    (["interpolate", "{run}", "--steps", "100000", "--max-minutes", "1"],
+     "--steps 100000: a picture of 100000 images would take about 11 minutes"),
+    (["interpolate", "{run}", "--steps", "200000"], "would be 16,000,000 pixels wide, "
+     "and matplotlib writes at most 8,388,608 (2^23) a side"),
+    (["sample", "{run}", "--max-memory", "-1"], "Invalid max_memory: -1.0"),
     (["reconstruct", "{run}", "--num", "-2"], "--num -2 is out of range"),
     (["evaluate", "{run}", "--iw-samples", "-1"], "iw_samples"),
     (["evaluate", "{run}", "--iw-precision", "float16"], "invalid choice: 'float16'"),
@@ -296,9 +315,12 @@ def trained_run(tmp_path_factory):
     (["evaluate", "{run}", "--batch-size", "0"], "batch_size"),
     # Issue 36: ran on for minutes with no estimate and no limit.
     (["evaluate", "{run}", "--iw-samples", "100000000"],
-     "--iw-samples 100000000 on 10000 test images is 1e+12 decodes, about"),
+     "--iw-samples 100000000 on 10000 test images (1e+12 decodes) would take about"),
     (["evaluate", "{run}", "--iw-samples", "1000000", "--max-minutes", "1"],
-     "the limit is 1 minutes. Raise it with --max-minutes"),
+     "the limit is 1 minutes: raise it with --max-minutes (max_minutes=); or give fewer "
+     "--iw-samples"),
+    (["evaluate", "{run}", "--batch-size", "5000", "--max-memory", "0.01"],
+     "--batch-size 5000 would need about "),
     (["evaluate", "{run}", "--max-minutes", "0"], "Invalid max_minutes: 0.0"),
     (["evaluate", "{run}", "--anomaly", "cifar"], "Unknown dataset: 'cifar'"),
     (["evaluate", "{run}", "--anomaly-quantile", "1.5"], "quantile"),

@@ -294,3 +294,52 @@ def test_fuzz_damaged_runs(trained, damage, command, data, tmp_path_factory):
 @given(damage=DAMAGE, command=COMMANDS, data=st.data())
 def test_fuzz_damaged_runs_long(trained, damage, command, data, tmp_path_factory):
     _run_property(trained, damage, command, data, tmp_path_factory)
+
+
+# === every option of the commands that use a run ===
+def _run_options():
+    """`[(command, option)]` of every option of the commands that use a run,
+    read from the parser itself (a new option joins the fuzzing), except
+    those that name a place to write (`--out`) or serve (`web`)."""
+    from keras_vae.cli.parser import build_parser
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if a.dest == "command").choices
+    skipped = {"train", "web", "convert"}
+    return [(name, option) for name, sub in commands.items() if name not in skipped
+            for action in sub._actions for option in action.option_strings
+            if option.startswith("--") and option not in ("--help", "--out", "--web-runtime")]
+
+
+RUN_OPTIONS = _run_options()
+
+
+def _run_option_property(trained_run, case, value, tmp_path_factory):
+    (command, option), run_dir = case, tmp_path_factory.mktemp("option") / "run"
+    shutil.copytree(trained_run, run_dir)
+    # Work over a few seconds is refused by its estimate, not waited for.
+    limit = [] if option == "--max-minutes" or command not in (
+        "evaluate", "sample", "reconstruct", "interpolate", "latent-map") else [
+        "--max-minutes", "0.2"]
+    extra = ["--out", str(run_dir / "out"), "--formats", "tflite", "--quantize", "none"] \
+        if command == "export" and option not in ("--formats", "--quantize") else []
+    check_property([command, str(run_dir), option, value, *limit, *extra])
+
+
+def test_every_option_of_the_run_commands_is_fuzzed():
+    assert ("evaluate", "--max-memory") in RUN_OPTIONS
+    assert ("interpolate", "--steps") in RUN_OPTIONS
+    assert not [case for case in RUN_OPTIONS if case[1] == "--out"]
+
+
+@FAST
+@given(case=st.sampled_from(RUN_OPTIONS), value=VALUES)
+def test_fuzz_run_command_options(trained, case, value, tmp_path_factory):
+    _run_option_property(trained, case, value, tmp_path_factory)
+
+
+@pytest.mark.slow
+@settings(LONG, max_examples=200)
+@given(case=st.sampled_from(RUN_OPTIONS), value=VALUES)
+def test_fuzz_run_command_options_long(trained, case, value, tmp_path_factory):
+    _run_option_property(trained, case, value, tmp_path_factory)

@@ -83,7 +83,8 @@ def _run(args, runs, prepared):
         return _JOBS[args.command](args, runs)
     name = PICTURE_COMMANDS[args.command][0]
     options = {k: v for k, v in vars(args).items()
-               if k in ("num", "seed", "steps", "sampler") and v is not None}
+               if k in ("num", "seed", "steps", "sampler", "max_minutes", "max_memory")
+               and v is not None}
     return [runs.draw(args.run, name, **options)]
 
 
@@ -127,7 +128,8 @@ def _evaluate(args, runs):
                            iw_samples=args.iw_samples, anomaly=args.anomaly,
                            anomaly_quantile=args.anomaly_quantile,
                            sample_quality=args.sample_quality,
-                           iw_precision=args.iw_precision, max_minutes=args.max_minutes)
+                           iw_precision=args.iw_precision, max_minutes=args.max_minutes,
+                           max_memory=args.max_memory)
     print(runs.evaluation_table(result))
     return [runs.path(args.run, "evaluation")]
 

@@ -87,9 +87,7 @@ def _add_evaluate(commands):
                                "log-likelihood: bfloat16 is about twice as fast on CPUs "
                                "with AMX or AVX512-BF16 units (an MLP decoder; the "
                                "estimate moves by a fraction of its Monte-Carlo error)")
-    evaluate.add_argument("--max-minutes", type=float, default=60.0, metavar="M",
-                          help="refuse an --iw-samples estimate expected to take longer "
-                               "(estimated from the decoder's speed first; default 60)")
+    _add_limits(evaluate, "an evaluation")
     evaluate.add_argument("--anomaly", metavar="DATASET",
                           help="score another dataset's test split against this one")
     evaluate.add_argument("--anomaly-quantile", type=float, default=0.99)
@@ -135,3 +133,14 @@ def _add_pictures(commands):
                                  help="prior (default) or a sampler from fit-sampler")
         if command == "interpolate":
             picture.add_argument("--steps", type=int, default=10)
+        _add_limits(picture, "a picture")
+
+
+def _add_limits(parser, work):
+    """`--max-minutes` and `--max-memory`: the limits of `keras_vae.runs.costs`."""
+    parser.add_argument("--max-minutes", type=float, default=60.0, metavar="M",
+                        help=f"refuse {work} estimated to take longer (estimated first, "
+                             "from the decoder's measured speed; default 60)")
+    parser.add_argument("--max-memory", type=float, default=None, metavar="GIB",
+                        help=f"refuse {work} estimated to need more memory, in GiB "
+                             "(default: 80%% of this machine's memory)")

@@ -12,7 +12,7 @@ from keras_vae.models.conditional import ConditionalVAE
 from keras_vae.models.hierarchical import HierarchicalVAE
 from keras_vae.models.vae import VAE
 from keras_vae.runs import config as config_lib
-from keras_vae.runs import model_options
+from keras_vae.runs import costs, model_options
 from keras_vae.training import callbacks as callbacks_lib
 
 
@@ -59,14 +59,12 @@ def check_sizes(config, splits):
             raise ValueError(f"{message}: with drop_remainder no batch would be left. Use "
                              f"a batch_size of at most {examples}.")
         print(f"Note: {message}; each step uses all of them.", file=sys.stderr)
-    need = estimated_bytes(config, splits.image_shape)
-    have = _memory_bytes()
-    if have and need > 0.8 * have:
-        raise ValueError(
-            f"This model would need about {need / 2**30:.1f} GiB to train (weights, "
-            f"gradients, Adam's slots and one batch of activations); this machine has "
-            f"{have / 2**30:.1f} GiB. Use smaller hidden_units, conv_filters, "
-            "latent_dim, batch_size or num_samples.")
+    costs.Limits(max_memory=config["max_memory"]).check(
+        f"Training this model on {'x'.join(map(str, splits.image_shape))} images in batches "
+        f"of {config['batch_size']} (weights, gradients, Adam's slots and one batch of "
+        "activations)", nbytes=estimated_bytes(config, splits.image_shape),
+        fewer="use smaller hidden_units, conv_filters, latent_dim, batch_size, "
+        "num_samples or image_size")
 
 
 def estimated_bytes(config, image_shape):
@@ -96,13 +94,6 @@ def estimated_bytes(config, image_shape):
     activations = (config["batch_size"] * config["num_samples"]
                    * (3 * pixels + 2 * sum(widths) + 4 * latent))
     return 4 * (4 * weights + 3 * activations)  # float32: weights, gradients, 2 slots
-
-
-def _memory_bytes():
-    try:
-        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
 
 
 def with_num_classes(config, splits):

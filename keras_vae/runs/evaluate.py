@@ -1,23 +1,18 @@
 """The evaluation job: a run scored on its test split, saved as JSON."""
 
 import json
-import time
 
 import numpy as np
 
 from keras_vae import data, evaluation, files
 from keras_vae.evaluation import decoding
-from keras_vae.runs import build
+from keras_vae.runs import build, costs
 from keras_vae.runs.layout import Run
-
-#: The longest importance-sampled estimate that evaluate starts unless told
-#: otherwise (`max_minutes`, `keras-vae evaluate --max-minutes`).
-MAX_MINUTES = 60.0
 
 
 def evaluate(run_dir, batch_size=500, verbose="auto", iw_samples=0, anomaly=None,
              anomaly_quantile=0.99, sample_quality=False, iw_precision="float32",
-             max_minutes=MAX_MINUTES):
+             max_minutes=costs.MAX_MINUTES, max_memory=None):
     """Score a run on its test split; the result is also saved as JSON.
 
     Always: the negative ELBO, reconstruction and KL (nats per example),
@@ -32,21 +27,18 @@ def evaluate(run_dir, batch_size=500, verbose="auto", iw_samples=0, anomaly=None
     Fréchet distance and precision/recall (`keras_vae.evaluation.quality`) of samples
     from the prior and from each fitted sampler against the test images.
 
-    The importance-sampled estimate decodes k codes per test image: its time
-    is estimated first (from the decoder's measured speed), and one over
-    `max_minutes` is refused with the estimate.
+    The time and memory of the evaluation are estimated first
+    (`keras_vae.runs.costs`: the importance-sampled estimate decodes k codes
+    per test image, at the decoder's measured speed), and one over
+    `max_minutes` or `max_memory` (GiB) is refused with the estimate.
     """
     _check_arguments(batch_size, iw_samples, anomaly_quantile, iw_precision)
-    if isinstance(max_minutes, bool) or not (isinstance(max_minutes, (int, float))
-                                             and max_minutes > 0):
-        raise ValueError(f"Invalid max_minutes: {max_minutes!r}. Expected a positive number "
-                         f"of minutes, e.g. {MAX_MINUTES:g}.")
+    limits = costs.Limits(max_minutes, max_memory)
     run = Run(run_dir)
     config, vae = run.load()
     decoding.decoding(vae, iw_precision)  # refuses an unknown or unsupported one now
     splits = build.load_splits(config)
-    if iw_samples:
-        check_cost(vae, splits.test.count, iw_samples, max_minutes)
+    check_cost(vae, config, splits.test.count, batch_size, iw_samples, limits)
     # The test split, read as a stream as many times as the reports need it.
     x_test = build.dataset(config, vae, splits.test, training=False, batch_size=batch_size)
     with data.reading(splits.test):
@@ -97,33 +89,24 @@ def _elbo_report(vae, config, x_test, examples, logs):
     return result
 
 
-def check_cost(vae, examples, iw_samples, max_minutes):
-    """Refuse an importance-sampled estimate whose decodes (examples × k)
-    would take longer than `max_minutes` at this decoder's measured speed."""
+def check_cost(vae, config, examples, batch_size, iw_samples, limits):
+    """Refuse an evaluation whose estimated time or memory is over `limits`:
+    the ELBO pass in batches of `batch_size`, and the importance-sampled
+    estimate's decodes (examples × k, in chunks of at most 250 codes for
+    batches of 100 images) at this decoder's measured speed."""
+    batch = min(batch_size, examples)
+    limits.check(f"--batch-size {batch_size}", None,
+                 nbytes=build.estimated_bytes({**config, "batch_size": batch}, vae.data_shape),
+                 fewer="give a smaller --batch-size")
+    if not iw_samples:
+        return
     decodes = examples * iw_samples
-    seconds = decodes / _decodes_per_second(vae) * 1.5  # the log-likelihoods' share
-    if seconds > 60 * max_minutes:
-        raise ValueError(
-            f"--iw-samples {iw_samples} on {examples} test images is {decodes:.3g} decodes, "
-            f"about {_duration(seconds)} on this machine; the limit is {max_minutes:g} "
-            "minutes. Raise it with --max-minutes (max_minutes=), or give fewer "
-            "--iw-samples (1000 to 5000 are the usual numbers).")
-
-
-def _decodes_per_second(vae, count=256):
-    z = np.zeros((count, vae.latent_dim), "float32")
-    inputs = (z, np.zeros(count, "int32")) if vae.num_classes else (z,)
-    vae.decode(*inputs)  # the first call traces
-    start = time.perf_counter()
-    vae.decode(*inputs)
-    return count / max(time.perf_counter() - start, 1e-9)
-
-
-def _duration(seconds):
-    for unit, size in (("days", 86400), ("hours", 3600), ("minutes", 60)):
-        if seconds >= 2 * size:
-            return f"{seconds / size:,.0f} {unit}"
-    return f"{seconds:.0f} seconds"
+    seconds = decodes / costs.decodes_per_second(vae) * 1.5  # the log-likelihoods' share
+    memory = build.estimated_bytes({**config, "batch_size": min(100, examples),
+                                    "num_samples": min(iw_samples, 250)}, vae.data_shape)
+    limits.check(f"--iw-samples {iw_samples} on {examples} test images ({decodes:.3g} "
+                 "decodes)", seconds, memory,
+                 fewer="give fewer --iw-samples (1000 to 5000 are the usual numbers)")
 
 
 def _check_arguments(batch_size, iw_samples, anomaly_quantile, iw_precision):

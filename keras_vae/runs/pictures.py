@@ -1,19 +1,18 @@
 """The pictures of a run: samples, reconstructions, interpolation, latent
 map and training curves, each a PNG in the run directory."""
 
+import math
+
 import numpy as np
 
 from keras_vae import data, plotting
-from keras_vae.runs import build
+from keras_vae.runs import build, costs
 from keras_vae.runs.layout import PICTURES, Run
 from keras_vae.training import callbacks as callbacks_lib
 
 _MAX_MAP_POINTS = 5000
 #: The test images searched for two of different classes to interpolate between.
 _INTERPOLATION_POOL = 100
-#: The most images one picture shows, and the most interpolation steps.
-MAX_PICTURE_IMAGES = 1024
-MAX_STEPS = 256
 
 
 class Unavailable(ValueError):
@@ -26,14 +25,18 @@ def draw(run_dir, name, vae=None, config=None, splits=None, **options):
 
     `options`: `num` (samples, reconstructions), `seed` and `sampler`
     (samples: a fitted sampler's draws go to `samples_<sampler>.png`),
-    `steps` (interpolation).
+    `steps` (interpolation); `max_minutes` and `max_memory` (GiB), the limits
+    of the picture's estimated cost (`check_cost`).
     """
     if name not in PICTURES:
         raise ValueError(f"Unknown picture: {name!r}. Expected one of {list(PICTURES)}.")
+    limits = costs.Limits(options.pop("max_minutes", costs.MAX_MINUTES),
+                          options.pop("max_memory", None))
     _check_options(options)
     run = Run(run_dir)
     if vae is None:
         config, vae = run.load()
+    check_cost(name, vae, options, limits)
     target = run.path(name)
     if name == "training_curves":
         rows = callbacks_lib.read_history(run.path("history"))
@@ -81,14 +84,33 @@ def _from_test_images(name, vae, splits, target, options):
 
 
 def _check_options(options):
-    for key, high in (("num", MAX_PICTURE_IMAGES), ("steps", MAX_STEPS)):
+    for key, low in (("num", 1), ("steps", 2)):
         value = options.get(key)
-        low = 2 if key == "steps" else 1
-        if value is not None and (isinstance(value, bool) or not low <= value <= high):
-            raise ValueError(
-                f"--{key} {value} is out of range: a picture takes {low} to {high}. "
-                + ("For more images, use the exported model (keras-vae export)."
-                   if key == "num" else ""))
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                  or value < low):
+            raise ValueError(f"--{key} {value!r} is out of range: a picture takes an "
+                             f"integer of at least {low}.")
+
+
+def check_cost(name, vae, options, limits):
+    """Refuse a picture whose estimated time or memory is over `limits`
+    (`keras_vae.runs.costs`): its decodes at the measured speed, and its
+    raster. The latent map decodes nothing."""
+    num = options.get("num", 16 if name == "samples" else 10)
+    steps = options.get("steps", 10)
+    tiles, codes, columns, flag = {
+        "samples": (num, num, math.ceil(math.sqrt(num)), f"--num {num}"),
+        "reconstructions": (2 * num, num, num, f"--num {num}"),
+        "interpolation": (steps, steps, steps, f"--steps {steps}"),
+    }.get(name, (0, 0, 0, None))
+    if not codes:
+        return
+    if name == "samples" and vae.num_classes:  # one row per class
+        columns = max(4, num // vae.num_classes)
+        tiles = codes = vae.num_classes * columns
+    seconds, nbytes = costs.picture(vae, tiles, codes, columns)
+    limits.check(f"{flag}: a picture of {tiles} images", seconds, nbytes,
+                 fewer="for many images, use the exported model (keras-vae export)")
 
 
 def _samples(vae, target, num, seed, sampler=None):
