@@ -20,7 +20,7 @@ import random
 import sys
 
 from keras_vae.distributions import likelihoods, posteriors, priors
-from keras_vae.models import networks, objectives
+from keras_vae.models import networks, objectives, scores
 
 #: The levels of each option in the combination matrix.
 LEVELS = {
@@ -40,6 +40,9 @@ LEVELS = {
     # Where `sample` draws z from: the prior, or a Gaussian mixture fitted
     # after training (`keras_vae.samplers`, `keras-vae fit-sampler`).
     "sampler": ("prior", "gmm"),
+    # The anomaly detector's score (`keras_vae.models.scores`), fitted after
+    # training (`vae.fit_detector`, `keras-vae fit-detector`) and exported.
+    "score": scores.names(),
     # Several stochastic layers (`keras_vae.HierarchicalVAE`) and how their
     # posterior is inferred; "none": one layer.
     "hierarchy": ("none", "bottom_up", "ladder"),
@@ -52,7 +55,7 @@ LEVELS = {
 #: The options that shape an exported graph (SavedModel, LiteRT): the
 #: others act in training or evaluation only.
 GRAPH_OPTIONS = ("likelihood", "prior", "posterior", "network", "conditional", "sampler",
-                 "hierarchy")
+                 "hierarchy", "score")
 
 #: Options that a level of another option replaces, so they have no level
 #: there (None): a hierarchy's prior and posterior are its own chains, and

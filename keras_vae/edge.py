@@ -1,4 +1,5 @@
-"""Generating images on a device from a LiteRT file, without TensorFlow.
+"""Generating images, and scoring inputs for anomalies, on a device from a
+LiteRT file, without TensorFlow.
 
 This module imports only NumPy, the standard library and `ai_edge_litert`,
 so `export/edge_sample.py` can load it on a device where TensorFlow is not
@@ -97,18 +98,41 @@ class LiteRTGenerator:
         return self._run(("sample", sampler), n, labels=self._labels(labels, n),
                          temperature=np.float32(temperature))
 
-    def _run(self, key, n, **inputs):
+    def score(self, x, labels=None):
+        """The anomaly detector's `{"score", "threshold", "is_anomaly"}` of
+        each example of x `(n,) + image_shape` (a file exported from a model
+        with a detector: `keras-vae fit-detector`)."""
+        if ("score", None) not in self._runners:
+            raise ValueError(f"{self.path} has no score signatures: its model had no "
+                             "anomaly detector. Fit one (keras-vae fit-detector RUN) and "
+                             "export again.")
+        shape = tuple(self._runners[("score", None)][self.batch_sizes[0]]
+                      .get_input_details()["x"]["shape"][1:])
+        x = np.asarray(x, dtype="float32")
+        if x.ndim != len(shape) + 1 or x.shape[1:] != shape or not len(x):
+            raise ValueError(f"Expected x of shape (n, {', '.join(map(str, shape))}) with "
+                             f"n >= 1. Received: x.shape={x.shape}")
+        if not np.all(np.isfinite(x)):
+            raise ValueError(f"x has {int(np.sum(~np.isfinite(x)))} NaN or infinite "
+                             "values; a score needs finite inputs.")
+        return self._run(("score", None), len(x), outputs=("score", "threshold",
+                                                           "is_anomaly"),
+                         x=x, labels=self._labels(labels, len(x)))
+
+    def _run(self, key, n, outputs=("images",), **inputs):
         """Run whole batches of the signatures `key` for n rows of `inputs`
         (scalars go to every batch; None: not an input), padding the last
-        batch and trimming."""
-        outputs = []
+        batch and trimming; the array of `outputs[0]`, or a dict of several."""
+        parts = {name: [] for name in outputs}
         for start, size in batch_plan(n, self.batch_sizes):
             feed = {name: value if np.ndim(value) == 0
                     else _padded(value[start: start + size], size)
                     for name, value in inputs.items() if value is not None}
-            images = self._runners[key][size](**feed)["images"]
-            outputs.append(images[: min(size, n - start)])
-        return np.concatenate(outputs)
+            result = self._runners[key][size](**feed)
+            for name in outputs:
+                parts[name].append(result[name][: min(size, n - start)])
+        joined = {name: np.concatenate(values) for name, values in parts.items()}
+        return joined[outputs[0]] if len(outputs) == 1 else joined
 
     def _labels(self, labels, n):
         if not self.conditional:
@@ -123,8 +147,8 @@ class LiteRTGenerator:
         return np.ascontiguousarray(labels)
 
 
-#: `decode_16`, `sample_16`, `sample_gmm_16`: kind, sampler, batch size.
-_SIGNATURE = re.compile(r"(decode|sample)(?:_([A-Za-z_]\w*?))?_(\d+)")
+#: `decode_16`, `sample_16`, `sample_gmm_16`, `score_16`: kind, sampler, batch size.
+_SIGNATURE = re.compile(r"(decode|sample|score)(?:_([A-Za-z_]\w*?))?_(\d+)")
 
 
 def _signature_runners(interpreter, path):

@@ -125,6 +125,39 @@ def latent_map(codes, labels, path):
     return _save(figure, path)
 
 
+def score_histogram(scores, threshold, path, flagged_label="flagged"):
+    """The histogram of anomaly scores, with the detector's threshold."""
+    scores = np.asarray(scores, dtype="float64")
+    figure = _figure(figsize=(6.5, 3.5))
+    axis = figure.subplots()
+    axis.hist(scores, bins=min(60, max(5, len(scores) // 5)), color="tab:blue", alpha=0.8)
+    axis.axvline(threshold, color="tab:red", linestyle="--",
+                 label=f"threshold {threshold:.4g}: {np.mean(scores > threshold):.1%} "
+                       f"{flagged_label}")
+    axis.set_xlabel("anomaly score (nats; higher: less like the training data)")
+    axis.set_ylabel("examples")
+    axis.legend()
+    figure.tight_layout()
+    return _save(figure, path)
+
+
+def anomalies(originals, reconstructed, scores, path):
+    """The most anomalous examples (columns): the example, its reconstruction
+    and the per-pixel error |x − x̂| (mean over channels, one colour scale)."""
+    from matplotlib import colormaps
+
+    originals, reconstructed = _check_images(originals), _check_images(reconstructed)
+    errors = np.abs(originals - reconstructed).mean(axis=-1)
+    coloured = colormaps["magma"](errors / max(float(errors.max()), 1e-12))[..., :3]
+    if originals.shape[-1] == 1:  # grey images beside the coloured error maps
+        originals, reconstructed = (np.repeat(i, 3, -1) for i in (originals, reconstructed))
+    rows = np.concatenate([originals, reconstructed, coloured.astype("float32")])
+    title = ("Most anomalous: example, reconstruction, |error| (scores "
+             + ", ".join(f"{s:.3g}" for s in scores) + ")")
+    return image_grid(rows, path, columns=len(originals), title=title,
+                      row_labels=["x", "x\u0302", "|x - x\u0302|"])
+
+
 def training_curves(history, path):
     """Loss, reconstruction and KL per epoch, training and validation."""
     keys = ("loss", "reconstruction_loss", "kl_loss")

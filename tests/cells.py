@@ -95,6 +95,13 @@ def fit_sampler(vae, levels, x, labels):
     return "gmm"
 
 
+def fit_detector(vae, levels, x, labels):
+    """Fit and keep the row's anomaly detector (3 fixed samples, 10% of the
+    32 images flagged); the detector."""
+    return vae.fit_detector(inputs(vae, x, labels), score=levels.get("score", "elbo"),
+                            false_positive_rate=0.1, num_samples=3)
+
+
 def cell_id(levels):
     return "-".join(str(v).replace(" ", "").replace(">", "gt").replace("(", "_")
                     .replace(")", "") for v in levels.values())

@@ -2,10 +2,11 @@
 shape the exported graph (`keras_vae.compatibility.GRAPH_OPTIONS`).
 
 Each cell builds its untrained model (`tests/cells.py`), fits the row's
-sampler, and writes a SavedModel and a float32 LiteRT file with builtin ops
-and one fixed batch size; `decode` of both gives the Keras model's images
-(1e-5), and the LiteRT file samples finite images, from the fitted sampler
-where the row has one. The other variants, batch sizes and signatures are
+sampler and anomaly detector, and writes a SavedModel and a float32 LiteRT
+file with builtin ops and one fixed batch size; `decode` of both gives the
+Keras model's images (1e-5), their `score` signatures give the detector's
+scores (1e-4) and flags, and the LiteRT file samples finite images, from the
+fitted sampler where the row has one. The other variants, batch sizes and signatures are
 tested once by `tests/test_export.py`.
 """
 
@@ -15,7 +16,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from cells import IMAGE, build, cell_id, data, fit_sampler
+from cells import IMAGE, build, cell_id, data, fit_detector, fit_sampler, inputs
 from conftest import dynamic_dimensions
 
 from keras_vae import _quiet, compatibility, edge, export
@@ -28,6 +29,12 @@ def test_export_cell(levels, tmp_path):
     vae = build(levels)
     x, labels = data(levels)
     sampler = fit_sampler(vae, levels, x, labels)
+    detector = fit_detector(vae, levels, x, labels)
+    scores = detector.scores(vae, inputs(vae, x[:4], labels[:4]))
+    # Flags compared where a score is clear of the threshold: an untrained
+    # model can give several images the same score, the threshold among them.
+    clear = np.abs(scores - detector.threshold) > 1e-4 * max(1.0, abs(detector.threshold))
+    flags = scores > detector.threshold
     labels = labels[:5] if vae.num_classes else None
     z = np.random.default_rng(0).standard_normal((5, vae.latent_dim)).astype("float32")
     expected = np.asarray(vae.decode(z, labels) if vae.num_classes else vae.decode(z))
@@ -38,6 +45,11 @@ def test_export_cell(levels, tmp_path):
                                       else {}))
     np.testing.assert_allclose(np.asarray(next(iter(got.values()))), expected, rtol=1e-5,
                                atol=1e-5)
+    conditional = {"labels": tf.constant(labels[:4])} if vae.num_classes else {}
+    served_scores = tf.saved_model.load(served).signatures["score"](
+        x=tf.constant(x[:4]), **conditional)
+    np.testing.assert_allclose(served_scores["score"], scores, rtol=1e-4, atol=1e-4)
+    np.testing.assert_array_equal(np.asarray(served_scores["is_anomaly"])[clear], flags[clear])
 
     with _quiet.converter_logs_hidden():
         paths = export.export_litert(vae, str(tmp_path), "vae", ("none",), batch_sizes=(4,))
@@ -49,6 +61,10 @@ def test_export_cell(levels, tmp_path):
     drawn = generator.sample(4, labels=None if labels is None else labels[:4],
                              sampler=sampler)
     assert drawn.shape == (4,) + IMAGE and np.all(np.isfinite(drawn))
+    on_device = generator.score(x[:4], labels=None if labels is None else labels[:4])
+    np.testing.assert_allclose(on_device["score"], scores, rtol=1e-4, atol=1e-4)
+    np.testing.assert_array_equal(on_device["is_anomaly"][clear], flags[clear])
+    np.testing.assert_allclose(on_device["threshold"], detector.threshold)
     keras.backend.clear_session(free_memory=False)  # gc.collect: 0.2 s a cell
 
 

@@ -16,7 +16,7 @@ import itertools
 import keras
 import numpy as np
 import pytest
-from cells import CLASSES, IMAGE, build, cell_id, data, fit_sampler, inputs
+from cells import CLASSES, IMAGE, build, cell_id, data, fit_detector, fit_sampler, inputs
 
 from keras_vae import compatibility, evaluation
 
@@ -51,6 +51,11 @@ def run_model_cell(levels, tmp_path):
     assert log_px.shape == (32,) and np.all(np.isfinite(log_px))
 
     sampler = fit_sampler(vae, levels, x, labels)
+    detector = fit_detector(vae, levels, x, labels)
+    # At most 10% of the fitting data is above the threshold (3 of 32), and
+    # the threshold is the 29th smallest score (ties included).
+    values = detector.scores(vae, batch)
+    assert np.sum(values > detector.threshold) <= 3 <= np.sum(values >= detector.threshold) - 1
     _round_trip(vae, levels, batch, labels, sampler, tmp_path)
     keras.backend.clear_session(free_memory=False)  # gc.collect: 0.2 s a cell
 
@@ -64,6 +69,7 @@ def _round_trip(vae, levels, batch, labels, sampler, tmp_path):
         "sample": lambda m: m.sample(5, seed=3, sampler=sampler, **conditional),
         "reconstruct": lambda m: m.reconstruct(_first(batch, 5)),
         "encode": lambda m: m.encode(_first(batch, 5))[0],
+        "score": lambda m: m.detector.scores(m, _first(batch, 5)),
     }
     expected = {name: np.asarray(f(vae)) for name, f in outputs.items()}
     for name, value in expected.items():

@@ -2,6 +2,8 @@
 matrix against the default model, the objectives' parameters, a fitted
 sampler and a conditional model's labels."""
 
+import itertools
+
 import keras
 import numpy as np
 import pytest
@@ -13,7 +15,8 @@ from keras_vae import objectives
 _DEFAULT_LEVELS = {"likelihood": "bernoulli", "prior": "standard_normal",
                    "posterior": "diagonal", "objective": "elbo", "network": "mlp",
                    "conditional": "no", "num_samples": "1", "use_exact_kl": "True",
-                   "sampler": "prior", "hierarchy": "none", "precision": "float32"}
+                   "sampler": "prior", "hierarchy": "none", "precision": "float32",
+                   "score": "elbo"}
 
 
 _BASE = {"objective": {"num_samples": 3}}
@@ -52,7 +55,7 @@ def test_each_objectives_parameter_changes_the_loss(small_data):
 @pytest.mark.parametrize("option, level", [
     (option, level) for option, levels in keras_vae.compatibility.LEVELS.items()
     for level in levels if level != _DEFAULT_LEVELS[option]
-    and option not in ("conditional", "sampler", "precision")])
+    and option not in ("conditional", "sampler", "precision", "score")])
 def test_each_accepted_option_changes_the_loss(small_data, option, level):
     base = _trained_loss(small_data[:16], **_BASE.get(option, {}))
     varied = _trained_loss(small_data[:16], **_model_kwargs(option, level))
@@ -89,3 +92,13 @@ def test_a_conditional_model_uses_its_labels(small_data):
     a, b = (np.asarray(vae.decode(z, labels=[c, c])) for c in (0, 2))
     assert np.abs(a - b).max() > 1e-4
 
+
+
+def test_each_score_ranks_the_examples_its_own_way(small_data):
+    """The detector's score acts after training: each gives other scores."""
+    vae = small_vae()
+    values = {name: vae.fit_detector(small_data, score=name, false_positive_rate=0.1,
+                                     num_samples=3).scores(vae, small_data)
+              for name in keras_vae.compatibility.LEVELS["score"]}
+    for a, b in itertools.combinations(values, 2):
+        assert np.abs(values[a] - values[b]).max() > 1e-3, (a, b)

@@ -9,6 +9,8 @@
     keras-vae export runs/mnist --formats web && keras-vae web runs/mnist
     keras-vae fit-sampler runs/mnist --sampler gmm --components auto
     keras-vae sample runs/mnist --sampler gmm
+    keras-vae fit-detector runs/mnist --false-positive-rate 0.01 --score elbo
+    keras-vae detect runs/mnist npz:new_images.npz
     keras-vae convert images:photos/ data/photos --image-size 64x64 --shard-size 10000
 """
 
@@ -142,8 +144,20 @@ def _serve(args, runs):
     return []
 
 
+def _fit_detector(args, runs):
+    return runs.fit_detector(args.run, args.normal, args.false_positive_rate, args.score,
+                             args.num_samples)
+
+
+def _detect(args, runs):
+    written = runs.detect(args.run, args.dataset, args.out, args.split)
+    print(f"Scores and flags: {written[0]}")
+    return written
+
+
 _JOBS = {"export": _export, "web": _serve, "convert": _convert,
-         "fit-sampler": _fit_sampler, "evaluate": _evaluate}
+         "fit-sampler": _fit_sampler, "evaluate": _evaluate,
+         "fit-detector": _fit_detector, "detect": _detect}
 
 
 def _names(text):

@@ -21,6 +21,7 @@ def build_parser():
     _add_export(commands)
     _add_pictures(commands)
     _add_fit_sampler(commands)
+    _add_detector(commands)
     _add_web(commands)
     _add_convert(commands)
     return parser
@@ -58,6 +59,30 @@ def _add_fit_sampler(commands):
     fit.add_argument("--sampler", default="gmm", help="gmm: a Gaussian mixture (default)")
     fit.add_argument("--components", default="auto",
                      help="mixture components, or auto: the best held-out likelihood")
+
+
+def _add_detector(commands):
+    from keras_vae.models import detectors, scores
+
+    fit = commands.add_parser(
+        "fit-detector", help="fit an anomaly detector's threshold on normal data (kept in "
+        "model.keras and exported)")
+    fit.add_argument("run")
+    fit.add_argument("--normal", metavar="DATASET",
+                     help="held-out normal data: the test split of DATASET (default: the "
+                          "run's own test split)")
+    fit.add_argument("--false-positive-rate", type=float, default=0.01, metavar="RATE",
+                     help="the share of normal data flagged (default: 0.01)")
+    fit.add_argument("--score", default="elbo", choices=scores.names(),
+                     help="elbo (default), log_likelihood, reconstruction or latent")
+    fit.add_argument("--num-samples", type=int, default=detectors.SAMPLES, metavar="K",
+                     help=f"fixed samples of z per score (default: {detectors.SAMPLES})")
+    detect = commands.add_parser(
+        "detect", help="score and flag every example of a dataset with the run's detector")
+    detect.add_argument("run")
+    detect.add_argument("dataset", help="mnist, npz:<path>, images:<dir>, tfrecord:<dir>, ...")
+    detect.add_argument("--split", default="all", choices=("all", "train", "test"))
+    detect.add_argument("--out", help="output folder (default: RUN/detect/<dataset>)")
 
 
 def _add_train(commands):

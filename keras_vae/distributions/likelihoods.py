@@ -25,6 +25,7 @@ import tensorflow_probability as tfp
 
 from keras_vae import registry
 from keras_vae.distributions import bernoulli_sum
+from keras_vae.distributions import scale as scale_lib
 from keras_vae.distributions.scale import positive_scale
 
 tfd = tfp.distributions
@@ -252,7 +253,21 @@ class DiscretizedLogistic(Likelihood):
         return tfd.QuantizedDistribution(logistic, low=0.0, high=255.0)
 
     def log_prob(self, distribution, x):
-        return distribution.log_prob(tf.round(255.0 * x))
+        """The log mass of each level, summed over the example, written out
+        in log space with softplus (exact in the far tails, where TFP's
+        QuantizedDistribution, converted to LiteRT, underflows to −inf)."""
+        logistic = distribution.distribution.distribution
+        level = tf.round(255.0 * tf.cast(x, tf.float32))
+        # Level k holds (k − 1, k] of the logistic shifted down by ½.
+        a = (level - 1.0 - logistic.loc) / logistic.scale
+        b = (level - logistic.loc) / logistic.scale
+        log_below_b, log_above_a = -scale_lib.softplus(-b), -scale_lib.softplus(a)
+        # log(σ(b) − σ(a)) = log σ(b) + log(1 − σ(a)) + log(1 − e^(a−b)).
+        inside = log_below_b + log_above_a + tf.math.log(-tf.math.expm1(-1.0 / logistic.scale))
+        per_value = tf.where(level <= 0.0, log_below_b,
+                             tf.where(level >= 255.0, log_above_a, inside))
+        axes = tf.range(-distribution.reinterpreted_batch_ndims, 0)
+        return tf.reduce_sum(per_value, axis=axes)
 
     def mean(self, params):
         loc, _ = self._blocks(params)

@@ -32,6 +32,7 @@ import keras
 import tensorflow as tf
 
 from keras_vae.distributions import likelihoods
+from keras_vae.distributions import scale as scale_lib
 from keras_vae.distributions.scale import positive_scale
 
 LEVELS = 255.0
@@ -94,8 +95,8 @@ class Mixture:
         centred = levels[..., None, :] - means
         a = (centred - 0.5) / self.scales
         b = (centred + 0.5) / self.scales
-        log_cdf_b = -tf.math.softplus(-b)          # log σ(b): all mass below b
-        log_survival_a = -tf.math.softplus(a)      # log (1 − σ(a)): all mass above a
+        log_cdf_b = -scale_lib.softplus(-b)       # log σ(b): all mass below b
+        log_survival_a = -scale_lib.softplus(a)   # log (1 − σ(a)): all mass above a
         # log(1 − e^(a−b)) with a − b = −1/s; −expm1 is exact for tiny 1/s.
         log_width = tf.math.log(-tf.math.expm1(-1.0 / self.scales))
         inside = log_cdf_b + log_survival_a + log_width

@@ -41,6 +41,11 @@ class Posterior:
         where TFP has none (the model then estimates it by Monte Carlo)."""
         return tfd.kl_divergence(distribution, prior)
 
+    def log_prob_of_draw(self, distribution, z, eps):
+        """log q(z|x) of z = reparameterize(distribution, eps): the
+        distribution's own log_prob, unless a family knows it from ε."""
+        return distribution.log_prob(z)
+
     def get_config(self):
         return {}
 
@@ -101,6 +106,15 @@ class FullCovarianceGaussian(Posterior):
 
     def reparameterize(self, distribution, eps):
         return distribution.loc + tf.linalg.matvec(distribution.scale_tril, eps)
+
+    def log_prob_of_draw(self, distribution, z, eps):
+        """log N(ε; 0, I) − Σ_j log L_jj: the change of variables z = μ + Lε,
+        with no triangular solve (LiteRT has no builtin kernel for one)."""
+        eye = tf.eye(tf.shape(eps)[-1], dtype=eps.dtype)
+        diagonal = tf.reduce_sum(distribution.scale_tril * eye, axis=-1)
+        d = tf.cast(tf.shape(eps)[-1], eps.dtype)
+        return (-0.5 * tf.reduce_sum(tf.square(eps), axis=-1) - 0.5 * d * math.log(2 * math.pi)
+                - tf.reduce_sum(tf.math.log(diagonal), axis=-1))
 
     def kl_divergence(self, distribution, prior):
         # TFP has KL(MVN ‖ MVN) but not KL(MVN ‖ Independent(Normal)): a

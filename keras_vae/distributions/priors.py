@@ -20,6 +20,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from keras_vae import registry, validation
+from keras_vae.distributions import device_densities
 from keras_vae.distributions.scale import positive_scale as _positive_scale
 
 tfd = tfp.distributions
@@ -209,8 +210,9 @@ class MixtureOfGaussians(Prior):
         return tfd.MixtureSameFamily(tfd.Categorical(logits=self.logits), components)
 
     def log_prob(self, z):
-        return diagonal_mixture_log_prob(z, self.locs, _positive_scale(self.raw_scales),
-                                         self.logits)
+        mixture = (device_densities.diagonal_mixture if device_densities.active()
+                   else diagonal_mixture_log_prob)
+        return mixture(z, self.locs, _positive_scale(self.raw_scales), self.logits)
 
     def sample(self, num_samples, seed=None, temperature=1.0):
         # μ_k + σ_k·ε for a drawn component k (builtin ops on LiteRT).
@@ -279,11 +281,15 @@ class VampPrior(Prior):
         return tfd.MixtureSameFamily(tfd.Categorical(logits=logits), self._components())
 
     def log_prob(self, z):
-        components = self._components()
+        components, logits = self._components(), tf.zeros([self.num_components])
         base = getattr(components, "distribution", None)
+        device = device_densities.active()  # in a LiteRT file: builtin ops only
         if isinstance(components, tfd.Independent) and isinstance(base, tfd.Normal):
-            return diagonal_mixture_log_prob(z, base.loc, base.scale,
-                                             tf.zeros([self.num_components]))
+            mixture = device_densities.diagonal_mixture if device else diagonal_mixture_log_prob
+            return mixture(z, base.loc, base.scale, logits)
+        if device and isinstance(components, tfd.MultivariateNormalTriL):
+            return device_densities.full_covariance_mixture(
+                z, components.loc, components.scale_tril, logits)
         return self.distribution().log_prob(z)  # e.g. full-covariance posteriors
 
     def get_config(self):

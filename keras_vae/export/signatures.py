@@ -2,12 +2,13 @@
 
 `decode` (z → images), `sample` (n → images, z drawn from the prior inside
 the graph), `sample_seeded` (n, seed → reproducible images), `encode`
-(x → posterior loc and scale) and `metadata` (→ a JSON string): the
+(x → posterior loc and scale), `score` (x → score, threshold, is_anomaly:
+a model with an anomaly detector) and `metadata` (→ a JSON string): the
 SavedModel's, with a dynamic batch dimension for TF Serving.
 
 LiteRT files get `fixed_shape_functions` instead: every runtime accepts
 them (LiteRT.js refuses a dynamic batch dimension), one signature per batch
-size B: `decode_<B>`, `sample_<B>` and `sample_<sampler>_<B>`.
+size B: `decode_<B>`, `sample_<B>`, `sample_<sampler>_<B>` and `score_<B>`.
 
 With `checked=True` each function first asserts its input (z width, n
 range, image shape), so a bad request gets a message instead of a matrix
@@ -51,6 +52,8 @@ def metadata(vae, dataset=None, batch_sizes=None):
         "max_samples": MAX_SAMPLES,
         "num_classes": vae.num_classes,
         "outputs": "images: the mean of p(x|z), values in data space",
+        "detector": None if vae.detector is None else {
+            **vae.detector.get_config(), "score": type(vae.detector.score).__name__},
     }
 
 
@@ -110,6 +113,20 @@ class _Endpoints:
             loc, scale = self.vae.encode(self.vae.join_inputs(tf.identity(x), labels))
             return {"loc": loc, "scale": scale}
 
+    def score(self, x, labels=None):
+        """The detector's score of each example, its threshold and the flag
+        score > threshold (`keras_vae.models.detectors`)."""
+        detector = self.vae.detector
+        with tf.control_dependencies(_checked(
+                tf.reduce_all(tf.equal(tf.shape(x)[1:], self.shape)),
+                f"x must have shape [batch, {', '.join(map(str, self.shape))}].",
+                self.checked) + self._label_checks(labels)):
+            values = detector.graph_scores(self.vae,
+                                           self.vae.join_inputs(tf.identity(x), labels))
+            threshold = tf.fill(tf.shape(values), tf.constant(detector.threshold, tf.float32))
+            return {"score": values, "threshold": threshold,
+                    "is_anomaly": tf.greater(values, threshold)}
+
 
 def serving_functions(vae, checked=True, dataset=None):
     """Return `{name: (function, input_signature)}` for export.
@@ -126,6 +143,8 @@ def serving_functions(vae, checked=True, dataset=None):
     functions = {"metadata": (lambda: {"json": tf.constant(text)}, [])}
     if not vae.num_classes:
         functions.update(decode=(endpoints.decode, [z_spec]), encode=(endpoints.encode, [x_spec]))
+        if vae.detector is not None:
+            functions["score"] = (endpoints.score, [x_spec])
         for name in [None, *vae.samplers]:  # the prior, then each fitted sampler
             suffix = f"_{name}" if name else ""
             functions["sample" + suffix] = (
@@ -137,6 +156,8 @@ def serving_functions(vae, checked=True, dataset=None):
     labels_spec = tf.TensorSpec([None], tf.int32, name="labels")
     functions.update(decode=(endpoints.decode, [z_spec, labels_spec]),
                      encode=(endpoints.encode, [x_spec, labels_spec]))
+    if vae.detector is not None:
+        functions["score"] = (endpoints.score, [x_spec, labels_spec])
     # Conditional sampling: n images, one per label, so n = len(labels).
     for name in [None, *vae.samplers]:
         suffix = f"_{name}" if name else ""
@@ -164,6 +185,9 @@ def fixed_shape_functions(vae, batch_sizes=BATCH_SIZES):
         z_spec = tf.TensorSpec([size, vae.latent_dim], tf.float32, name="z")
         labels = [tf.TensorSpec([size], tf.int32, name="labels")] if vae.num_classes else []
         functions[f"decode_{size}"] = (endpoints.decode, [z_spec, *labels])
+        if vae.detector is not None:
+            x_spec = tf.TensorSpec((size,) + tuple(vae.data_shape), tf.float32, name="x")
+            functions[f"score_{size}"] = (endpoints.score, [x_spec, *labels])
         for name in [None, *vae.samplers]:
             key = "_".join(filter(None, ("sample", name, str(size))))
             functions[key] = (
@@ -184,9 +208,10 @@ def check_batch_sizes(batch_sizes):
 
 def sampler_signatures(vae, seeded=True):
     """The extra `sample_<name>` (and `sample_seeded_<name>`) signatures of
-    the model's fitted samplers."""
+    the model's fitted samplers, and `score` where the model has a detector."""
     names = [f"sample_{name}" for name in vae.samplers]
-    return names + ([f"sample_seeded_{name}" for name in vae.samplers] if seeded else [])
+    names += [f"sample_seeded_{name}" for name in vae.samplers] if seeded else []
+    return names + (["score"] if seeded and vae.detector is not None else [])
 
 
 def _label_checks(labels, num_classes, checked):

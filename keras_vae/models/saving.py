@@ -1,5 +1,5 @@
 """How a model is saved: its config (networks by name or as layers, the
-distributions, fitted samplers) and how it is rebuilt from it."""
+distributions, fitted samplers, the anomaly detector) and how it is rebuilt from it."""
 
 import keras
 import numpy as np
@@ -32,6 +32,8 @@ class Saving:
         if self.samplers:  # fitted samplers are saved with the model
             config["samplers"] = {name: keras.saving.serialize_keras_object(sampler)
                                   for name, sampler in self.samplers.items()}
+        if self.detector is not None:  # and the fitted anomaly detector
+            config["detector"] = keras.saving.serialize_keras_object(self.detector)
         return config
 
     def _network_config(self, role):
@@ -50,7 +52,10 @@ class Saving:
         if old and isinstance(config.get("objective"), str):
             config["objective"] = objectives.configure(config["objective"], **old)
         samplers = config.pop("samplers", {})
+        detector = config.pop("detector", None)
         vae = cls(**config)
         for name, sampler in samplers.items():  # built here, their weights loaded after
             vae.add_sampler(name, keras.saving.deserialize_keras_object(sampler))
+        if detector is not None:
+            vae.add_detector(keras.saving.deserialize_keras_object(detector))
         return vae

@@ -11,6 +11,7 @@ from keras_vae.distributions import posteriors as posteriors_lib
 from keras_vae.distributions import priors as priors_lib
 from keras_vae.models import metrics, networks
 from keras_vae.models import objectives as objectives_lib
+from keras_vae.models.detectors import Detection
 from keras_vae.models.fitting import CheckedFitting
 from keras_vae.models.generation import Generation
 from keras_vae.models.inputs import UnconditionalInputs
@@ -22,7 +23,7 @@ tfd = tfp.distributions
 
 
 @keras.saving.register_keras_serializable(package="keras_vae")
-class VAE(UnconditionalInputs, Generation, Saving, CheckedFitting, keras.Model):
+class VAE(UnconditionalInputs, Generation, Detection, Saving, CheckedFitting, keras.Model):
     """Variational autoencoder trained by maximising the ELBO.
 
     The encoder gives the posterior q(z|x) = N(μ(x), diag σ²(x)); z is drawn by

@@ -1,7 +1,7 @@
 """Training runs: the application layer under the `keras-vae` command line.
 
 One directory holds everything a run produced (`layout.Run`); each job has
-its module: `train`, `evaluate`, `pictures` (draw), `export`, `web` and
+its module: `train`, `evaluate`, `pictures` (draw), `detect`, `export`, `web` and
 `convert`, with the
 configuration turned into objects in `build`. The library (`keras_vae.VAE`
 and the rest) never imports this package.
@@ -9,6 +9,7 @@ and the rest) never imports this package.
 
 from keras_vae.runs.build import build_model, inputs, load_splits
 from keras_vae.runs.convert import convert
+from keras_vae.runs.detect import detect, fit_detector
 from keras_vae.runs.evaluate import evaluate, evaluation_table, objective_name
 from keras_vae.runs.export import FORMATS, export_model
 from keras_vae.runs.layout import Run, load_vae_file, path
@@ -38,4 +39,5 @@ __all__ = [
     "export_model",
     "inputs", "load_run", "load_splits", "load_vae_file", "objective_name", "path",
     "read_config", "serve_web", "train", "worker_dir", "SAMPLERS", "fit_sampler",
+    "detect", "fit_detector",
 ]

@@ -40,7 +40,8 @@ class Run:
     FILES = {"config": "config.json", "model": "model.keras",
              "history": "history.csv", "evaluation": "evaluation.json",
              "tensorboard": "tensorboard", "backup": "backup",
-             "skipped_files": "skipped_files.txt", "files_read": "files_read.txt"}
+             "skipped_files": "skipped_files.txt", "files_read": "files_read.txt",
+             "detector": "detector.json", "detect": "detect"}
 
     def __init__(self, directory):
         self.directory = directory
