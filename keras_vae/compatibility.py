@@ -40,22 +40,22 @@ LEVELS = {
     # Where `sample` draws z from: the prior, or a Gaussian mixture fitted
     # after training (`keras_vae.samplers`, `keras-vae fit-sampler`).
     "sampler": ("prior", "gmm"),
-    # The anomaly detector's score (`keras_vae.models.scores`), fitted after
-    # training (`vae.fit_detector`, `keras-vae fit-detector`) and exported.
+    # The anomaly detector's score (`models.scores`), fitted after training.
     "score": scores.names(),
+    # An image, or a table's row in its units (`distributions.standardized`).
+    "input": ("image", "table"),
     # Several stochastic layers (`keras_vae.HierarchicalVAE`) and how their
     # posterior is inferred; "none": one layer.
     "hierarchy": ("none", "bottom_up", "ladder"),
-    # How the importance-sampled likelihood decodes (`evaluation.log_likelihood`'s
-    # precision, `keras-vae evaluate --iw-precision`; `keras_vae.evaluation.decoding`).
-    # Refused where the evaluation starts, as the model itself takes no precision.
+    # How the importance-sampled likelihood decodes (`keras-vae evaluate
+    # --iw-precision`), refused where the evaluation starts (not a model option).
     "precision": ("float32", "bfloat16"),
 }
 
 #: The options that shape an exported graph (SavedModel, LiteRT): the
 #: others act in training or evaluation only.
 GRAPH_OPTIONS = ("likelihood", "prior", "posterior", "network", "conditional", "sampler",
-                 "hierarchy", "score")
+                 "hierarchy", "score", "input")
 
 #: Options that a level of another option replaces, so they have no level
 #: there (None): a hierarchy's prior and posterior are its own chains, and
@@ -102,6 +102,16 @@ RULES = (
            "decoder's are convolutions",
            f"precision='float32' with the {network} decoder, or network='mlp'")
       for network in ("conv", "resnet")),
+    *(Rule(("input", "table"), ("network", network),
+           f"a table's row has no spatial layout for the {network} network's convolutions",
+           "network='mlp' for tables")
+      for network in ("conv", "resnet")),
+    *(Rule(("input", "table"), ("likelihood", name),
+           f"a table's standardised columns lie on the whole real line, and the {name} "
+           "likelihood needs data in [0, 1] or 8-bit levels",
+           "likelihood='gaussian_learned_scale' (a learnt scale per column) or 'gaussian'")
+      for name in ("bernoulli", "continuous_bernoulli", "discretized_logistic",
+                   "discretized_logistic_mixture")),
     Rule(("conditional", "yes"), ("prior", "vamp"),
          "the VampPrior's pseudo-inputs have no labels to condition on",
          "prior='mixture_of_gaussians' for a learnt multimodal prior, or an "

@@ -13,9 +13,12 @@ import numpy as np
 
 import keras_vae
 from keras_vae import objectives, priors
+from keras_vae.distributions.standardized import Standardized
 from keras_vae.runs import config as config_lib
 
 IMAGE = (8, 8, 1)
+#: A table's row: 8 columns in their own units (input="table").
+TABLE = (8,)
 LATENT = 2
 CLASSES = 3
 SAMPLES = 3  # num_samples "> 1", so that MIWAE and PIWAE make 3 groups of 1
@@ -48,9 +51,22 @@ def images(n, seed=0):
     return x.astype("uint8")[..., None], labels.astype("int32")
 
 
+def table(n, seed=0):
+    """`n` rows of 8 correlated columns around 100 (scales 1 to 8), shifted
+    by their label, and the labels."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, CLASSES, n)
+    common = rng.normal(size=(n, 1))
+    x = 100.0 + 30.0 * common + rng.normal(0.0, np.arange(1, 9), (n, 8)) + 5.0 * labels[:, None]
+    return x.astype("float32"), labels.astype("int32")
+
+
 def data(levels, n=32, seed=0):
     """`(x, labels)` for the cell's likelihood: binary images for the
-    Bernoulli, grey levels k/255 for the others."""
+    Bernoulli, grey levels k/255 for the others; a table's rows in their
+    units for input="table"."""
+    if levels.get("input") == "table":
+        return table(n, seed)
     x, labels = images(n, seed)
     if levels.get("likelihood", "bernoulli") == "bernoulli":
         return (x > 127).astype("float32"), labels
@@ -64,21 +80,24 @@ def build(levels):
     filters = (4, 8)
     if network == "resnet":  # one stage of one block: the cells test combinations, not depth
         network, filters = keras_vae.networks.ResNet(blocks=1), (4,)
+    likelihood, shape = levels.get("likelihood", "bernoulli"), IMAGE
+    if levels.get("input") == "table":  # the columns standardised by the likelihood
+        likelihood, shape = Standardized.fit(likelihood, table(32)[0]), TABLE
     kwargs = dict(
-        likelihood=levels.get("likelihood", "bernoulli"),
+        likelihood=likelihood,
         objective=objective_of(levels.get("objective", "elbo")),
         encoder=network, decoder=network, hidden_units=(16,), conv_filters=filters,
         num_samples=SAMPLES if levels.get("num_samples") == "> 1" else 1,
         use_exact_kl=levels.get("use_exact_kl", "True") == "True", seed=1)
     hierarchy = levels.get("hierarchy", "none")
     if hierarchy != "none":
-        return keras_vae.HierarchicalVAE(IMAGE, latent_dims=(LATENT, 1), inference=hierarchy,
+        return keras_vae.HierarchicalVAE(shape, latent_dims=(LATENT, 1), inference=hierarchy,
                                          hierarchy_units=(4,), **kwargs)
     kwargs.update(latent_dim=LATENT, prior=prior_of(levels.get("prior", "standard_normal")),
                   posterior=levels.get("posterior", "diagonal"))
     if levels.get("conditional", "no") == "yes":
-        return keras_vae.ConditionalVAE(IMAGE, num_classes=CLASSES, **kwargs)
-    return keras_vae.VAE(IMAGE, **kwargs)
+        return keras_vae.ConditionalVAE(shape, num_classes=CLASSES, **kwargs)
+    return keras_vae.VAE(shape, **kwargs)
 
 
 def inputs(vae, x, labels):
@@ -112,7 +131,8 @@ def config_of(levels, dataset):
     objectives' parameters as `free_bits`, `importance_groups` and
     `ciwae_beta`)."""
     # Binary data for the Bernoulli, 8-bit grey levels for the others.
-    binarize = "static" if levels["likelihood"] == "bernoulli" else "none"
+    binarize = ("static" if levels["likelihood"] == "bernoulli"
+                and levels.get("input") != "table" else "none")
     return config_lib.resolve({
         "dataset": dataset, "binarize": binarize, "epochs": 1, "batch_size": 32,
         "hidden_units": [16], "conv_filters": [4] if levels["network"] == "resnet" else [4, 8],

@@ -201,3 +201,20 @@ def test_resnet_benchmark_quick_mode(tmp_path):
     sizes = [row for row in rows if len(row) == 5 and row[0] != "network"]  # not the header
     assert {row[0] for row in sizes} == {"resnet", "conv"}
     assert all(0 < float(row[3].split(" MiB")[0]) < 2048 for row in sizes)
+
+
+def test_anomaly_benchmark_quick_mode(tmp_path):
+    work = tmp_path / "work"
+    text, rows = _quick_report("anomaly_benchmark.py", tmp_path, "--work", str(work))
+    digits = {row[0]: row for row in rows if row[0] in ("0", "1", "mean")}
+    assert set(digits) == {"0", "1", "mean"}
+    # The published Deep SVDD numbers, and this run's AUROCs in (50, 100].
+    assert digits["1"][-1] == "99.7" and digits["0"][-1] == "98.0"
+    assert all(50 < float(digits[d][1]) <= 100 for d in ("0", "1"))
+    tables = {row[0]: row[1:] for row in rows if row[0] in ("breast_cancer", "wine", "digits")}
+    assert set(tables) == {"breast_cancer", "wine", "digits"}
+    for cells in tables.values():
+        assert len(cells) == 6  # keras_vae and five baselines
+        assert all(0 <= float(c.strip("*").split(" ± ")[0]) <= 100 for c in cells)
+    results = json.loads((work / "anomaly.json").read_text())
+    assert results["speed"]["litert_float32_rows_per_second"] > 0

@@ -344,6 +344,7 @@ def test_export_refuses_models_that_are_not_keras_vae(tmp_path):
 
 
 # === A conditional model: trained from a data source, exported with labels ===
+@pytest.mark.long  # 10-15 s; the matrix and journeys cover the common path
 def test_conditional_run_trains_evaluates_and_exports_with_labels(tmp_path):
     config = keras_vae.runs.config.resolve({"conditional": True, "limit": 600, "epochs": 1,
                                        "batch_size": 100, "hidden_units": [32],

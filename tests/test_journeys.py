@@ -153,7 +153,7 @@ def run_cell(levels, dataset, tmp_path, **data_options):
 _DEFAULTS = {"likelihood": "bernoulli", "prior": "standard_normal", "posterior": "diagonal",
              "objective": "elbo", "network": "mlp", "conditional": "no", "num_samples": "1",
              "use_exact_kl": "True", "sampler": "prior", "hierarchy": "none",
-             "precision": "float32", "score": "elbo"}
+             "precision": "float32", "score": "elbo", "input": "image"}
 JOURNEYS = {
     "plain": {},
     "conditional_with_a_sampler": {

@@ -3,12 +3,14 @@
 Each cell of `keras_vae.compatibility.all_pairs()` builds its model
 (`tests/cells.py`), takes a training step, evaluates, estimates the
 log-likelihood by importance sampling with a small k at the row's
-precision, fits the row's sampler, and makes a `.keras` round trip that
-gives the same `decode`, `encode`, `sample` and `reconstruct` back. All of
-it in this process, on tiny data. What the exported graph depends on is
-tested by `tests/test_matrix_export.py`, the user's journey through run
-directories and the command line by `tests/test_journeys.py`; the full
-product of supported levels runs under the `slow` marker (`make test-all`).
+precision, fits the row's sampler and anomaly detector, makes a `.keras`
+round trip that gives the same `decode`, `encode`, `sample`, `reconstruct`
+and scores back, and exports the model (`check_exports` of
+`tests/test_matrix_export.py`: SavedModel and LiteRT against Keras). All of
+it in this process, on tiny data. The user's journey through run
+directories and the command line is `tests/test_journeys.py`'s; the full
+product of supported levels (without the exports) runs under the `slow`
+marker (`make test-all`).
 """
 
 import itertools
@@ -16,14 +18,15 @@ import itertools
 import keras
 import numpy as np
 import pytest
-from cells import CLASSES, IMAGE, build, cell_id, data, fit_detector, fit_sampler, inputs
+from cells import CLASSES, build, cell_id, data, fit_detector, fit_sampler, inputs
+from test_matrix_export import check_exports
 
 from keras_vae import compatibility, evaluation
 
 PAIRS = compatibility.all_pairs()
 
 
-def run_model_cell(levels, tmp_path):
+def run_model_cell(levels, tmp_path, exports=True):
     vae = build(levels)
     x, labels = data(levels)
     batch = inputs(vae, x, labels)
@@ -57,6 +60,8 @@ def run_model_cell(levels, tmp_path):
     values = detector.scores(vae, batch)
     assert np.sum(values > detector.threshold) <= 3 <= np.sum(values >= detector.threshold) - 1
     _round_trip(vae, levels, batch, labels, sampler, tmp_path)
+    if exports:
+        check_exports(vae, x, labels, sampler, detector, tmp_path)
     keras.backend.clear_session(free_memory=False)  # gc.collect: 0.2 s a cell
 
 
@@ -74,7 +79,7 @@ def _round_trip(vae, levels, batch, labels, sampler, tmp_path):
     expected = {name: np.asarray(f(vae)) for name, f in outputs.items()}
     for name, value in expected.items():
         assert np.all(np.isfinite(value)), name
-    assert expected["decode"].shape == (5,) + IMAGE
+    assert expected["decode"].shape == (5,) + tuple(vae.data_shape)
     path = str(tmp_path / "model.keras")
     vae.save(path)
     loaded = keras.saving.load_model(path)
@@ -91,9 +96,17 @@ def _first(batch, n):
     return batch[:n]
 
 
-@pytest.mark.parametrize("levels", PAIRS, ids=cell_id)
-def test_model_cell(levels, tmp_path):
-    run_model_cell(levels, tmp_path)
+# Two classes, so that pytest-xdist's loadscope gives each half to a worker.
+class TestEvenRows:
+    @pytest.mark.parametrize("levels", PAIRS[0::2], ids=cell_id)
+    def test_model_cell(self, levels, tmp_path):
+        run_model_cell(levels, tmp_path)
+
+
+class TestOddRows:
+    @pytest.mark.parametrize("levels", PAIRS[1::2], ids=cell_id)
+    def test_model_cell(self, levels, tmp_path):
+        run_model_cell(levels, tmp_path)
 
 
 def test_every_supported_pair_is_in_a_model_cell():
@@ -123,7 +136,7 @@ def full_product():
 
 @pytest.mark.slow
 def test_model_cell_of_the_full_product(levels, tmp_path):
-    run_model_cell(levels, tmp_path)
+    run_model_cell(levels, tmp_path, exports=False)
 
 
 def pytest_generate_tests(metafunc):

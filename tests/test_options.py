@@ -16,7 +16,7 @@ _DEFAULT_LEVELS = {"likelihood": "bernoulli", "prior": "standard_normal",
                    "posterior": "diagonal", "objective": "elbo", "network": "mlp",
                    "conditional": "no", "num_samples": "1", "use_exact_kl": "True",
                    "sampler": "prior", "hierarchy": "none", "precision": "float32",
-                   "score": "elbo"}
+                   "score": "elbo", "input": "image"}
 
 
 _BASE = {"objective": {"num_samples": 3}}
@@ -55,7 +55,7 @@ def test_each_objectives_parameter_changes_the_loss(small_data):
 @pytest.mark.parametrize("option, level", [
     (option, level) for option, levels in keras_vae.compatibility.LEVELS.items()
     for level in levels if level != _DEFAULT_LEVELS[option]
-    and option not in ("conditional", "sampler", "precision", "score")])
+    and option not in ("conditional", "sampler", "precision", "score", "input")])
 def test_each_accepted_option_changes_the_loss(small_data, option, level):
     base = _trained_loss(small_data[:16], **_BASE.get(option, {}))
     varied = _trained_loss(small_data[:16], **_model_kwargs(option, level))

@@ -169,6 +169,7 @@ def test_a_fitted_sampler_is_saved_in_the_keras_file_without_pickle(trained, tmp
         vae.add_sampler("small", bad)
 
 
+@pytest.mark.long  # 10-15 s; the matrix and journeys cover the common path
 def test_exports_sample_from_the_fitted_sampler_with_builtin_ops(trained, tmp_path):
     vae, x = trained
     vae.add_sampler("gmm", samplers.GaussianMixtureSampler(3).fit(vae, x))
@@ -201,6 +202,7 @@ def test_exports_sample_from_the_fitted_sampler_with_builtin_ops(trained, tmp_pa
     assert png.read_bytes()[:4] == b"\x89PNG"
 
 
+@pytest.mark.long  # 10-15 s; the matrix and journeys cover the common path
 def test_fit_sampler_and_sample_from_the_command_line(tmp_path, capsys):
     run = str(tmp_path / "run")
     assert cli.main(["train", "--limit", "600", "--epochs", "1", "--hidden-units", "32",

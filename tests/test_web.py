@@ -347,6 +347,7 @@ def test_the_device_code_runs_with_a_chosen_number_of_threads(page):
             edge.LiteRTGenerator(path, num_threads=bad)
 
 
+@pytest.mark.long  # 10-15 s; the matrix and journeys cover the common path
 def test_exporting_tflite_and_web_together_converts_each_variant_once(tmp_path, monkeypatch):
     from keras_vae.export import litert
 

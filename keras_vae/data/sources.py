@@ -1,5 +1,5 @@
-"""Data sources: MNIST, TFDS datasets, NumPy files, folders of images and
-folders of TFRecord shards.
+"""Data sources: MNIST, TFDS datasets, NumPy files, folders of images,
+folders of TFRecord shards, and numeric tables (CSV and Parquet files).
 
 `load(spec)` returns the train and test splits as `Split`s
 (`keras_vae.data.splits`): streams of uint8 images, with labels where the
@@ -15,14 +15,15 @@ import zipfile
 
 import numpy as np
 
-from keras_vae.data import checks, folders, mnist, records
+from keras_vae.data import checks, folders, mnist, records, tables
 from keras_vae.data.splits import Splits, array_split
 
-SOURCES = ("mnist", "tfds:<name>", "npz:<path>", "images:<dir>", "tfrecord:<dir>")
+SOURCES = ("mnist", "tfds:<name>", "npz:<path>", "images:<dir>", "tfrecord:<dir>",
+           "csv:<path>", "parquet:<path>")
 IMAGE_EXTENSIONS = folders.IMAGE_EXTENSIONS
 
 
-def load(spec, data_dir=None, image_size=None, test_fraction=0.1, seed=0):
+def load(spec, data_dir=None, image_size=None, test_fraction=0.1, seed=0, label_column=None):
     """Load a source named by `spec`.
 
     Args:
@@ -35,10 +36,16 @@ def load(spec, data_dir=None, image_size=None, test_fraction=0.1, seed=0):
         test_fraction: the share held out for testing where a source has no
             test split.
         seed: fixes that hold-out.
+        label_column: a table's column of labels (`csv:`, `parquet:`).
     """
     if not isinstance(spec, str):
         raise ValueError(f"Expected a dataset name. Received: {spec!r}")
     kind, _, argument = spec.partition(":")
+    if kind in tables.KINDS and argument:
+        return tables.load(kind, argument, label_column, test_fraction, seed)
+    if label_column is not None:
+        raise ValueError(f"label_column names a column of a table (csv:<path>, "
+                         f"parquet:<path>); {spec!r} is not one. Leave it out.")
     if kind == "mnist" and not argument:
         (x_train, y_train), (x_test, y_test) = mnist.load_mnist(data_dir)
         return _from_arrays("mnist", x_train, y_train, x_test, y_test)

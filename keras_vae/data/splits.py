@@ -166,6 +166,8 @@ class Splits:
     test: Split
     name: str
     class_names: list | None = None
+    #: A table's column names (`keras_vae.data.tables`); None for images.
+    columns: list | None = None
 
     @property
     def image_shape(self):

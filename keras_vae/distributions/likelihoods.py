@@ -80,6 +80,11 @@ class Likelihood(registry.Configurable):
         there (the last axis): `channels * params_size`."""
         return channels * self.params_size
 
+    def encoder_inputs(self, x):
+        """What the encoder sees of data `x`: `x` itself, unless a likelihood
+        models it in other units (`keras_vae.distributions.standardized`)."""
+        return x
+
     def log_prob(self, distribution, x):
         """log p(x|z) of data `x` under `distribution` (from `distribution()`)."""
         return distribution.log_prob(x)

@@ -21,6 +21,7 @@ import json
 import keras
 import tensorflow as tf
 
+from keras_vae.distributions import standardized
 from keras_vae.models import generation
 from keras_vae.version import __version__
 
@@ -52,6 +53,8 @@ def metadata(vae, dataset=None, batch_sizes=None):
         "max_samples": MAX_SAMPLES,
         "num_classes": vae.num_classes,
         "outputs": "images: the mean of p(x|z), values in data space",
+        # A table's columns (the model takes and returns rows in their units).
+        "columns": standardized.columns_of(vae.likelihood),
         "detector": None if vae.detector is None else {
             **vae.detector.get_config(), "score": type(vae.detector.score).__name__},
     }

@@ -52,10 +52,19 @@ class Detector(registry.Configurable):
 
     def scores(self, vae, x, batch_size=256):
         """Per-example scores (a float64 NumPy array) of `x` as `fit` takes it."""
-        function = tf.function(lambda batch: self.graph_scores(vae, batch),
-                               reduce_retracing=True)
+        function = self.traced(vae)
         parts = [np.asarray(function(batch), "float64") for batch in batches(vae, x, batch_size)]
         return np.concatenate(parts) if parts else np.zeros(0)
+
+    def traced(self, vae):
+        """The scores as a tf.function for `vae`, traced once and kept for it
+        (it reads the weights as they are at each call)."""
+        cached = getattr(self, "_function", None)
+        if cached is None or cached[0] is not vae:
+            cached = (vae, tf.function(lambda batch: self.graph_scores(vae, batch),
+                                       reduce_retracing=True))
+            self._function = cached
+        return cached[1]
 
     def fit(self, vae, x_normal, false_positive_rate=0.01, batch_size=256):
         """Set the threshold from held-out normal data; return the scores."""

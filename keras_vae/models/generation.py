@@ -20,6 +20,7 @@ class Generation:
 
     def posterior(self, x, labels=None):
         """q(z|x), a distribution with batch shape `(batch,)`."""
+        x = self.likelihood.encoder_inputs(x)
         params = ops.cast(self.encoder(self._encoder_inputs(x, labels)), "float32")
         size = self.posterior_family.params_size(self.latent_dim)
         if math.prod(params.shape[1:]) != size:

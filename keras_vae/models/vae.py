@@ -9,6 +9,7 @@ from keras_vae import compatibility, validation
 from keras_vae.distributions import likelihoods as likelihoods_lib
 from keras_vae.distributions import posteriors as posteriors_lib
 from keras_vae.distributions import priors as priors_lib
+from keras_vae.distributions import standardized
 from keras_vae.models import metrics, networks
 from keras_vae.models import objectives as objectives_lib
 from keras_vae.models.detectors import Detection
@@ -186,7 +187,9 @@ class VAE(UnconditionalInputs, Generation, Detection, Saving, CheckedFitting, ke
     def _option_levels(self, encoder, prior):
         """This model's level of each option of `keras_vae.compatibility`."""
         return {
-            "likelihood": likelihoods_lib.REGISTRY.name_of(self.likelihood),
+            "likelihood": likelihoods_lib.REGISTRY.name_of(standardized.inner(self.likelihood)),
+            "input": "table" if standardized.inner(self.likelihood) is not self.likelihood
+            else "image",
             "prior": priors_lib.REGISTRY.name_of(prior),
             "posterior": posteriors_lib.REGISTRY.name_of(self.posterior_family),
             "objective": self.objective.level,

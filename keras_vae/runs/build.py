@@ -16,9 +16,13 @@ from keras_vae.runs import costs, model_options
 from keras_vae.training import callbacks as callbacks_lib
 
 
-def build_model(config, image_shape):
-    """The `VAE` (or `ConditionalVAE`, `HierarchicalVAE`) that `config` describes."""
+def build_model(config, image_shape, splits=None):
+    """The `VAE` (or `ConditionalVAE`, `HierarchicalVAE`) that `config`
+    describes; for a table (`splits.columns`), its likelihood standardises the
+    columns with the training split's statistics."""
     kwargs = model_options.model_kwargs(config)
+    if splits is not None and splits.columns is not None:
+        model_options.for_table(config, kwargs, splits)
     defaults = config_lib.defaults()
     if config["latent_dims"]:
         compatibility.check({"hierarchy": config["inference"],
@@ -131,7 +135,8 @@ def load_splits(config):
     """The run's data source (streamed: `keras_vae.data.Splits`), with
     `limit` applied to the training split."""
     splits = data.load(config["dataset"], data_dir=config["data_dir"],
-                       image_size=config_lib.image_size(config), seed=config["seed"])
+                       image_size=config_lib.image_size(config), seed=config["seed"],
+                       label_column=config["label_column"])
     _check_data_options(config, splits.train)
     splits.train = splits.train.take(config["limit"])
     return splits
@@ -210,7 +215,7 @@ def sharded(config, vae, strategy, split, training):
 
 def callbacks(config, run, splits, vae):
     """The run's callbacks: history, model and backup per epoch, TensorBoard
-    scalars and images, and the KL schedule."""
+    scalars and (for images) images, and the KL schedule."""
     images, labels = splits.test.head(8)
     images = data.to_unit_interval(images).numpy()
     sample_labels = np.arange(16) % vae.num_classes if vae.num_classes else None
@@ -220,11 +225,12 @@ def callbacks(config, run, splits, vae):
         callbacks_lib.SaveModelEachEpoch(run.path("model")),
         keras.callbacks.BackupAndRestore(run.path("backup"), double_checkpoint=True),
         keras.callbacks.TensorBoard(run.path("tensorboard")),
-        callbacks_lib.ImageSummaries(
+    ]
+    if len(vae.data_shape) == 3:  # a table's rows are not images
+        result.append(callbacks_lib.ImageSummaries(
             os.path.join(run.path("tensorboard"), "images"),
             vae.join_inputs(images, labels if vae.num_classes else None),
-            seed=config["seed"], sample_labels=sample_labels),
-    ]
+            seed=config["seed"], sample_labels=sample_labels))
     return result + kl_schedule(config) + time_budget(config)
 
 

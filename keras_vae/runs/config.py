@@ -28,6 +28,8 @@ _DATA = {
                                   "(default: 10000, at most 512 MiB of images)"),
     "cache_dir": (str, None, "cache decoded images (uint8) on disk here (default: in "
                              "memory up to 512 MiB a split, else none)"),
+    "label_column": (str, None, "the column of a table (csv:<path>, parquet:<path>) that "
+                     "holds its labels (a normal/anomaly flag or a class)"),
     "skip_bad_files": (bool, False, "skip image files that cannot be decoded (listed "
                                     "in skipped_files.txt) instead of stopping"),
 }

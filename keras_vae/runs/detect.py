@@ -18,6 +18,7 @@ import re
 import numpy as np
 
 from keras_vae import data, files, plotting
+from keras_vae.distributions import standardized
 from keras_vae.models import detectors, scores
 from keras_vae.runs import build
 from keras_vae.runs.layout import Run
@@ -83,11 +84,8 @@ def detect(run_dir, dataset, out=None, split="all"):
 
 def _score_split(vae, detector, config, named, rows, top):
     """Append `(split, index, label, score, flag)` rows; keep the SHOWN highest."""
-    import tensorflow as tf
-
     name, part = named
-    function = tf.function(lambda batch: detector.graph_scores(vae, batch),
-                           reduce_retracing=True)
+    function = detector.traced(vae)
     pipeline = build.dataset(config, vae, part, training=False, batch_size=256)
     labels = None
     if part.has_labels:  # read apart from the model's pipeline, which may drop them
@@ -110,10 +108,17 @@ def _score_split(vae, detector, config, named, rows, top):
 def _split(config, vae, spec, name):
     """The `name` split of the dataset `spec`, as the run's model takes it."""
     other = data.load(spec, data_dir=None, image_size=tuple(vae.data_shape[:2])
-                      if spec.startswith("images:") else None, seed=config["seed"])
+                      if spec.startswith("images:") else None, seed=config["seed"],
+                      label_column=config["label_column"] if spec.startswith(
+                          ("csv:", "parquet:")) else None)
     if tuple(other.image_shape) != tuple(vae.data_shape):
         raise ValueError(f"The dataset {spec!r} has examples of shape {other.image_shape}; "
                          f"the model takes {tuple(vae.data_shape)}.")
+    trained_on = standardized.columns_of(vae.likelihood)
+    if other.columns is not None and trained_on is not None and other.columns != trained_on:
+        raise ValueError(f"The table {spec!r} has the columns {other.columns}; the model was "
+                         f"trained on {trained_on}. Give a table with the model's columns, "
+                         "in its order.")
     if vae.num_classes and not other.test.has_labels:
         raise ValueError(f"A conditional model scores labelled data; {spec!r} has no labels.")
     return getattr(other, name)

@@ -44,6 +44,7 @@ def export_model(source, out=None, formats=DEFAULT_FORMATS, quantize=None,
     if "tflite" in formats:
         export.litert.litert_paths(out, model_name, quantize, overwrite)
     if "web" in formats:
+        _check_images(vae)
         web.check_target(web_dir, web_quantize, overwrite, web_runtime)
     export.signatures.check_batch_sizes(batch_sizes)
     written = []
@@ -77,3 +78,12 @@ def _check_arguments(formats, model_name, out):
                          "'-' and '.', e.g. vae (it names files and the served model).")
     if out is not None and os.path.exists(out) and not os.path.isdir(out):
         raise ValueError(f"--out {out} is a file; expected a folder to export into.")
+
+
+def _check_images(vae):
+    """The web page draws images: refuse a table's model (its rows are not)."""
+    if len(vae.data_shape) != 3:
+        raise ValueError(
+            f"The web page draws generated images, and a table's rows are not images "
+            f"(the model takes rows of {vae.data_shape[0]} columns). Export "
+            "saved_model,tflite: their score signatures take raw rows.")

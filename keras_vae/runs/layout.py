@@ -180,11 +180,12 @@ def _check_matches(vae, config, model_path, config_path):
     """Refuse a model file that another configuration made (a model.keras
     copied from another run): its latent size and likelihood must be the
     config's."""
-    from keras_vae.distributions import likelihoods
+    from keras_vae.distributions import likelihoods, standardized
 
     latent = sum(config["latent_dims"]) if config["latent_dims"] else config["latent_dim"]
     found = {"latent size": (vae.latent_dim, latent),
-             "likelihood": (likelihoods.REGISTRY.name_of(vae.likelihood), config["likelihood"])}
+             "likelihood": (likelihoods.REGISTRY.name_of(standardized.inner(vae.likelihood)),
+                            config["likelihood"])}
     for what, (in_model, in_config) in found.items():
         if in_model != in_config:
             raise ValueError(

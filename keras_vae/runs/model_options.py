@@ -43,6 +43,20 @@ def model_kwargs(config):
     return kwargs
 
 
+def for_table(config, kwargs, splits):
+    """A table's model: MLP networks, no binarization, and the likelihood on
+    the columns standardised with the training split's mean and deviation."""
+    from keras_vae.distributions import standardized
+
+    if config["binarize"] != "none":  # the networks and likelihood: the model's rules
+        raise ValueError(
+            f"binarize={config['binarize']!r} is for grey-level images; "
+            f"{config['dataset']!r} is a table of {len(splits.columns)} columns. Use "
+            "binarize: none.")
+    kwargs["likelihood"] = standardized.Standardized.fit(
+        kwargs["likelihood"], splits.x_train, splits.columns)
+
+
 def _networks(config, kwargs):
     """A resnet encoder or decoder with `resnet_blocks` blocks per stage."""
     from keras_vae.models import networks

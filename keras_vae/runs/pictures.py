@@ -36,6 +36,11 @@ def draw(run_dir, name, vae=None, config=None, splits=None, **options):
     run = Run(run_dir)
     if vae is None:
         config, vae = run.load()
+    if name not in ("training_curves", "latent_map") and len(vae.data_shape) != 3:
+        raise Unavailable(
+            f"a table's rows are not images: the model takes rows of "
+            f"{vae.data_shape[0]} columns, and {name}.png would draw them as pictures. "
+            "Score rows with keras-vae detect, or decode codes with the exported model.")
     check_cost(name, vae, options, limits)
     target = run.path(name)
     if name == "training_curves":

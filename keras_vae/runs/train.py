@@ -53,7 +53,7 @@ def _train(config, run, resume, verbose, extra_callbacks, strategy, chief):
     build.check_sizes(config, splits)
     config = build.with_num_classes(config, splits)
     with strategy.scope():
-        vae = build.build_model(config, splits.image_shape)
+        vae = build.build_model(config, splits.image_shape, splits)
         vae.compile(optimizer=build.optimizer(config), jit_compile=config["jit_compile"],
                     steps_per_execution=config["steps_per_execution"])
     train_set, test_set, steps = _datasets(config, vae, splits, strategy)
