@@ -37,8 +37,12 @@ test: $(STAMP)
 # against the plain graph, the example script, a full disk and the resume
 # after it (and real full disks on small tmpfs mounts, where mounting is
 # allowed), `keras-vae web` served and stopped with Ctrl-C, TensorFlow's
-# saved_model_cli on an export, the resnet under mixed_float16 and XLA, and
-# examples/photos.yaml trained. About 4 minutes; CI runs them after `make test`.
+# saved_model_cli on an export, the resnet under mixed_float16 and XLA,
+# examples/photos.yaml trained, and integration tests of 8-16 s whose parts
+# the matrix covers (the hierarchy and conditional journeys, every LiteRT
+# variant from the command line, the conditional run's export, fit-sampler
+# from the command line, the sampler's int8 export, the photo script's
+# shards, tflite and web exported together). CI runs them after `make test`.
 test-long: $(STAMP)
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope -m long --durations=10
 

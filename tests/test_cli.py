@@ -174,6 +174,7 @@ def test_picture_commands_redraw_their_file(run, command, picture, extra):
     assert os.path.exists(target) and target in result.stdout
 
 
+@pytest.mark.long  # 11 s: every LiteRT variant; the journey and the tables export in make test
 def test_export_command_writes_both_formats(run, capsys):
     run_dir, _ = run
     result = keras_vae_command("export", run_dir, "--quantize", "none,dynamic")

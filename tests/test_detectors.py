@@ -239,3 +239,20 @@ def test_the_edge_script_scores_without_tensorflow(trained, tmp_path):
     bad = subprocess.run([sys.executable, script, path["none"], str(tmp_path / "none.npy")],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "No input file at" in bad.stderr
+
+
+def test_the_latent_score_under_a_fitted_sampler_from_the_command_line(run_dir, capsys):
+    run, _ = run_dir
+    assert cli.main(["fit-detector", run, "--score", "elbo", "--sampler", "gmm"]) == 2
+    assert "is the density of the latent score" in capsys.readouterr().err
+    assert cli.main(["fit-detector", run, "--score", "latent", "--sampler", "gmm"]) == 2
+    assert "No sampler named 'gmm'" in capsys.readouterr().err
+    assert cli.main(["fit-sampler", run, "--components", "2"]) == 0
+    assert cli.main(["fit-detector", run, "--score", "latent", "--sampler", "gmm",
+                     "--false-positive-rate", "0.1"]) == 0
+    vae = keras.saving.load_model(os.path.join(run, "model.keras"))
+    assert vae.detector.score.sampler == "gmm"
+    codes = np.asarray(vae.encode(np.zeros((3, 8, 8, 1), "float32"))[0])
+    expected = -np.asarray(vae.samplers["gmm"].log_prob(codes))
+    np.testing.assert_allclose(vae.detector.scores(vae, np.zeros((3, 8, 8, 1))), expected,
+                               rtol=1e-5)

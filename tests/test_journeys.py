@@ -177,7 +177,11 @@ SOURCES = {"plain": ("npz", {}),
            "hierarchy": ("images", {"skip_bad_files": True})}
 
 
-@pytest.mark.parametrize("name", JOURNEYS)
+# The plain journey runs in `make test`; the two longer ones (15 s each) in
+# `make test-long`, which CI runs after it.
+@pytest.mark.parametrize("name", [
+    pytest.param(name, marks=[pytest.mark.long] if name != "plain" else [])
+    for name in JOURNEYS])
 def test_journey(name, datasets, tmp_path):
     source, options = SOURCES[name]
     run_cell({**_DEFAULTS, **JOURNEYS[name]}, datasets[source], tmp_path, **options)

@@ -66,6 +66,7 @@ def _make(tmp_path, *options, process=False):
     return out
 
 
+@pytest.mark.long  # 8 s; the npz and images: formats run in make test
 def test_the_script_writes_tfrecord_shards_that_the_streaming_source_reads(tmp_path):
     out = _make(tmp_path, process=True)
     splits = keras_vae.data.load(f"tfrecord:{out}")

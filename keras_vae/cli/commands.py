@@ -146,7 +146,7 @@ def _serve(args, runs):
 
 def _fit_detector(args, runs):
     return runs.fit_detector(args.run, args.normal, args.false_positive_rate, args.score,
-                             args.num_samples)
+                             args.num_samples, args.sampler)
 
 
 def _detect(args, runs):

@@ -75,6 +75,8 @@ def _add_detector(commands):
                      help="the share of normal data flagged (default: 0.01)")
     fit.add_argument("--score", default="elbo", choices=scores.names(),
                      help="elbo (default), log_likelihood, reconstruction or latent")
+    fit.add_argument("--sampler", help="the latent score's density: a sampler from "
+                     "fit-sampler (e.g. gmm; default: the prior)")
     fit.add_argument("--num-samples", type=int, default=detectors.SAMPLES, metavar="K",
                      help=f"fixed samples of z per score (default: {detectors.SAMPLES})")
     detect = commands.add_parser(

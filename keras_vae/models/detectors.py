@@ -97,13 +97,13 @@ class Detector(registry.Configurable):
                 "normal_examples": self.normal_examples}
 
 
-def check_scores(values, what):
+def check_scores(values, what, consequence="so no threshold can be set from them"):
     bad = int(np.sum(~np.isfinite(values)))
     if bad:
         raise ValueError(
-            f"{bad} of the {len(values)} {what} scores are NaN or infinite, so no "
-            "threshold can be set from them. Check the model (a NaN loss?) and the data "
-            "(values outside the likelihood's range, such as grey levels outside [0, 1]).")
+            f"{bad} of the {len(values)} {what} scores are NaN or infinite, {consequence}. "
+            "Check the model (a NaN loss?) and the data (values outside the likelihood's "
+            "range, such as grey levels outside [0, 1]).")
 
 
 class Detection:

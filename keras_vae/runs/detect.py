@@ -28,13 +28,20 @@ SHOWN = 8
 
 
 def fit_detector(run_dir, normal=None, false_positive_rate=0.01, score="elbo",
-                 num_samples=detectors.SAMPLES):
+                 num_samples=detectors.SAMPLES, sampler=None):
     """Fit the run's detector on the test split of `normal` (a dataset spec;
-    default: the run's own held-out test split); return the paths written."""
+    default: the run's own held-out test split); return the paths written.
+    `sampler`: the fitted sampler whose density the latent score uses."""
     if score not in scores.names():
         raise ValueError(f"Unknown score: {score!r}. Expected one of {list(scores.names())}.")
+    if sampler is not None and score != "latent":
+        raise ValueError(f"sampler={sampler!r} is the density of the latent score, and the "
+                         f"{score} score uses none. Give --score latent, or leave it out.")
     run = Run(run_dir)
     config, vae = run.load()
+    if sampler is not None:
+        vae.sampler(sampler)  # refuses a sampler the run has not fitted
+        score = scores.LatentDensity(sampler)
     split = _split(config, vae, normal, "test") if normal else build.load_splits(config).test
     detector = detectors.Detector(score, num_samples, config["seed"])
     with data.reading(split):
@@ -44,7 +51,7 @@ def fit_detector(run_dir, normal=None, false_positive_rate=0.01, score="elbo",
     files.save_model(vae, run.path("model"))
     report = run.path("detector")
     files.write_text(report, json.dumps({
-        **detector.get_config(), "score": score,
+        **detector.get_config(), "score": scores.REGISTRY.name_of(detector.score),
         "fitted_on": f"{split.count} examples of {split.name}",
         "normal_scores": _summary(normal_scores),
     }, indent=2) + "\n")
@@ -73,12 +80,11 @@ def detect(run_dir, dataset, out=None, split="all"):
                                             os.path.join(folder, "score_histogram.png")))
     if len(vae.data_shape) == 3 and top:  # images: the most anomalous, reconstructed
         top.sort(key=lambda item: -item[0])
-        images = np.stack([image for _, _, image in top])
-        inputs = vae.join_inputs(images, None) if not vae.num_classes else None
-        if inputs is not None:
-            written.append(plotting.anomalies(
-                images, np.asarray(vae.reconstruct(inputs)), [s for s, _, _ in top],
-                os.path.join(folder, "most_anomalous.png")))
+        images = np.stack([item[2] for item in top])
+        labels = np.array([item[3] for item in top], "int32") if vae.num_classes else None
+        written.append(plotting.anomalies(
+            images, np.asarray(vae.reconstruct(vae.join_inputs(images, labels))),
+            [item[0] for item in top], os.path.join(folder, "most_anomalous.png")))
     return written
 
 
@@ -94,13 +100,13 @@ def _score_split(vae, detector, config, named, rows, top):
     index = 0
     for batch in pipeline:
         values = np.asarray(function(batch), "float64")
-        detectors.check_scores(values, f"{part.name}")
-        images, _ = vae.split_inputs(batch)
+        detectors.check_scores(values, f"{part.name}", "so they cannot be flagged")
+        images, _ = (np.asarray(t) if t is not None else t for t in vae.split_inputs(batch))
         for offset, value in enumerate(values):
             label = "" if labels is None else int(labels[index + offset])
             rows.append((name, index + offset, label, float(value),
                          bool(value > detector.threshold)))
-            item = (float(value), len(rows), np.asarray(images[offset]))
+            item = (float(value), len(rows), images[offset], label or 0)
             (heapq.heappush if len(top) < SHOWN else heapq.heappushpop)(top, item)
         index += len(values)
 
