@@ -17,17 +17,17 @@ $(STAMP): setup.cfg pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[test,bench]"
 	touch $(STAMP)
 
-# Two worker processes (pytest-xdist), each test module on one of them so that
-# its fixtures are built once, the longest modules first, and one TensorFlow
-# thread per worker (tests/conftest.py). On a clean clone, 2 cores: 651 tests
-# in 4:25 before issues 33 and 36; 758 tests in 6:02 and 6:51 on 2026-12-06,
-# after which the colour LiteRT export, the resnet's mixed_float16 and XLA
-# runs and photos.yaml's training moved to test-long and the fuzz profile
-# went from 12 to 8 examples: 755 tests in 7:06 then, on a slower afternoon
-# (the machine's speed varies by up to 1.45x). Over the 6-minute target: the
-# 24 resnet cells of the matrix are the next thing to make cheaper.
-# The combination matrix runs at the grain of what each stage depends on
-# (model cells, export cells, a few journeys; issue 35) and is about 40% of it.
+# Two worker processes (pytest-xdist), each test module (or class: the two
+# halves of the combination matrix) on one of them so that its fixtures are
+# built once, the longest modules first, and one TensorFlow thread per worker
+# (tests/conftest.py). On a clean clone, 2 cores: 651 tests in 4:25 before
+# issues 33 and 36; 755 tests in 7:06 on 2026-12-06 (afternoon). Then the
+# matrix's export checks moved into its model cells (the all-pairs rows hold
+# every pair of graph options), and eight 8-16 s integration tests whose
+# parts the matrix covers moved to test-long: 778 tests in 5:54 in the
+# working tree on 2026-12-06, with issue 34's detectors and tables added.
+# The combination matrix (43 rows: training, evaluation, saving and both
+# exports of each) is about half of it.
 # The 20 slowest tests are listed at the end, to keep the suite short.
 TEST_WORKERS ?= 2
 test: $(STAMP)

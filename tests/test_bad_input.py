@@ -59,11 +59,14 @@ TRAIN_CASES = [
     (["--latent-dims", "60000,60000", "--hierarchy-units", "60000"], OVER_MEMORY),
     (["--latent-dim", "60000", "--posterior", "full_covariance"], OVER_MEMORY),
     # Issue 36: the memory limit is stated, and a flag sets it.
-    (["--max-memory", "0.001"], "Training this model on 28x28x1 images in batches of 32 "
-     "(weights, gradients, Adam's slots and one batch of activations) would need about 1.6 "
-     "MiB of memory on this machine; the memory limit is 1.0 MiB: raise it with "
-     "--max-memory GIB (max_memory=); or use smaller hidden_units"),
+    (["--max-memory", "0.001"], "Training this model on 28x28x1 examples in batches of 32 "
+     "for 1 epochs (weights, gradients, Adam's slots and one batch of activations) would "
+     "need about 1.6 MiB of memory on this machine; the memory limit is 1.0 MiB: raise it with "
+     "--max-memory GIB (max_memory=); or use fewer epochs or smaller hidden_units"),
     (["--max-memory", "0"], "Invalid value for max_memory: 0"),
+    (["--max-minutes", "0.0001", "--epochs", "1000"], "for 1000 epochs (weights, gradients, "
+     "Adam's slots and one batch of activations) would take about "),
+    (["--max-minutes", "-1"], "Invalid value for max_minutes: -1"),
     (["--resnet-blocks", "3"], "resnet_blocks applies to the resnet networks"),
     (["--mixture-components", "3"], "mixture_components applies to the "
                                     "discretized_logistic_mixture likelihood"),

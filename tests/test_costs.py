@@ -37,10 +37,12 @@ def test_the_default_memory_limit_is_a_share_of_this_machines_memory():
 
 @pytest.mark.parametrize("bad", [0, -1, float("nan"), float("inf"), True, "5"])
 def test_limits_must_be_positive_numbers(bad):
-    with pytest.raises(ValueError, match=r"Invalid max_minutes: .*Expected a positive"):
-        costs.Limits(max_minutes=bad)
+    if bad != float("inf"):  # max_minutes=inf: no limit of time (training's default)
+        with pytest.raises(ValueError, match=r"Invalid max_minutes: .*Expected a positive"):
+            costs.Limits(max_minutes=bad)
     with pytest.raises(ValueError, match=r"Invalid max_memory: .*GiB, e.g. 16"):
         costs.Limits(max_memory=bad)
+    costs.Limits(max_minutes=float("inf")).check("training", seconds=1e12)  # accepted
 
 
 @pytest.mark.parametrize("count, columns", [(16, 4), (10, 10), (300, 18)])
@@ -90,3 +92,20 @@ def test_an_importance_sampled_estimate_is_timed_from_the_decoders_speed(monkeyp
     with pytest.raises(costs.CostError, match=r"^--iw-samples 1000 on 10000 test images "
                        r"\(1e\+07 decodes\) would take about 4 hours and "):
         evaluate.check_cost(vae, config, 10_000, 500, 1000, limits)
+
+
+def test_training_time_is_estimated_from_the_multiply_adds(monkeypatch):
+    """The README's MLP: 2 × (784·512 + 512·256 + 256·32) multiply-adds an
+    example; 6 × that per example trained, at 40% of the matmul speed."""
+    from keras_vae.runs import build
+    from keras_vae.runs import config as config_lib
+
+    config = config_lib.resolve({})
+    macs = build.estimated_macs(config, (28, 28, 1))
+    assert macs == 2 * (784 * 512 + 512 * 256 + 256 * 32)
+    monkeypatch.setattr(costs, "matmul_flops", lambda: 1e11)
+    assert costs.training_seconds(6 * macs * 60_000 * 10) == pytest.approx(
+        6 * macs * 6e5 / 4e10)
+    conv = config_lib.resolve({"encoder": "conv", "decoder": "conv", "conv_filters": [4, 8]})
+    # 3×3 convolutions 1→4 at 28×28 and 4→8 at 14×14, encoder and decoder.
+    assert build.estimated_macs(conv, (28, 28, 1)) == 2 * (9 * 4 * 784 + 9 * 32 * 196)

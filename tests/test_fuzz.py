@@ -18,6 +18,7 @@ import json
 import os
 import shutil
 import string
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -298,15 +299,15 @@ def test_fuzz_damaged_runs_long(trained, damage, command, data, tmp_path_factory
 
 # === every option of the commands that use a run ===
 def _run_options():
-    """`[(command, option)]` of every option of the commands that use a run,
-    read from the parser itself (a new option joins the fuzzing), except
-    those that name a place to write (`--out`) or serve (`web`)."""
+    """`[(command, option)]` of every option of every command but `train`
+    (whose options the generators above make), read from the parser itself
+    (a new option joins the fuzzing), except those that name a place to
+    write (`--out`) or load code from (`--web-runtime`, tested in test_web)."""
     from keras_vae.cli.parser import build_parser
 
     parser = build_parser()
     commands = next(a for a in parser._actions if a.dest == "command").choices
-    skipped = {"train", "web", "convert"}
-    return [(name, option) for name, sub in commands.items() if name not in skipped
+    return [(name, option) for name, sub in commands.items() if name != "train"
             for action in sub._actions for option in action.option_strings
             if option.startswith("--") and option not in ("--help", "--out", "--web-runtime")]
 
@@ -317,18 +318,26 @@ RUN_OPTIONS = _run_options()
 def _run_option_property(trained_run, case, value, tmp_path_factory):
     (command, option), run_dir = case, tmp_path_factory.mktemp("option") / "run"
     shutil.copytree(trained_run, run_dir)
+    source = f"npz:{os.path.join(os.path.dirname(trained_run), 'data.npz')}"
     # Work over a few seconds is refused by its estimate, not waited for.
     limit = [] if option == "--max-minutes" or command not in (
         "evaluate", "sample", "reconstruct", "interpolate", "latent-map") else [
         "--max-minutes", "0.2"]
     extra = ["--out", str(run_dir / "out"), "--formats", "tflite", "--quantize", "none"] \
         if command == "export" and option not in ("--formats", "--quantize") else []
-    check_property([command, str(run_dir), option, value, *limit, *extra])
+    place = {"convert": [source, str(run_dir.parent / "shards")],
+             "detect": [str(run_dir), source]}.get(command, [str(run_dir)])
+    # `web` serves until Ctrl-C: here the server returns at once once it is up.
+    with mock.patch("http.server.ThreadingHTTPServer.serve_forever", lambda self: None):
+        check_property([command, *place, option, value, *limit, *extra],
+                       leaves_no=[str(run_dir.parent / "shards" / "dataset.json")])
 
 
 def test_every_option_of_the_run_commands_is_fuzzed():
     assert ("evaluate", "--max-memory") in RUN_OPTIONS
     assert ("interpolate", "--steps") in RUN_OPTIONS
+    assert ("convert", "--shard-size") in RUN_OPTIONS and ("web", "--port") in RUN_OPTIONS
+    assert ("detect", "--split") in RUN_OPTIONS
     assert not [case for case in RUN_OPTIONS if case[1] == "--out"]
 
 

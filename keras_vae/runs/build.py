@@ -63,12 +63,36 @@ def check_sizes(config, splits):
             raise ValueError(f"{message}: with drop_remainder no batch would be left. Use "
                              f"a batch_size of at most {examples}.")
         print(f"Note: {message}; each step uses all of them.", file=sys.stderr)
-    costs.Limits(max_memory=config["max_memory"]).check(
-        f"Training this model on {'x'.join(map(str, splits.image_shape))} images in batches "
-        f"of {config['batch_size']} (weights, gradients, Adam's slots and one batch of "
-        "activations)", nbytes=estimated_bytes(config, splits.image_shape),
-        fewer="use smaller hidden_units, conv_filters, latent_dim, batch_size, "
-        "num_samples or image_size")
+    shape = "x".join(map(str, splits.image_shape))
+    nbytes = estimated_bytes(config, splits.image_shape)
+    seconds = costs.training_seconds(
+        6 * estimated_macs(config, splits.image_shape) * config["num_samples"] * examples
+        * config["epochs"])
+    print(f"Estimate: {config['epochs']} epochs of {examples} {shape} examples take about "
+          f"{costs.duration(seconds)} and {costs.size(nbytes)} of memory here.",
+          file=sys.stderr)
+    costs.Limits(config["max_minutes"] or float("inf"), config["max_memory"]).check(
+        f"Training this model on {shape} examples in batches of {config['batch_size']} "
+        f"for {config['epochs']} epochs (weights, gradients, Adam's slots and one batch of "
+        "activations)", seconds if config["max_minutes"] else None, nbytes,
+        fewer="use fewer epochs or smaller hidden_units, conv_filters, latent_dim, "
+        "batch_size, num_samples or image_size")
+
+
+def estimated_macs(config, image_shape):
+    """Multiply-adds of one example's forward pass through the networks: a
+    dense weight once, a 3×3 convolution's weights at every position of its
+    stage (stride 2 between stages), for the encoder and the decoder."""
+    pixels = int(np.prod(image_shape))
+    latent = sum(config["latent_dims"] or []) or config["latent_dim"]
+    if config["encoder"] == "mlp" and config["decoder"] == "mlp":
+        widths = [pixels, *config["hidden_units"], 2 * latent]
+        return 2 * sum(a * b for a, b in zip(widths[:-1], widths[1:], strict=True))
+    channels = [image_shape[-1], *config["conv_filters"]]
+    positions = [int(np.prod(image_shape[:-1])) // 4**i for i in range(len(channels) - 1)]
+    convs = sum(9 * a * b * p for a, b, p in zip(channels[:-1], channels[1:], positions,
+                                                   strict=True))
+    return 2 * (1 + 2 * config["resnet_blocks"] * (config["encoder"] == "resnet")) * convs
 
 
 def estimated_bytes(config, image_shape):

@@ -89,6 +89,8 @@ _TRAINING = {
                     "(or over the epochs) down to 5% of learning_rate"),
     "mixed_precision": (str, "none", "none, mixed_float16 or mixed_bfloat16"),
     "drop_remainder": (bool, False, "drop the last partial batch (static shapes)"),
+    "max_minutes": (float, None, "refuse training estimated to take longer (the estimate "
+                    "of time and memory is printed before training; default: no limit)"),
     "max_memory": (float, None, "GiB that training may plan to use: a model estimated "
                    "to need more is refused before it is built (default: 80% of this "
                    "machine's memory)"),
@@ -159,7 +161,7 @@ RANGES = {
     "num_classes": (1, 100_000), "kl_warmup_epochs": (0, None), "kl_cycle_epochs": (0, None),
     "learning_rate": (1e-12, 100.0), "epochs": (1, 1_000_000), "batch_size": (1, 10_000_000),
     "seed": (0, 2**31 - 1), "steps_per_execution": (1, 100_000), "minutes": (1e-6, 1e6),
-    "max_memory": (1e-3, 1e9),
+    "max_memory": (1e-3, 1e9), "max_minutes": (1e-6, 1e9),
 }
 
 

@@ -12,6 +12,7 @@ Times come from the run's decoder, measured on this machine
 (`PNG_PIXELS_PER_SECOND`); memory from the arrays the work holds at once.
 """
 
+import functools
 import math
 import os
 import time
@@ -40,14 +41,15 @@ class Limits:
     """The most time and memory a command may plan to use.
 
     Args:
-        max_minutes: minutes (a positive number).
+        max_minutes: minutes (a positive number), or inf for no limit of time.
         max_memory: GiB (a positive number), or None for `MEMORY_SHARE` of
             this machine's memory.
     """
 
     def __init__(self, max_minutes=MAX_MINUTES, max_memory=None):
         for name, value in (("max_minutes", max_minutes), ("max_memory", max_memory)):
-            if value is None and name == "max_memory":
+            if (value is None and name == "max_memory") or (
+                    name == "max_minutes" and value == float("inf")):  # no limit
                 continue
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
                     0 < value < float("inf")):
@@ -95,6 +97,32 @@ def machine_memory_bytes():
         return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):
         return None
+
+
+#: The share of NumPy's float32 matrix-product speed that a Keras training
+#: step reaches: the README's MNIST MLP (10 epochs in 0.8 minutes) trains at
+#: 81 GFLOP/s where a 512 × 512 product ran at 199 (2 cores, 2026-12-06);
+#: convolutions and small layers reach less, so their estimates are low by a
+#: factor of a few.
+TRAINING_EFFICIENCY = 0.4
+
+
+@functools.cache
+def matmul_flops():
+    """Floating-point operations a second of a 512 × 512 float32 matrix
+    product with NumPy on this machine (the best of 3)."""
+    a = np.random.default_rng(0).standard_normal((512, 512)).astype("float32")
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        a @ a
+        best = min(best, time.perf_counter() - start)
+    return 2 * 512**3 / max(best, 1e-9)
+
+
+def training_seconds(flops):
+    """Seconds to train through `flops` floating-point operations."""
+    return flops / (matmul_flops() * TRAINING_EFFICIENCY)
 
 
 def decodes_per_second(vae, count=256):
