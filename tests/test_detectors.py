@@ -12,7 +12,7 @@ import tensorflow as tf
 from conftest import small_vae
 from PIL import Image
 
-from keras_vae import cli, edge, export
+from keras_vae import cli, data, edge, export
 from keras_vae.models import detectors, scores
 
 
@@ -256,3 +256,20 @@ def test_the_latent_score_under_a_fitted_sampler_from_the_command_line(run_dir, 
     expected = -np.asarray(vae.samplers["gmm"].log_prob(codes))
     np.testing.assert_allclose(vae.detector.scores(vae, np.zeros((3, 8, 8, 1))), expected,
                                rtol=1e-5)
+
+
+def test_a_binarized_run_is_scored_on_grey_levels_as_the_exports_are(run_dir, tmp_path):
+    """The threshold of a run trained on binarized images is set on the
+    grey-level images themselves, which is what TF Serving and devices send."""
+    _, folder = run_dir
+    run = str(tmp_path / "binarized")
+    assert cli.main(["train", "--dataset", f"npz:{folder / 'normal.npz'}", "--epochs", "1",
+                     "--hidden-units", "8", "--latent-dim", "2", "--binarize", "static",
+                     "--run-dir", run]) == 0
+    assert cli.main(["fit-detector", run, "--false-positive-rate", "0.1"]) == 0
+    vae = keras.saving.load_model(os.path.join(run, "model.keras"))
+    test = data.load(f"npz:{folder / 'normal.npz'}", seed=0).x_test
+    grey = test.astype("float32") / 255.0
+    values = vae.detector.scores(vae, grey)
+    assert vae.detector.threshold == pytest.approx(np.quantile(values, 0.9, method="higher"),
+                                                   rel=1e-6)

@@ -5,7 +5,8 @@ score, fixed noise and threshold: `keras_vae.models.detectors`) in the run's
 model.keras, with `detector.json` beside it. `detect` scores every example
 of a dataset and writes, in `RUN/detect/<name>/`, `scores.csv` (one row per
 example: split, index, label, score, is_anomaly), `score_histogram.png` and,
-for images, `most_anomalous.png`.
+for images, `most_anomalous.png`. Both jobs score examples as the exports
+receive them: images as grey levels in [0, 1], never binarized.
 """
 
 import csv
@@ -45,8 +46,8 @@ def fit_detector(run_dir, normal=None, false_positive_rate=0.01, score="elbo",
     split = _split(config, vae, normal, "test") if normal else build.load_splits(config).test
     detector = detectors.Detector(score, num_samples, config["seed"])
     with data.reading(split):
-        normal_scores = detector.fit(vae, build.dataset(config, vae, split, training=False,
-                                                        batch_size=256), false_positive_rate)
+        normal_scores = detector.fit(vae, _as_exported(config, vae, split),
+                                     false_positive_rate)
     vae.add_detector(detector)
     files.save_model(vae, run.path("model"))
     report = run.path("detector")
@@ -92,7 +93,7 @@ def _score_split(vae, detector, config, named, rows, top):
     """Append `(split, index, label, score, flag)` rows; keep the SHOWN highest."""
     name, part = named
     function = detector.traced(vae)
-    pipeline = build.dataset(config, vae, part, training=False, batch_size=256)
+    pipeline = _as_exported(config, vae, part)
     labels = None
     if part.has_labels:  # read apart from the model's pipeline, which may drop them
         labels = np.concatenate(list(part.dataset().map(lambda e: e["labels"]).batch(
@@ -109,6 +110,15 @@ def _score_split(vae, detector, config, named, rows, top):
             item = (float(value), len(rows), images[offset], label or 0)
             (heapq.heappush if len(top) < SHOWN else heapq.heappushpop)(top, item)
         index += len(values)
+
+
+def _as_exported(config, vae, split):
+    """A split's batches as the exports take them: grey levels in [0, 1],
+    never binarized (a run that trained on binarized images is scored, and
+    its threshold set, on the images themselves, as TF Serving and devices
+    will send them)."""
+    return build.dataset({**config, "binarize": "none"}, vae, split, training=False,
+                         batch_size=256)
 
 
 def _split(config, vae, spec, name):
