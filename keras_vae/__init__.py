@@ -3,7 +3,8 @@
 The library: `VAE`, `ConditionalVAE` and `HierarchicalVAE` (keras_vae.models), the
 distributions they are made of (`likelihoods`, `posteriors`, `priors`),
 `callbacks` and `distribute` for training, `networks`, `objectives`, `samplers`
-fitted after training (keras_vae.models), `data`, `evaluation` (with
+and anomaly `detectors` (with their `scores`) fitted after training
+(keras_vae.models), `standardized` for tables' columns, `data`, `evaluation` (with
 `evaluation.quality` for samples and `evaluation.decoding`),
 `plotting`, `export` and the device-side `edge`. The command line and its
 run directories (`keras_vae.cli`, `keras_vae.runs`, with the run
@@ -18,8 +19,8 @@ if _quiet.started_as_command_line():  # never in a library user's process
         import tensorflow  # noqa: F401  (its start-up banners are filtered here)
 
 from keras_vae import data, edge, evaluation, export, plotting  # noqa: E402
-from keras_vae.distributions import likelihoods, posteriors, priors
-from keras_vae.models import networks, objectives, samplers
+from keras_vae.distributions import likelihoods, posteriors, priors, standardized
+from keras_vae.models import detectors, networks, objectives, samplers, scores
 from keras_vae.models.conditional import ConditionalVAE
 from keras_vae.models.hierarchical import HierarchicalVAE
 from keras_vae.models.vae import VAE
@@ -32,6 +33,7 @@ __all__ = [
     "HierarchicalVAE",
     "callbacks",
     "data",
+    "detectors",
     "distribute",
     "edge",
     "evaluation",
@@ -43,5 +45,7 @@ __all__ = [
     "posteriors",
     "priors",
     "samplers",
+    "scores",
+    "standardized",
     "__version__",
 ]
