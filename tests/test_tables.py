@@ -150,3 +150,9 @@ def test_a_table_with_other_columns_is_refused_by_detect(table_run, tmp_path, ca
     assert ("has the columns ['temperature', 'pressure', 'flow']; the model was trained on "
             "['temperature', 'pressure', 'valve']") in capsys.readouterr().err
     assert tables.KINDS == ("csv", "parquet")
+
+
+def test_a_table_has_no_bits_per_dimension():
+    wrapped = Standardized.fit("gaussian_learned_scale", np.ones((4, 2)) * [[1], [2], [3], [4]])
+    convention, reason = keras_vae.evaluation.bits_convention(wrapped, binarized=False)
+    assert convention is None and "reported in nats per row" in reason

@@ -59,7 +59,8 @@ class Likelihood(registry.Configurable):
     #: convention (`keras_vae.evaluation.bits_convention`): `"binary"`, a
     #: probability of binary data (a cross-entropy on grey levels);
     #: `"levels"`, a probability of the 256 levels of 8-bit data;
-    #: `"density"`, a density on data in [0, 1].
+    #: `"density"`, a density on data in [0, 1]; `"table"`, a density on a
+    #: table's columns in their units (no bits per dimension).
     kind = "density"
 
     def distribution(self, params, event_ndims):

@@ -36,7 +36,8 @@ class Standardized(likelihoods.Likelihood):
     columns standardised by `mean` and `scale` (one number per column);
     `columns` names them (a table's header), for messages and exports."""
 
-    kind = "density"
+    #: Bits per dimension need levels or [0, 1] data (`evaluation.bits_convention`).
+    kind = "table"
 
     def __init__(self, likelihood, mean, scale, columns=None):
         # A likelihood on [0, 1] is refused by the model (keras_vae.compatibility).

@@ -155,6 +155,9 @@ def bits_convention(likelihood, binarized):
     name = type(likelihood).__name__
     if kind == "levels":
         return "discrete", None
+    if kind == "table":
+        return None, ("a table's columns are values in their own units, not 8-bit levels; "
+                      "the log-likelihood is reported in nats per row")
     if kind == "binary":
         if binarized:
             return "discrete", None
