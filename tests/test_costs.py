@@ -109,3 +109,23 @@ def test_training_time_is_estimated_from_the_multiply_adds(monkeypatch):
     conv = config_lib.resolve({"encoder": "conv", "decoder": "conv", "conv_filters": [4, 8]})
     # 3×3 convolutions 1→4 at 28×28 and 4→8 at 14×14, encoder and decoder.
     assert build.estimated_macs(conv, (28, 28, 1)) == 2 * (9 * 4 * 784 + 9 * 32 * 196)
+
+
+def test_a_conversion_is_estimated_and_refused_over_its_limits(tmp_path, capsys):
+    from keras_vae import cli
+
+    x = np.random.default_rng(0).integers(0, 256, (300, 16, 16), "uint8")
+    np.savez(tmp_path / "d.npz", x=x)
+    source, out = f"npz:{tmp_path / 'd.npz'}", str(tmp_path / "shards")
+    assert cli.main(["convert", source, out, "--max-memory", "0.00001"]) == 2
+    err = capsys.readouterr().err
+    assert "Estimate: 300 16x16x1 images take about" in err
+    # The largest shard (the 270 training images), decoded and encoded: 2 × 270 × 256 bytes.
+    assert ("Converting 300 16x16x1 images in shards of 10000 would need about 135 KiB of "
+            "memory on this machine; the memory limit is 10 KiB") in err
+    assert "give a smaller --shard-size" in err and not os.path.exists(out)
+    assert cli.main(["convert", source, out, "--max-minutes", "1e-9"]) == 2
+    assert "would take about 0 seconds and 135 KiB" in capsys.readouterr().err
+    assert cli.main(["convert", source, out, "--max-minutes", "0"]) == 2
+    assert "Invalid max_minutes: 0.0" in capsys.readouterr().err
+    assert cli.main(["convert", source, out, "--shard-size", "100"]) == 0

@@ -111,6 +111,7 @@ def _export(args, runs):
 def _convert(args, runs):
     return runs.convert(args.source, args.out_dir, shard_size=args.shard_size,
                         data_dir=args.data_dir, seed=args.seed, overwrite=args.overwrite,
+                        max_minutes=args.max_minutes, max_memory=args.max_memory,
                         image_size=config_lib.image_size({"image_size": args.image_size}))
 
 

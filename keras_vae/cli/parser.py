@@ -41,6 +41,7 @@ def _add_convert(commands):
                          help="fixes the test split of a source without one")
     convert.add_argument("--overwrite", action="store_true",
                          help="replace a dataset converted there before")
+    _add_limits(convert, "a conversion", minutes=None)
 
 
 def _add_web(commands):
@@ -163,11 +164,12 @@ def _add_pictures(commands):
         _add_limits(picture, "a picture")
 
 
-def _add_limits(parser, work):
+def _add_limits(parser, work, minutes=60.0):
     """`--max-minutes` and `--max-memory`: the limits of `keras_vae.runs.costs`."""
-    parser.add_argument("--max-minutes", type=float, default=60.0, metavar="M",
+    parser.add_argument("--max-minutes", type=float, default=minutes, metavar="M",
                         help=f"refuse {work} estimated to take longer (estimated first, "
-                             "from the decoder's measured speed; default 60)")
+                             f"from a measured speed; default "
+                             f"{'no limit' if minutes is None else f'{minutes:g}'})")
     parser.add_argument("--max-memory", type=float, default=None, metavar="GIB",
                         help=f"refuse {work} estimated to need more memory, in GiB "
                              "(default: 80%% of this machine's memory)")
