@@ -273,3 +273,15 @@ def test_a_binarized_run_is_scored_on_grey_levels_as_the_exports_are(run_dir, tm
     values = vae.detector.scores(vae, grey)
     assert vae.detector.threshold == pytest.approx(np.quantile(values, 0.9, method="higher"),
                                                    rel=1e-6)
+
+
+def test_scoring_is_estimated_and_refused_over_its_limits(run_dir, capsys):
+    """Issue 36: --num-samples 100000000 once ran out of memory (the fuzzer
+    found it); now the estimate refuses it, naming the flag."""
+    run, folder = run_dir
+    assert cli.main(["fit-detector", run, "--num-samples", "100000000"]) == 2
+    err = capsys.readouterr().err
+    assert "Scoring 30 examples with 100000000 samples each would take about" in err
+    assert "raise it with --max-memory GIB" in err and "give fewer --num-samples" in err
+    assert cli.main(["detect", run, f"npz:{folder / 'odd.npz'}", "--max-minutes", "1e-9"]) == 2
+    assert "the limit is 1e-09 minutes: raise it with --max-minutes" in capsys.readouterr().err

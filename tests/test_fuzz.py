@@ -321,7 +321,8 @@ def _run_option_property(trained_run, case, value, tmp_path_factory):
     source = f"npz:{os.path.join(os.path.dirname(trained_run), 'data.npz')}"
     # Work over a few seconds is refused by its estimate, not waited for.
     limit = [] if option == "--max-minutes" or command not in (
-        "evaluate", "sample", "reconstruct", "interpolate", "latent-map") else [
+        "evaluate", "sample", "reconstruct", "interpolate", "latent-map", "fit-detector",
+        "detect") else [
         "--max-minutes", "0.2"]
     extra = ["--out", str(run_dir / "out"), "--formats", "tflite", "--quantize", "none"] \
         if command == "export" and option not in ("--formats", "--quantize") else []

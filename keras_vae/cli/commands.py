@@ -146,12 +146,18 @@ def _serve(args, runs):
 
 
 def _fit_detector(args, runs):
+    from keras_vae.runs import costs
+
     return runs.fit_detector(args.run, args.normal, args.false_positive_rate, args.score,
-                             args.num_samples, args.sampler)
+                             args.num_samples, args.sampler,
+                             costs.Limits(args.max_minutes, args.max_memory))
 
 
 def _detect(args, runs):
-    written = runs.detect(args.run, args.dataset, args.out, args.split)
+    from keras_vae.runs import costs
+
+    written = runs.detect(args.run, args.dataset, args.out, args.split,
+                          costs.Limits(args.max_minutes, args.max_memory))
     print(f"Scores and flags: {written[0]}")
     return written
 

@@ -86,6 +86,8 @@ def _add_detector(commands):
     detect.add_argument("dataset", help="mnist, npz:<path>, images:<dir>, tfrecord:<dir>, ...")
     detect.add_argument("--split", default="all", choices=("all", "train", "test"))
     detect.add_argument("--out", help="output folder (default: RUN/detect/<dataset>)")
+    _add_limits(fit, "fitting a detector")
+    _add_limits(detect, "scoring")
 
 
 def _add_train(commands):

@@ -21,7 +21,7 @@ import numpy as np
 from keras_vae import data, files, plotting
 from keras_vae.distributions import standardized
 from keras_vae.models import detectors, scores
-from keras_vae.runs import build
+from keras_vae.runs import build, costs
 from keras_vae.runs.layout import Run
 
 #: The examples that `most_anomalous.png` shows.
@@ -29,7 +29,7 @@ SHOWN = 8
 
 
 def fit_detector(run_dir, normal=None, false_positive_rate=0.01, score="elbo",
-                 num_samples=detectors.SAMPLES, sampler=None):
+                 num_samples=detectors.SAMPLES, sampler=None, limits=None):
     """Fit the run's detector on the test split of `normal` (a dataset spec;
     default: the run's own held-out test split); return the paths written.
     `sampler`: the fitted sampler whose density the latent score uses."""
@@ -45,6 +45,7 @@ def fit_detector(run_dir, normal=None, false_positive_rate=0.01, score="elbo",
         score = scores.LatentDensity(sampler)
     split = _split(config, vae, normal, "test") if normal else build.load_splits(config).test
     detector = detectors.Detector(score, num_samples, config["seed"])
+    check_cost(vae, config, detector, split.count, limits or costs.Limits())
     with data.reading(split):
         normal_scores = detector.fit(vae, _as_exported(config, vae, split),
                                      false_positive_rate)
@@ -59,7 +60,7 @@ def fit_detector(run_dir, normal=None, false_positive_rate=0.01, score="elbo",
     return [run.path("model"), report]
 
 
-def detect(run_dir, dataset, out=None, split="all"):
+def detect(run_dir, dataset, out=None, split="all", limits=None):
     """Score every example of `dataset` (its `split`: all, train or test)
     with the run's detector; return the paths written."""
     if split not in ("all", "train", "test"):
@@ -67,9 +68,12 @@ def detect(run_dir, dataset, out=None, split="all"):
     run = Run(run_dir)
     config, vae = run.load()
     detector = vae.detector_or_refuse()
+    parts = {name: _split(config, vae, dataset, name)
+             for name in (("train", "test") if split == "all" else (split,))}
+    check_cost(vae, config, detector, sum(p.count for p in parts.values()),
+               limits or costs.Limits())
     rows, top = [], []
-    for name in ("train", "test") if split == "all" else (split,):
-        part = _split(config, vae, dataset, name)
+    for name, part in parts.items():
         with data.reading(part):
             _score_split(vae, detector, config, (name, part), rows, top)
     folder = out or os.path.join(run.directory, "detect", _folder_name(dataset))
@@ -110,6 +114,19 @@ def _score_split(vae, detector, config, named, rows, top):
             item = (float(value), len(rows), images[offset], label or 0)
             (heapq.heappush if len(top) < SHOWN else heapq.heappushpop)(top, item)
         index += len(values)
+
+
+def check_cost(vae, config, detector, examples, limits):
+    """Refuse scoring whose estimated time (examples × k decodes and
+    encodes at the decoder's measured speed) or memory (a batch of 256
+    examples × k samples) is over `limits`."""
+    k = detector.num_samples
+    seconds = 2 * examples * k / costs.decodes_per_second(vae)
+    nbytes = build.estimated_bytes({**config, "batch_size": min(256, max(examples, 1)),
+                                    "num_samples": k},
+                                   vae.data_shape)
+    limits.check(f"Scoring {examples} examples with {k} samples each", seconds, nbytes,
+                 fewer="give fewer --num-samples (16 is the default)")
 
 
 def _as_exported(config, vae, split):
