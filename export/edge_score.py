@@ -13,30 +13,19 @@ is_anomaly (1 or 0), to `--out` or to standard output.
 
 The logic lives in keras_vae/edge.py (`LiteRTGenerator.score`), loaded here
 by path so that the keras_vae package (which imports TensorFlow) is not
-imported. On a device, copy edge.py beside this script.
+imported. On a device, copy edge.py and edge_sample.py beside this script.
 """
 
 import argparse
-import importlib.util
 import io
 import os
 import sys
 
 import numpy as np
 
-_HERE = os.path.dirname(os.path.abspath(__file__))
-_CANDIDATES = (os.path.join(_HERE, "edge.py"),
-               os.path.join(_HERE, os.pardir, "keras_vae", "edge.py"))
-
-
-def _load_edge():
-    for path in _CANDIDATES:
-        if os.path.exists(path):
-            spec = importlib.util.spec_from_file_location("keras_vae_edge", path)
-            module = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(module)
-            return module
-    sys.exit(f"edge_score.py needs keras_vae/edge.py: copy it beside {__file__}.")
+# The loader of keras_vae/edge.py is edge_sample.py's, beside this script
+# (Python puts the script's folder first on its path).
+from edge_sample import _load_edge  # noqa: E402
 
 
 def _inputs(path):

@@ -353,3 +353,43 @@ def test_fuzz_run_command_options(trained, case, value, tmp_path_factory):
 @given(case=st.sampled_from(RUN_OPTIONS), value=VALUES)
 def test_fuzz_run_command_options_long(trained, case, value, tmp_path_factory):
     _run_option_property(trained, case, value, tmp_path_factory)
+
+
+# === tables: CSV files with odd cells, headers, sizes and label columns ===
+CELLS = st.one_of(st.integers(-10**6, 10**6).map(str), st.floats(allow_nan=True).map(repr),
+                  st.sampled_from(["", "nan", "inf", "-inf", "x", "1e400", "True", '"1,2"']),
+                  st.text(alphabet=string.printable.replace("\n", ""), max_size=4))
+TABLES = st.tuples(st.integers(0, 4), st.integers(0, 12), st.data())
+
+
+def _table_property(shape, tmp_path_factory):
+    columns, rows, data_ = shape
+    folder = tmp_path_factory.mktemp("table")
+    header = data_.draw(st.lists(st.sampled_from(["a", "b", "c", "a", "", "label"]),
+                                 min_size=columns, max_size=columns))
+    lines = [",".join(header)] + [",".join(data_.draw(st.lists(CELLS, min_size=columns,
+                                                               max_size=columns)))
+                                  for _ in range(rows)]
+    path = folder / "t.csv"
+    path.write_text("\n".join(lines) + ("\n" if data_.draw(st.booleans()) else ""))
+    label = data_.draw(st.sampled_from([[], ["--label-column", "label"],
+                                        ["--label-column", "zz"]]))
+    run_dir = str(folder / "run")
+    check_property(["train", *_TINY, "--dataset", f"csv:{path}", "--likelihood",
+                    "gaussian_learned_scale", "--binarize", "none", *label,
+                    "--run-dir", run_dir], leaves_no=[run_dir])
+    check_property(["convert", f"csv:{path}", str(folder / "shards")], codes=(2,),
+                   leaves_no=[str(folder / "shards" / "dataset.json")])
+
+
+@FAST
+@given(shape=TABLES)
+def test_fuzz_tables(shape, tmp_path_factory):
+    _table_property(shape, tmp_path_factory)
+
+
+@pytest.mark.slow
+@settings(LONG, max_examples=150)
+@given(shape=TABLES)
+def test_fuzz_tables_long(shape, tmp_path_factory):
+    _table_property(shape, tmp_path_factory)

@@ -42,6 +42,10 @@ def convert(source, out_dir, shard_size=SHARD_SIZE, data_dir=None, image_size=No
             f"{out_dir} already holds a converted dataset ({records.METADATA}). Pass "
             "--overwrite to replace it, or choose another folder.")
     splits = data.load(source, data_dir=data_dir, image_size=image_size, seed=seed)
+    if splits.columns is not None:
+        raise ValueError(f"convert writes images as PNG shards, and {source!r} is a table of "
+                         f"{len(splits.columns)} columns: train on it directly "
+                         f"(--dataset {source}).")
     limits = costs.Limits(float("inf") if max_minutes is None else max_minutes, max_memory)
     check_cost(splits, shard_size, limits, limited=max_minutes is not None)
     os.makedirs(out_dir, exist_ok=True)
