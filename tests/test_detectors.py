@@ -13,7 +13,7 @@ from conftest import small_vae
 from PIL import Image
 
 from keras_vae import cli, data, edge, export
-from keras_vae.models import detectors, scores
+from keras_vae.models import detectors, samplers, scores
 
 
 def _log_normal(z, loc, scale):
@@ -127,11 +127,17 @@ def test_bad_detector_requests_are_refused_with_what_to_do(trained):
         fresh.add_detector(detectors.Detector(scores.LatentDensity("gmm"), threshold=1.0))
 
 
-def test_the_exports_score_as_the_model_does(trained, tmp_path):
+@pytest.mark.parametrize("score", ["elbo", "latent under a fitted mixture"])
+def test_the_exports_score_as_the_model_does(trained, tmp_path, score):
     """SavedModel `score` and LiteRT float32 `score_<B>` (through
-    `keras_vae.edge`) give the model's scores (1e-4) and flags."""
+    `keras_vae.edge`) give the model's scores (1e-4) and flags: the
+    negative ELBO, and the latent density under a fitted Gaussian mixture
+    (full covariances, builtin ops in the LiteRT file)."""
     vae, x = trained
-    detector = vae.fit_detector(x[400:], score="elbo", false_positive_rate=0.1)
+    if score != "elbo":
+        vae.add_sampler("gmm", samplers.fit_gaussian_mixture(vae, x[:400], num_components=3)[0])
+        score = scores.LatentDensity(sampler="gmm")
+    detector = vae.fit_detector(x[400:], score=score, false_positive_rate=0.1)
     expected = detector.scores(vae, x[:70])
     flags = expected > detector.threshold
     assert 0 < flags.sum() < 70

@@ -27,7 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_vae import registry, validation
-from keras_vae.distributions import priors
+from keras_vae.distributions import device_densities, priors
 from keras_vae.models.batches import posterior_means
 
 #: The numbers of components tried when `num_components="auto"`.
@@ -129,7 +129,12 @@ class GaussianMixtureSampler(Sampler):
         return tf.gather(self.means, k) + tf.squeeze(tf.matmul(scale, eps[:, :, None]), -1)
 
     def log_prob(self, z):
-        """log Σ_k π_k N(z; μ_k, L_k L_kᵀ), for codes `(n, latent_dim)`."""
+        """log Σ_k π_k N(z; μ_k, L_k L_kᵀ), for codes `(n, latent_dim)`
+        (in a LiteRT file's graph, `device_densities`' builtin-op form)."""
+        if device_densities.active():
+            return device_densities.full_covariance_mixture(
+                tf.cast(z, "float32"), tf.constant(self.means, "float32"),
+                tf.constant(self.scale_trils, "float32"), tf.constant(self.logits, "float32"))
         import tensorflow_probability as tfp
 
         tfd = tfp.distributions
