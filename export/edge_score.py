@@ -8,8 +8,12 @@ TensorFlow. The file must come from a model with an anomaly detector
 
 Inputs: a `.npy` file, or an `.npz` file's `x` array, of examples shaped as
 the model takes them; uint8 arrays are scaled by 1/255 (8-bit images), other
-arrays are taken as they are. Writes a CSV of index, score, threshold and
-is_anomaly (1 or 0), to `--out` or to standard output.
+arrays are taken as they are. Or, for a model of a table, a `.csv` file with
+a header: the model's columns (named in the export's `<name>_metadata.json`
+beside the file) are taken by name, in the model's order, and any other
+column (a label, an id) is left out; each cell must be a finite number.
+Writes a CSV of index, score, threshold and is_anomaly (1 or 0), to `--out`
+or to standard output.
 
 The logic lives in keras_vae/edge.py (`LiteRTGenerator.score`), loaded here
 by path so that the keras_vae package (which imports TensorFlow) is not
@@ -17,7 +21,9 @@ imported. On a device, copy edge.py and edge_sample.py beside this script.
 """
 
 import argparse
+import csv
 import io
+import json
 import os
 import sys
 
@@ -28,9 +34,59 @@ import numpy as np
 from edge_sample import _load_edge  # noqa: E402
 
 
-def _inputs(path):
+def _model_columns(model):
+    """The table columns of the export beside `model`, or None."""
+    stem = os.path.basename(model).rsplit("_", 1)[0]
+    metadata = os.path.join(os.path.dirname(model), f"{stem}_metadata.json")
+    if not os.path.isfile(metadata):
+        return None
+    with open(metadata) as f:
+        return json.load(f).get("columns")
+
+
+def _csv_rows(path, columns):
+    """The rows of a CSV file with a header, as float32, `columns` by name."""
+    with open(path, newline="") as f:
+        reader = csv.reader(f)
+        header = next(reader, None)
+        if not header:
+            raise ValueError(f"{path} is empty; expected a header line and rows.")
+        wanted = header if columns is None else columns
+        missing = [c for c in wanted if c not in header]
+        if missing:
+            raise ValueError(f"{path} has the columns {header}; the model needs {wanted} "
+                             f"(missing: {missing}). Rename or add them.")
+        indices = [header.index(c) for c in wanted]
+        rows = []
+        for line, row in enumerate(reader, start=2):
+            try:
+                values = [float(row[i]) for i in indices]
+            except (ValueError, IndexError):
+                values = [float("nan")]
+            if not np.all(np.isfinite(values)):
+                bad = next(wanted[j] for j, i in enumerate(indices)
+                           if i >= len(row) or not _finite(row[i]))
+                raise ValueError(f"{path}, line {line}, column {bad!r}: expected a finite "
+                                 f"number. Fix or drop the row.")
+            rows.append(values)
+    if not rows:
+        raise ValueError(f"{path} has a header and no rows; expected rows to score.")
+    return np.asarray(rows, "float32")
+
+
+def _finite(text):
+    try:
+        return bool(np.isfinite(float(text)))
+    except ValueError:
+        return False
+
+
+def _inputs(path, model):
     if not os.path.isfile(path):
-        raise ValueError(f"No input file at {path}: give a .npy file, or an .npz with x.")
+        raise ValueError(f"No input file at {path}: give a .npy file, an .npz with x, "
+                         "or a .csv with a header.")
+    if path.endswith(".csv"):
+        return _csv_rows(path, _model_columns(model))
     if path.endswith(".npz"):
         with np.load(path, allow_pickle=False) as arrays:
             if "x" not in arrays:
@@ -51,14 +107,15 @@ def main(argv=None):
                     "ai_edge_litert and NumPy only.")
     parser.add_argument("model", help="a .tflite file from keras-vae export of a model "
                                       "with a detector")
-    parser.add_argument("inputs", help="a .npy file, or an .npz file with an x array")
+    parser.add_argument("inputs", help="a .npy file, an .npz file with an x array, or a "
+                                       ".csv file of a table's rows with a header")
     parser.add_argument("--label", type=int, default=None,
                         help="the class of every input, for a conditional model")
     parser.add_argument("--out", help="the CSV to write (default: standard output)")
     args = parser.parse_args(argv)
     edge = _load_edge()
     try:
-        result = edge.LiteRTGenerator(args.model).score(_inputs(args.inputs),
+        result = edge.LiteRTGenerator(args.model).score(_inputs(args.inputs, args.model),
                                                         labels=args.label)
     except (ValueError, OSError) as error:
         print(f"edge_score: error: {error}", file=sys.stderr)

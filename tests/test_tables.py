@@ -5,6 +5,8 @@ to the flags of a LiteRT file."""
 import csv
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -132,6 +134,39 @@ def test_a_table_from_csv_to_the_flags_of_a_litert_file(table_run):
     assert on_device["is_anomaly"].sum() == sum(flagged)  # the same rows, as detect flagged
     metadata = json.load(open(os.path.join(run, "export", "vae_metadata.json")))
     assert metadata["columns"] == ["temperature", "pressure", "valve"]
+
+
+def test_the_edge_script_scores_a_csv_file_by_its_column_names(table_run, tmp_path):
+    """export/edge_score.py takes a CSV (columns by name, in any order, an
+    extra id column left out) and gives the model's flags, without TensorFlow."""
+    run, folder, _, _ = table_run
+    assert cli.main(["export", run, "--formats", "tflite", "--quantize", "none",
+                     "--batch-sizes", "8", "--overwrite"]) == 0
+    model = os.path.join(run, "export", "vae_float32.tflite")
+    odd = pd.read_csv(folder / "odd.csv")
+    shuffled = odd[["valve", "pressure", "temperature"]].assign(id=range(30))
+    shuffled.to_csv(tmp_path / "rows.csv", index=False)
+    (tmp_path / "tensorflow.py").write_text("raise ImportError('no TensorFlow here')\n")
+    result = _edge_score(model, tmp_path / "rows.csv", tmp_path)
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(result.stdout.splitlines()))
+    vae = keras_vae.runs.load_vae_file(os.path.join(run, "model.keras"))
+    expected = vae.detector.scores(vae, odd.to_numpy("float32"))
+    np.testing.assert_allclose([float(r["score"]) for r in rows], expected, rtol=1e-4)
+    assert [int(r["is_anomaly"]) for r in rows] == list((expected > vae.detector.threshold) * 1)
+    shuffled.loc[4, "pressure"] = None
+    shuffled.to_csv(tmp_path / "gap.csv", index=False)
+    odd.drop(columns="valve").to_csv(tmp_path / "narrow.csv", index=False)
+    for name, message in (("gap.csv", "gap.csv, line 6, column 'pressure': expected a finite"),
+                          ("narrow.csv", "(missing: ['valve'])")):
+        result = _edge_score(model, tmp_path / name, tmp_path)
+        assert result.returncode == 2 and message in result.stderr, result.stderr
+
+
+def _edge_score(model, rows, folder):
+    script = os.path.join(os.path.dirname(__file__), os.pardir, "export", "edge_score.py")
+    return subprocess.run([sys.executable, script, model, str(rows)], capture_output=True,
+                          text=True, cwd=folder, env={**os.environ, "PYTHONPATH": str(folder)})
 
 
 def test_pictures_and_the_web_page_are_refused_for_tables(table_run, capsys):
