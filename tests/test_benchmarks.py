@@ -214,7 +214,9 @@ def test_anomaly_benchmark_quick_mode(tmp_path):
     tables = {row[0]: row[1:] for row in rows if row[0] in ("breast_cancer", "wine", "digits")}
     assert set(tables) == {"breast_cancer", "wine", "digits"}
     for cells in tables.values():
-        assert len(cells) == 6  # keras_vae and five baselines
+        assert len(cells) == 7  # keras_vae's two VAEs and five baselines
         assert all(0 <= float(c.strip("*").split(" ± ")[0]) <= 100 for c in cells)
     results = json.loads((work / "anomaly.json").read_text())
     assert results["speed"]["litert_float32_rows_per_second"] > 0
+    # The default score: latent under a mixture with K from samplers.AUTO_COMPONENTS.
+    assert results["digits"]["0"]["mixture_components"] in (1, 2, 5, 10, 20, 40)
