@@ -46,7 +46,7 @@ def _model_columns(model):
 
 def _csv_rows(path, columns):
     """The rows of a CSV file with a header, as float32, `columns` by name."""
-    with open(path, newline="") as f:
+    with open(path, newline="", encoding="utf-8-sig") as f:  # a spreadsheet's BOM too
         reader = csv.reader(f)
         header = next(reader, None)
         if not header:
@@ -59,6 +59,8 @@ def _csv_rows(path, columns):
         indices = [header.index(c) for c in wanted]
         rows = []
         for line, row in enumerate(reader, start=2):
+            if not row:  # a blank line
+                continue
             try:
                 values = [float(row[i]) for i in indices]
             except (ValueError, IndexError):

@@ -145,7 +145,9 @@ def test_the_edge_script_scores_a_csv_file_by_its_column_names(table_run, tmp_pa
     model = os.path.join(run, "export", "vae_float32.tflite")
     odd = pd.read_csv(folder / "odd.csv")
     shuffled = odd[["valve", "pressure", "temperature"]].assign(id=range(30))
-    shuffled.to_csv(tmp_path / "rows.csv", index=False)
+    shuffled.to_csv(tmp_path / "rows.csv", index=False, encoding="utf-8-sig")  # with a BOM
+    with open(tmp_path / "rows.csv", "a") as f:
+        f.write("\n")  # and a blank last line, as editors leave
     (tmp_path / "tensorflow.py").write_text("raise ImportError('no TensorFlow here')\n")
     result = _edge_score(model, tmp_path / "rows.csv", tmp_path)
     assert result.returncode == 0, result.stderr
