@@ -333,7 +333,12 @@ def trained_run(tmp_path_factory):
     (["export", "{run}", "--quantize", "int4"], "int4"),
     (["export", "{run}", "--out", "{file}"], "is a file"),
     (["export", "{run}", "--version", "-1"], "Expected a positive integer version"),
-    (["export", "{run}", "--version", "x"], "invalid int value: 'x'"),
+    (["export", "{run}", "--version", "x"], "invalid integer value: 'x'"),
+    # The long fuzz profile: a 400-digit count overflowed the cost estimates' floats.
+    (["sample", "{run}", "--num", "1" * 400], "(400 digits) is too large: expected an "
+     "integer of at most 9223372036854775807"),
+    (["evaluate", "{run}", "--iw-samples", "9" * 30], "(30 digits) is too large"),
+    (["fit-detector", "{run}", "--num-samples", "-" + "9" * 20], "(21 digits) is too large"),
     (["export", "{run}", "--model-name", "../evil"], "Invalid model name '../evil'"),
     (["export", "{run}", "--model-name", ""], "Invalid model name ''"),
     (["sample", "{run}", "--seed", "-3"], "seed"),

@@ -7,9 +7,11 @@ of `keras_vae.cli.main`, and leaves no half-made run or export.
 
 Each generator runs in two profiles: a fast one in the default suite (a few
 examples each), and a long one under the `slow` marker (`make test-fuzz`,
-run by CI) with hundreds of examples each. Failing examples are kept in
-tests/fuzz-examples/ (hypothesis's database, in the repository), so a case
-found once is replayed by every later run.
+run by CI) with hundreds of examples each. Failing examples go to
+tests/fuzz-examples/ (hypothesis's database), which replays them first on
+the machine that found them; hypothesis drops an example from it once it
+passes, so the database is not committed: each case found is kept as a
+plain test (tests/test_bad_input.py, test_sources.py).
 """
 
 import contextlib

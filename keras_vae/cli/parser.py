@@ -12,6 +12,21 @@ PICTURE_COMMANDS = {
 }
 
 
+#: The largest integer an option takes: a 64-bit count (NumPy's and TensorFlow's).
+LARGEST_INTEGER = 2**63 - 1
+
+
+def integer(text):
+    """An option's integer, at most `LARGEST_INTEGER` in size (a longer one
+    overflowed the cost estimates' floats)."""
+    value = int(text)
+    if abs(value) > LARGEST_INTEGER:
+        raise argparse.ArgumentTypeError(
+            f"{text[:24]}{'…' if len(text) > 24 else ''} ({len(text.strip())} digits) is too "
+            f"large: expected an integer of at most {LARGEST_INTEGER} in size.")
+    return value
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="keras-vae", description="Variational autoencoders with Keras 3.")
@@ -33,11 +48,11 @@ def _add_convert(commands):
     convert.add_argument("source", help="mnist, tfds:<name>, npz:<path>, images:<dir> or "
                          "tfrecord:<dir>")
     convert.add_argument("out_dir", help="the folder of shards and dataset.json")
-    convert.add_argument("--shard-size", type=int, default=10_000,
+    convert.add_argument("--shard-size", type=integer, default=10_000,
                          help="images per shard (default: 10000)")
     convert.add_argument("--image-size", help="resize images:<dir> sources to HEIGHTxWIDTH")
     convert.add_argument("--data-dir", help="MNIST folder, or the TFDS data directory")
-    convert.add_argument("--seed", type=int, default=0,
+    convert.add_argument("--seed", type=integer, default=0,
                          help="fixes the test split of a source without one")
     convert.add_argument("--overwrite", action="store_true",
                          help="replace a dataset converted there before")
@@ -48,7 +63,7 @@ def _add_web(commands):
     web = commands.add_parser(
         "web", help="serve the run's web page (generation in the browser) on 127.0.0.1")
     web.add_argument("run", help="a run directory (its page is exported first if missing)")
-    web.add_argument("--port", type=int, default=8000, help="the port (default: 8000)")
+    web.add_argument("--port", type=integer, default=8000, help="the port (default: 8000)")
     web.add_argument("--web-runtime", help="where the page loads LiteRT.js from, when "
                      "it is exported here (see keras-vae export --help)")
 
@@ -78,7 +93,7 @@ def _add_detector(commands):
                      help="elbo (default), log_likelihood, reconstruction or latent")
     fit.add_argument("--sampler", help="the latent score's density: a sampler from "
                      "fit-sampler (e.g. gmm; default: the prior)")
-    fit.add_argument("--num-samples", type=int, default=detectors.SAMPLES, metavar="K",
+    fit.add_argument("--num-samples", type=integer, default=detectors.SAMPLES, metavar="K",
                      help=f"fixed samples of z per score (default: {detectors.SAMPLES})")
     detect = commands.add_parser(
         "detect", help="score and flag every example of a dataset with the run's detector")
@@ -107,8 +122,8 @@ def _add_train(commands):
 def _add_evaluate(commands):
     evaluate = commands.add_parser("evaluate", help="test-set ELBO of a run")
     evaluate.add_argument("run")
-    evaluate.add_argument("--batch-size", type=int, default=500)
-    evaluate.add_argument("--iw-samples", type=int, default=0, metavar="K",
+    evaluate.add_argument("--batch-size", type=integer, default=500)
+    evaluate.add_argument("--iw-samples", type=integer, default=0, metavar="K",
                           help="importance-sampled log-likelihood with K samples "
                                "(5000 for reported numbers; 0 = skip)")
     evaluate.add_argument("--iw-precision", choices=("float32", "bfloat16"),
@@ -146,7 +161,7 @@ def _add_export(commands):
                         help="the fixed batch sizes of the LiteRT signatures, every "
                              "runtime needs fixed shapes (default: 1,16,64)")
     export.add_argument("--model-name", default="vae", help="the served model's name")
-    export.add_argument("--version", type=int, help="SavedModel version (default: next)")
+    export.add_argument("--version", type=integer, help="SavedModel version (default: next)")
     export.add_argument("--overwrite", action="store_true",
                         help="replace an existing version or LiteRT file")
 
@@ -156,13 +171,13 @@ def _add_pictures(commands):
         picture = commands.add_parser(command, help=f"draw {text}")
         picture.add_argument("run")
         if command in ("sample", "reconstruct"):
-            picture.add_argument("--num", type=int, default=16 if command == "sample" else 10)
+            picture.add_argument("--num", type=integer, default=16 if command == "sample" else 10)
         if command == "sample":
-            picture.add_argument("--seed", type=int, default=0)
+            picture.add_argument("--seed", type=integer, default=0)
             picture.add_argument("--sampler", default=None,
                                  help="prior (default) or a sampler from fit-sampler")
         if command == "interpolate":
-            picture.add_argument("--steps", type=int, default=10)
+            picture.add_argument("--steps", type=integer, default=10)
         _add_limits(picture, "a picture")
 
 
