@@ -8,8 +8,9 @@ Speed: the model of examples/photos.yaml (32×32×3, resnet stages of widths
 32 and 64 with 2 blocks each, latent 128, the discretized logistic mixture
 with 5 components), one training step = encoder, reparameterized z, decoder,
 mixture log-likelihood, closed-form KL, Adam. Keras (`fit` on arrays in
-memory, with and without XLA) and the same network and loss written in
-PyTorch run in this one process, one after the other, on the same random
+memory, with and without XLA, and under the mixed_bfloat16 policy) and the
+same network and loss written in PyTorch (eager, and under
+torch.autocast in bfloat16) run in this one process, one after the other, on the same random
 8-bit images, with the same threads; images per second are the median of
 `--repeats` timed runs of `--steps` steps each, after a warm-up.
 
@@ -35,13 +36,14 @@ WIDTHS, BLOCKS, LATENT, COMPONENTS = (32, 64), 2, 128, 5
 LIMIT = 2 * 2**30
 
 
-def keras_speed(x, batch, steps, repeats, jit, steps_per_execution=1):
+def keras_speed(x, batch, steps, repeats, jit, steps_per_execution=1, policy="float32"):
     import keras
 
     import keras_vae
     from keras_vae.distributions.logistic_mixture import DiscretizedLogisticMixture
 
     keras.utils.set_random_seed(0)
+    keras.mixed_precision.set_global_policy(policy)
     vae = keras_vae.VAE(SHAPE, latent_dim=LATENT, encoder=keras_vae.networks.ResNet(BLOCKS),
                         decoder=keras_vae.networks.ResNet(BLOCKS), conv_filters=WIDTHS,
                         activation="silu",
@@ -55,6 +57,7 @@ def keras_speed(x, batch, steps, repeats, jit, steps_per_execution=1):
         start = time.perf_counter()
         vae.fit(data, batch_size=batch, verbose=0)
         times.append(time.perf_counter() - start)
+    keras.mixed_precision.set_global_policy("float32")
     return (batch * steps / statistics.median(times),
             sum(int(np.prod(w.shape)) for w in vae.trainable_weights))
 
@@ -99,28 +102,41 @@ def main(argv=None):
     torch.set_num_threads(threads)
     x = (np.random.default_rng(0).integers(0, 256, (args.batch * args.steps,) + SHAPE)
          / 255.0).astype("float32")
-    rows = []
     many = min(10, args.steps)
-    for name, jit, per_call in (("Keras 3 + TensorFlow (fit)", False, 1),
-                                ("Keras 3 + TensorFlow (fit, steps_per_execution="
-                                 f"{many})", False, many),
-                                ("Keras 3 + TensorFlow (fit, XLA)", True, 1)):
-        speed, params = keras_speed(x, args.batch, args.steps, args.repeats, jit, per_call)
+    float32, bfloat16 = [], []  # (name, images/s, parameters), PyTorch's row last
+    for rows, name, jit, per_call, policy in (
+            (float32, "Keras 3 + TensorFlow (fit)", False, 1, "float32"),
+            (float32, f"Keras 3 + TensorFlow (fit, steps_per_execution={many})", False,
+             many, "float32"),
+            (float32, "Keras 3 + TensorFlow (fit, XLA)", True, 1, "float32"),
+            (bfloat16, "Keras 3 + TensorFlow (fit, mixed_bfloat16)", False, 1,
+             "mixed_bfloat16")):
+        speed, params = keras_speed(x, args.batch, args.steps, args.repeats, jit, per_call,
+                                    policy)
         rows.append((name, speed, params))
-    speed, params = torch_resnet.speed(x, args.batch, args.steps, args.repeats, WIDTHS,
-                                       BLOCKS, LATENT, COMPONENTS)
-    rows.append((f"PyTorch {torch.__version__} (eager)", speed, params))
+    for rows, name, half in ((float32, "(eager)", False),
+                             (bfloat16, "(eager, autocast bfloat16)", True)):
+        speed, params = torch_resnet.speed(x, args.batch, args.steps, args.repeats, WIDTHS,
+                                           BLOCKS, LATENT, COMPONENTS, bfloat16=half)
+        rows.append((f"PyTorch {torch.__version__} {name}", speed, params))
     lines = ["# The resnet VAE: training speed and export sizes", "",
              *_report.provenance("resnet_benchmark.py", argv), "",
              f"Training at {SHAPE[0]}×{SHAPE[1]}×{SHAPE[2]}, batch {args.batch}, "
-             f"{threads} threads, median of {args.repeats} runs of {args.steps} steps:", "",
-             "| implementation | images/s | parameters | Keras / this |", "|---|---|---|---|"]
-    reference = rows[-1][1]
-    for name, speed, params in rows:
-        lines.append(f"| {name} | {speed:.1f} | {params:,} | {speed / reference:.2f} |")
-    best = max(rows[:-1], key=lambda row: row[1])
-    lines += ["", f"Ratio of the faster Keras row to PyTorch: **{best[1] / reference:.2f}** "
-              "(goal: at least 1.0).", "",
+             f"{threads} threads, median of {args.repeats} runs of {args.steps} steps; "
+             "each precision against PyTorch in the same precision:", "",
+             "| precision | implementation | images/s | parameters | vs PyTorch |",
+             "|---|---|---|---|---|"]
+    for precision, rows in (("float32", float32), ("bfloat16", bfloat16)):
+        reference = rows[-1][1]
+        for name, speed, params in rows:
+            lines.append(f"| {precision} | {name} | {speed:.1f} | {params:,} | "
+                         f"{speed / reference:.2f}× |")
+    lines.append("")
+    for precision, rows in (("float32", float32), ("bfloat16", bfloat16)):
+        best = max(rows[:-1], key=lambda row: row[1])
+        lines.append(f"Ratio of the fastest Keras row to PyTorch in {precision}: "
+                     f"**{best[1] / rows[-1][1]:.2f}** (goal: at least 1.0).  ")
+    lines += ["",
               "Exports of a VAE for 64×64×3 photos (latent 128, logistic mixture, batch "
               "sizes 1 and 16 in each LiteRT file):", "",
               "| network | parameters | file | size | limit |", "|---|---|---|---|---|"]

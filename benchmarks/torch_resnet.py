@@ -93,8 +93,10 @@ def mixture_log_prob(params, x, components):
     return per_pixel.flatten(1).sum(1)
 
 
-def speed(x, batch, steps, repeats, widths, blocks, latent, components):
-    """(images/s, parameters) of training steps on `x` (N, H, W, C)."""
+def speed(x, batch, steps, repeats, widths, blocks, latent, components, bfloat16=False):
+    """(images/s, parameters) of training steps on `x` (N, H, W, C). With
+    `bfloat16`, the networks run under `torch.autocast` in bfloat16 (as Keras's
+    mixed_bfloat16 policy runs its layers) and the loss in float32."""
     torch.manual_seed(0)
     shape = x.shape[1:]
     channels = shape[2]
@@ -105,12 +107,17 @@ def speed(x, batch, steps, repeats, widths, blocks, latent, components):
     optimizer = torch.optim.Adam(parameters, lr=1e-3)
     data = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
 
+    def networks(images):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bfloat16):
+            stats = encoder(images).float()
+            loc, raw = stats[:, :latent], stats[:, latent:]
+            scale = 1e-4 + F.softplus(raw + math.log(math.e - 1))
+            z = loc + scale * torch.randn_like(loc)
+            return loc, scale, decoder(z).float()
+
     def step(images):
-        stats = encoder(images)
-        loc, raw = stats[:, :latent], stats[:, latent:]
-        scale = 1e-4 + F.softplus(raw + math.log(math.e - 1))
-        z = loc + scale * torch.randn_like(loc)
-        reconstruction = -mixture_log_prob(decoder(z), images, components)
+        loc, scale, params = networks(images)
+        reconstruction = -mixture_log_prob(params, images, components)
         kl = 0.5 * (scale**2 + loc**2 - 1 - torch.log(scale**2)).sum(1)
         loss = (reconstruction + kl).mean()
         optimizer.zero_grad(set_to_none=True)

@@ -192,13 +192,17 @@ def test_photo_benchmark_quick_mode(tmp_path):
 
 def test_resnet_benchmark_quick_mode(tmp_path):
     text, rows = _quick_report("resnet_benchmark.py", tmp_path)
-    speed = [row for row in rows if len(row) == 4]
-    assert [row[0].split(" (")[0] for row in speed] == [
-        "Keras 3 + TensorFlow"] * 3 + ["PyTorch 2.13.0+cpu"]
-    assert all(float(row[1]) > 0 for row in speed)
+    speed = [row for row in rows if row[0] in ("float32", "bfloat16")]
+    assert [(row[0], row[1].split(" (")[0]) for row in speed] == [
+        ("float32", "Keras 3 + TensorFlow")] * 3 + [("float32", "PyTorch 2.13.0+cpu")] + [
+        ("bfloat16", "Keras 3 + TensorFlow"), ("bfloat16", "PyTorch 2.13.0+cpu")]
+    assert "mixed_bfloat16" in speed[4][1] and "autocast bfloat16" in speed[5][1]
+    assert all(float(row[2]) > 0 for row in speed)
+    # Each precision's ratio is against PyTorch in that precision.
+    assert speed[3][4] == speed[5][4] == "1.00×"
     # The same network in both: the same number of trainable parameters.
-    assert len({row[2] for row in speed}) == 1
-    sizes = [row for row in rows if len(row) == 5 and row[0] != "network"]  # not the header
+    assert len({row[3] for row in speed}) == 1
+    sizes = [row for row in rows if row[0] in ("resnet", "conv")]
     assert {row[0] for row in sizes} == {"resnet", "conv"}
     assert all(0 < float(row[3].split(" MiB")[0]) < 2048 for row in sizes)
 
