@@ -11,7 +11,8 @@ the model takes them; uint8 arrays are scaled by 1/255 (8-bit images), other
 arrays are taken as they are. Or, for a model of a table, a `.csv` file with
 a header: the model's columns (named in the export's `<name>_metadata.json`
 beside the file) are taken by name, in the model's order, and any other
-column (a label, an id) is left out; each cell must be a finite number.
+column (a label, an id) is left out; each cell must be a finite number
+within float32's range (about ±3.4e38).
 Writes a CSV of index, score, threshold and is_anomaly (1 or 0), to `--out`
 or to standard output.
 
@@ -33,6 +34,8 @@ import numpy as np
 # (Python puts the script's folder first on its path).
 from edge_sample import _load_edge  # noqa: E402
 
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
 
 def _model_columns(model):
     """The table columns of the export beside `model`, or None."""
@@ -48,39 +51,47 @@ def _csv_rows(path, columns):
     """The rows of a CSV file with a header, as float32, `columns` by name."""
     with open(path, newline="", encoding="utf-8-sig") as f:  # a spreadsheet's BOM too
         reader = csv.reader(f)
-        header = next(reader, None)
-        if not header:
-            raise ValueError(f"{path} is empty; expected a header line and rows.")
-        wanted = header if columns is None else columns
-        missing = [c for c in wanted if c not in header]
-        if missing:
-            raise ValueError(f"{path} has the columns {header}; the model needs {wanted} "
-                             f"(missing: {missing}). Rename or add them.")
-        indices = [header.index(c) for c in wanted]
-        rows = []
-        for line, row in enumerate(reader, start=2):
-            if not row:  # a blank line
-                continue
-            try:
-                values = [float(row[i]) for i in indices]
-            except (ValueError, IndexError):
-                values = [float("nan")]
-            if not np.all(np.isfinite(values)):
-                bad = next(wanted[j] for j, i in enumerate(indices)
-                           if i >= len(row) or not _finite(row[i]))
-                raise ValueError(f"{path}, line {line}, column {bad!r}: expected a finite "
-                                 f"number. Fix or drop the row.")
-            rows.append(values)
+        try:
+            return _read_rows(path, reader, columns)
+        except UnicodeDecodeError as error:
+            raise ValueError(f"{path} is not UTF-8 text ({error}); expected a CSV file. "
+                             "Save it as CSV UTF-8.") from None
+        except csv.Error as error:
+            raise ValueError(f"{path}, line {reader.line_num}: {error}; expected a CSV "
+                             "file of numbers. Fix or drop the row.") from None
+
+
+def _read_rows(path, reader, columns):
+    header = next(reader, None)
+    if not header:
+        raise ValueError(f"{path} is empty; expected a header line and rows.")
+    wanted = header if columns is None else columns
+    missing = [c for c in wanted if c not in header]
+    if missing:
+        raise ValueError(f"{path} has the columns {header}; the model needs {wanted} "
+                         f"(missing: {missing}). Rename or add them.")
+    indices = [header.index(c) for c in wanted]
+    rows = []
+    for row in reader:
+        if not row:  # a blank line
+            continue
+        for column, i in zip(wanted, indices, strict=True):
+            if i >= len(row) or _float32(row[i]) is None:
+                raise ValueError(f"{path}, line {reader.line_num}, column {column!r}: "
+                                 f"expected a finite number (float32). Fix or drop the row.")
+        rows.append([_float32(row[i]) for i in indices])
     if not rows:
         raise ValueError(f"{path} has a header and no rows; expected rows to score.")
     return np.asarray(rows, "float32")
 
 
-def _finite(text):
+def _float32(text):
+    """The cell as a finite float32, or None (not a number, or beyond float32)."""
     try:
-        return bool(np.isfinite(float(text)))
+        value = float(text)
     except ValueError:
-        return False
+        return None
+    return value if abs(value) <= FLOAT32_MAX else None  # NaN compares False
 
 
 def _inputs(path, model):

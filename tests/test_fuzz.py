@@ -15,11 +15,14 @@ plain test (tests/test_bad_input.py, test_sources.py).
 """
 
 import contextlib
+import importlib.util
 import io
 import json
+import math
 import os
 import shutil
 import string
+import sys
 from unittest import mock
 
 import numpy as np
@@ -395,3 +398,101 @@ def test_fuzz_tables(shape, tmp_path_factory):
 @given(shape=TABLES)
 def test_fuzz_tables_long(shape, tmp_path_factory):
     _table_property(shape, tmp_path_factory)
+
+
+# === export/edge_score.py: a table's CSV file, read without TensorFlow ===
+def _edge_score_module():
+    """export/edge_score.py, imported by path (its folder first on the path,
+    as when it runs as a script)."""
+    folder = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "export")
+    with mock.patch.object(sys, "path", [folder, *sys.path]):
+        spec = importlib.util.spec_from_file_location("edge_score_fuzzed",
+                                                      os.path.join(folder, "edge_score.py"))
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    return module
+
+
+EDGE_SCORE = _edge_score_module()
+#: Cells without the CSV's own syntax (commas, quotes, line ends), so that
+#: the expected rows below come from splitting lines, not from the csv module.
+EDGE_CELLS = st.one_of(
+    st.integers(-10**6, 10**6).map(str), st.floats(allow_nan=True).map(repr),
+    st.sampled_from(["", "nan", "inf", "-inf", "x", "1e400", "1e39", "-3.4e38", "True",
+                     " 1 ", "\ufeff1", "1" * 140_000]),
+    st.text(alphabet=string.printable.translate({ord(c): None for c in ',"\r\n'}),
+            max_size=4))
+EDGE_FILES = st.fixed_dictionaries({
+    "bom": st.booleans(),
+    "header": st.lists(st.sampled_from(["a", "b", "c", "a", "", "label"]), max_size=4),
+    "rows": st.lists(st.lists(EDGE_CELLS, max_size=5), max_size=6),
+    "columns": st.sampled_from([None, ["a", "b"], ["b"], ["label", "a"]]),
+    "junk": st.one_of(st.none(), st.binary(max_size=40)),
+})
+
+
+def _edge_csv_expected(header, rows, columns):
+    """What reading the file must give: `(array, None)` or `(None, message)`,
+    worked out from the lines as written."""
+    if not header:
+        return None, "is empty"
+    wanted = header if columns is None else columns
+    if any(c not in header for c in wanted):
+        return None, "(missing:"
+    expected = []
+    for number, cells in enumerate(rows, start=2):
+        if not cells:  # a blank line
+            continue
+        for column in wanted:
+            i = header.index(column)
+            try:
+                value = float(cells[i]) if i < len(cells) else math.nan
+            except ValueError:
+                value = math.nan
+            if not abs(value) <= float(np.finfo(np.float32).max):
+                return None, f"line {number}, column {column!r}: expected a finite number"
+        expected.append([float(cells[header.index(column)]) for column in wanted])
+    if not expected:
+        return None, "has a header and no rows"
+    return np.asarray(expected, "float32"), None
+
+
+def _edge_csv_property(case, tmp_path_factory):
+    path = tmp_path_factory.mktemp("edge") / "rows.csv"
+    header = [] if case["header"] == [""] else case["header"]  # one empty name: a blank line
+    rows = [[] if cells == [""] else cells for cells in case["rows"]]
+    lines = [",".join(header)] + [",".join(cells) for cells in rows]
+    text = ("\ufeff" if case["bom"] else "") + "\n".join(lines) + "\n"
+    path.write_bytes(case["junk"] if case["junk"] is not None else text.encode())
+    try:
+        result, message = EDGE_SCORE._csv_rows(str(path), case["columns"]), None
+    except Exception as error:  # noqa: BLE001 - the property: only ValueError, named
+        assert type(error) is ValueError, (case, repr(error))
+        message = str(error)
+        # The file, and what was expected ("expected ...", "the model needs ...").
+        assert message.startswith(str(path)), message
+        assert "expected" in message or "the model needs" in message, message
+        result = None
+    if case["junk"] is not None or any(len(c) > 131072 for c in header + sum(rows, [])):
+        if result is not None:  # junk that happens to be a table: finite float32 rows
+            assert result.dtype == np.float32 and np.all(np.isfinite(result))
+        return
+    expected, expected_message = _edge_csv_expected(header, rows, case["columns"])
+    if expected_message is None:
+        assert message is None, (case, message)
+        np.testing.assert_array_equal(result, expected)
+    else:
+        assert message is not None and expected_message in message, (case, message)
+
+
+@FAST
+@given(case=EDGE_FILES)
+def test_fuzz_edge_score_csv_files(case, tmp_path_factory):
+    _edge_csv_property(case, tmp_path_factory)
+
+
+@pytest.mark.slow
+@LONG
+@given(case=EDGE_FILES)
+def test_fuzz_edge_score_csv_files_long(case, tmp_path_factory):
+    _edge_csv_property(case, tmp_path_factory)

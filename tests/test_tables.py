@@ -53,6 +53,8 @@ def test_a_csv_and_a_parquet_file_give_the_same_splits(tmp_path):
     ("a,b\n1,2\n3,\n4,5\n", "row 2 has no value in column 'b' (1 missing value(s) in all)"),
     ("a,b\n1,nan\n", "row 1 has no value in column 'b'"),
     ("a,b\n1,inf\n2,3\n", "row 1 has an infinite value in column 'b'"),
+    ("a,b\n1,2\n2,-1e39\n", "row 2 has the value -1e+39, beyond float32's ±3.4e38, in "
+                             "column 'b'"),
     ("a\n1\n", "has 1 row(s); at least 2 are needed"),
 ])
 def test_bad_tables_are_refused_naming_the_row_or_column(tmp_path, content, message):

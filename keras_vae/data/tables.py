@@ -49,9 +49,13 @@ def read(kind, path, label_column=None):
             "--label-column.")
     _check_missing(frame, path)
     x = frame.to_numpy(dtype="float64")
-    if not np.all(np.isfinite(x)):
-        row, column = np.argwhere(~np.isfinite(x))[0]
-        raise ValueError(f"{path}: row {row + 1} has an infinite value in column "
+    # float32 holds at most about ±3.4e38: a larger finite value would be inf.
+    representable = np.abs(x) <= np.finfo(np.float32).max
+    if not np.all(representable):
+        row, column = np.argwhere(~representable)[0]
+        what = "an infinite value" if np.isinf(x[row, column]) else \
+            f"the value {x[row, column]:g}, beyond float32's ±3.4e38,"
+        raise ValueError(f"{path}: row {row + 1} has {what} in column "
                          f"{frame.columns[column]!r}. Fix or drop the row.")
     return x.astype("float32"), labels, [str(c) for c in frame.columns], class_names
 
