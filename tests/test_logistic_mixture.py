@@ -14,6 +14,7 @@ from keras_vae.distributions import likelihoods
 from keras_vae.distributions.logistic_mixture import (
     INITIAL_SCALE,
     DiscretizedLogisticMixture,
+    channels_of,
     parameter_count,
 )
 
@@ -130,30 +131,52 @@ def test_the_probabilities_of_all_levels_sum_to_one():
 
 def test_samples_follow_the_distribution():
     """The joint frequencies of 40 000 draws of a coupled 2-channel pixel
-    match its probabilities (total variation), and the mean is theirs."""
+    match its probabilities (total variation), and the mean is theirs; the
+    draws shaped as 10 000 images of 2×2 pixels."""
     likelihood = DiscretizedLogisticMixture(components=2)
     params = np.zeros((1, parameter_count(2, 2)), "float32")
     params[0, :2] = [0.3, -0.2]                   # weights
     params[0, 2:6] = [0.3, 0.1, 0.7, -0.2]        # locs (k, c)
     params[0, 6:10] = -3.0                        # scales of about 1 level
     params[0, 10:12] = [1.5, -1.0]                # couplings: tanh ≈ 0.9, −0.76
-    draws = np.asarray(likelihood.sample(np.repeat(params, 40_000, 0), seed=(1, 2)))
-    assert draws.shape == (40_000, 2)
+    images = np.broadcast_to(params, (10_000, 2, 2, params.shape[-1]))
+    draws = np.asarray(likelihood.sample(images, seed=(1, 2)))
+    assert draws.shape == (10_000, 2, 2, 2)
+    draws = draws.reshape(-1, 2)
     levels = np.round(draws * 255.0)
     np.testing.assert_allclose(draws * 255.0, levels, atol=1e-3)  # on the 256 levels
     cells, counts = np.unique(levels, axis=0, return_counts=True)
     want = np.exp(reference_log_prob(np.repeat(params, len(cells), 0), cells, 2))
     assert want.sum() > 0.995  # the draws hit the cells that hold the mass
     assert 0.5 * np.abs(counts / counts.sum() - want).sum() < 0.03
-    mean = np.asarray(likelihood.mean(params))[0]
-    np.testing.assert_allclose(mean, draws.mean(0), atol=1.5 / 255)
+    mean = np.asarray(likelihood.mean(images))
+    assert mean.shape == (10_000, 2, 2, 2)
+    np.testing.assert_allclose(mean[0, 0, 0], draws.mean(0), atol=1.5 / 255)
+
+
+def test_components_are_drawn_by_their_weights():
+    """Three components far apart (levels 25, 128 and 230, scales of about a
+    level): the share of draws near each is its softmax weight, to 4 binomial
+    standard deviations. (With two components, argmax(log π − Gumbel) would
+    draw as argmax(log π + Gumbel) does.)"""
+    logits = np.array([0.3, -0.2, -1.0], "float32")
+    params = np.zeros((1, parameter_count(1, 3)), "float32")
+    params[0, :3] = logits
+    params[0, 3:6] = [0.1, 0.5, 0.9]
+    params[0, 6:9] = -3.0
+    draws = np.asarray(DiscretizedLogisticMixture(3).sample(
+        np.broadcast_to(params, (20_000, 2, params.shape[-1])), seed=(4, 5)))
+    assert draws.shape == (20_000, 2, 1)
+    share = np.bincount(np.digitize(draws.ravel(), [0.3, 0.7]), minlength=3) / draws.size
+    weights = np.exp(logits) / np.exp(logits).sum()
+    np.testing.assert_allclose(share, weights, atol=4 * np.sqrt(0.25 / draws.size))
 
 
 def test_the_mean_is_the_mixture_of_the_coupled_component_means():
     likelihood = DiscretizedLogisticMixture(components=2)
     params = np.zeros((1, parameter_count(3, 2)), "float32")
     params[0, :2] = [0.0, np.log(3.0)]                   # weights 1/4, 3/4
-    params[0, 2:8] = [0.2, 0.1, 0.0, 0.6, 0.3, 1.5]      # locs; the last beyond the edge
+    params[0, 2:8] = [0.2, 0.1, 0.5, 0.6, 0.3, 1.5]      # locs; the last beyond the edge
     params[0, 14:20] = [0.5, 0.2, -0.4, 0.0, 1.0, 0.3]   # raw couplings (k, pairs)
     t = np.tanh(params[0, 14:20]).reshape(2, 3)
     locs = params[0, 2:8].reshape(2, 3)
@@ -163,6 +186,7 @@ def test_the_mean_is_the_mixture_of_the_coupled_component_means():
         green = locs[k, 1] + t[k, 0] * red
         blue = locs[k, 2] + t[k, 1] * red + t[k, 2] * green
         components.append(np.clip([red, green, blue], 0.0, 1.0))
+    assert 0 < components[0][2] < 1  # each coupling of blue shows in the mean
     want = 0.25 * components[0] + 0.75 * components[1]
     np.testing.assert_allclose(np.asarray(likelihood.mean(params))[0], want, atol=1e-6)
 
@@ -195,6 +219,11 @@ def test_the_model_sizes_its_decoder_for_the_mixture_and_refuses_bad_components(
                         hidden_units=(8,))
     assert vae.decoder.output_shape == (None, 6, 5, 4 * (1 + 6 + 3))
     assert np.asarray(vae.decode(np.zeros((2, 2), "float32"))).shape == (2, 6, 5, 3)
+    for channels in range(1, 17):  # the decoder's width gives the channels back
+        for components in (1, 5, 10):
+            assert channels_of(parameter_count(channels, components), components) == channels
+    assert DiscretizedLogisticMixture(7, 0.5).get_config() == {"components": 7,
+                                                               "min_scale": 0.5}
     for bad in (0, 2.5, True, "3"):
         with pytest.raises(ValueError, match=f"positive integer for components. Received: "
                                              f"components={bad!r}"):

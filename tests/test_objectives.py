@@ -1,6 +1,7 @@
 """The objectives (keras_vae.objectives) against NumPy on the same draws."""
 
 import math
+import os
 
 import keras
 import numpy as np
@@ -412,7 +413,10 @@ def test_the_deprecation_points_at_the_users_line_and_names_every_keyword():
         keras_vae.VAE((4, 4, 1), latent_dim=2, hidden_units=(4,), free_bits=0.5,
                       importance_groups=1)  # the line the warning names
     (warning,) = [w for w in caught if issubclass(w.category, DeprecationWarning)]
-    assert warning.filename == __file__
+    # Under `make mutation`, mutmut's trampoline is a frame outside the package
+    # between the user's line and the package: the walk stops there.
+    if not os.environ.get("MUTANT_UNDER_TEST"):
+        assert warning.filename == __file__
     assert "free_bits=0.5, importance_groups=1 are deprecated" in str(warning.message)
     assert "objective=keras_vae.objectives.Elbo(free_bits=0.5)" in str(warning.message)
 
