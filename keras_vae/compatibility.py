@@ -24,8 +24,7 @@ from keras_vae.models import networks, objectives, scores
 
 #: The levels of each option in the combination matrix.
 LEVELS = {
-    # The registries' names, so a new likelihood, prior, posterior or
-    # objective joins the matrix (and its tests) the moment it is registered.
+    # The registries' names: a new likelihood, prior, ... joins when registered.
     "likelihood": likelihoods.names(),
     "prior": priors.names(),
     "posterior": posteriors.names(),
@@ -40,7 +39,7 @@ LEVELS = {
     # Where `sample` draws z from: the prior, or a Gaussian mixture fitted
     # after training (`keras_vae.samplers`, `keras-vae fit-sampler`).
     "sampler": ("prior", "gmm"),
-    # The anomaly detector's score (`models.scores`), fitted after training.
+    # The detector's score (`models.scores`); latent with gmm: the fitted mixture's.
     "score": scores.names(),
     # An image, or a table's row in its units (`distributions.standardized`).
     "input": ("image", "table"),
@@ -258,7 +257,8 @@ def markdown():
         "`tests/test_matrix_model.py` (a training step, evaluation, the",
         "importance-sampled likelihood, a `.keras` round trip); the pairs of the",
         "options that shape the exported graph also by its export cells",
-        "(`tests/test_matrix_export.py`: SavedModel and LiteRT parity).",
+        "(`tests/test_matrix_export.py`: SavedModel and LiteRT parity). A cell of",
+        "`score: latent` with `sampler: gmm` scores under the fitted mixture.",
         "",
         "## Refused pairs",
         "",

@@ -114,10 +114,14 @@ def fit_sampler(vae, levels, x, labels):
     return "gmm"
 
 
-def fit_detector(vae, levels, x, labels):
+def fit_detector(vae, levels, x, labels, sampler=None):
     """Fit and keep the row's anomaly detector (3 fixed samples, 10% of the
-    32 images flagged); the detector."""
-    return vae.fit_detector(inputs(vae, x, labels), score=levels.get("score", "elbo"),
+    32 images flagged); the detector. The latent score of a row with a
+    fitted sampler is the code's density under that sampler."""
+    score = levels.get("score", "elbo")
+    if score == "latent" and sampler is not None:
+        score = keras_vae.scores.LatentDensity(sampler)
+    return vae.fit_detector(inputs(vae, x, labels), score=score,
                             false_positive_rate=0.1, num_samples=3)
 
 

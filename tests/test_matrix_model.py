@@ -54,7 +54,7 @@ def run_model_cell(levels, tmp_path, exports=True):
     assert log_px.shape == (32,) and np.all(np.isfinite(log_px))
 
     sampler = fit_sampler(vae, levels, x, labels)
-    detector = fit_detector(vae, levels, x, labels)
+    detector = fit_detector(vae, levels, x, labels, sampler)
     # At most 10% of the fitting data is above the threshold (3 of 32), and
     # the threshold is the 29th smallest score (ties included).
     values = detector.scores(vae, batch)
