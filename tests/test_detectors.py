@@ -127,7 +127,7 @@ def test_bad_detector_requests_are_refused_with_what_to_do(trained):
         fresh.add_detector(detectors.Detector(scores.LatentDensity("gmm"), threshold=1.0))
 
 
-@pytest.mark.parametrize("score", ["elbo", "latent under a fitted mixture"])
+@pytest.mark.parametrize("score", ["elbo", "latent_under_a_fitted_mixture"])
 def test_the_exports_score_as_the_model_does(trained, tmp_path, score):
     """SavedModel `score` and LiteRT float32 `score_<B>` (through
     `keras_vae.edge`) give the model's scores (1e-4) and flags: the
