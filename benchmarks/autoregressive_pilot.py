@@ -3,6 +3,7 @@ pixel from its decoded neighbours close the gap to the lossless codecs?
 
     python benchmarks/autoregressive_pilot.py --minutes 15 --out /tmp/pilot.json
     python benchmarks/autoregressive_pilot.py --minutes 15 --neighbours 0   # the baseline
+    python benchmarks/autoregressive_pilot.py --minutes 15 --augment   # flips, channel orders
 
 Not a keras_vae option (yet): a measurement, to decide whether to build one.
 The VAE is the one of examples/photos.yaml (resnet encoder and decoder,
@@ -55,11 +56,25 @@ def neighbour_values(x, n):
                      for dy, dx in NEIGHBOURS[:n]], axis=-1)
 
 
+def augment(batch, rng):
+    """Each crop flipped left to right with probability ½ and its three
+    colour channels in a random order (the test photos' colours are not the
+    training photos')."""
+    batch = batch.copy()
+    flip = rng.random(len(batch)) < 0.5
+    batch[flip] = batch[flip, :, ::-1]
+    order = rng.permuted(np.tile(np.arange(batch.shape[-1]), (len(batch), 1)), axis=1)
+    return np.take_along_axis(batch, order[:, None, None, :], axis=3)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=15.0)
     parser.add_argument("--neighbours", type=int, choices=(0, 4, 12), default=4)
     parser.add_argument("--k", type=int, default=100)
+    parser.add_argument("--augment", action="store_true",
+                        help="flip half the training crops left to right and shuffle "
+                             "each crop's colour channels")
     parser.add_argument("--train-crops", type=int, default=20_000)
     parser.add_argument("--out", default=None, help="a JSON file for the results")
     args = parser.parse_args(argv)
@@ -136,7 +151,8 @@ def main(argv=None):
             if elapsed >= budget:
                 break
             optimizer.learning_rate = 2e-3 * 0.5 * (1.0 + math.cos(math.pi * elapsed / budget))
-            loss = step(tf.constant(x_train[order[i:i + 64]]))
+            loss = step(tf.constant(augment(x_train[order[i:i + 64]], rng)
+                                     if args.augment else x_train[order[i:i + 64]]))
             steps += 1
         epochs += 1
         test = bits(np.concatenate([elbo(tf.constant(x_test[j:j + 100])).numpy()
@@ -146,7 +162,7 @@ def main(argv=None):
                         "test_bits_elbo": round(test, 3)})
         print(f"epoch {epochs}: {steps} steps, {history[-1]['minutes']} min, "
               f"train loss {float(loss):.0f} nats, test ELBO {test:.3f} bits/dim", flush=True)
-        write({"neighbours": n, "history": history})  # as it goes
+        write({"neighbours": n, "augment": args.augment, "history": history})  # as it goes
     minutes = (time.perf_counter() - start) / 60.0
     test_elbo = bits(np.concatenate([elbo(tf.constant(x_test[j:j + 100])).numpy()
                                      for j in range(0, 200, 100)]))
@@ -158,7 +174,8 @@ def main(argv=None):
         weights = np.concatenate([log_weights(tf.constant(image[None])).numpy()
                                   for _ in range(rounds)])
         test_is.append(float(np.logaddexp.reduce(weights) - math.log(len(weights))))
-    result = {"neighbours": n, "minutes": round(minutes, 1), "epochs": epochs, "steps": steps,
+    result = {"neighbours": n, "augment": args.augment, "minutes": round(minutes, 1),
+              "epochs": epochs, "steps": steps,
               "k": 100 * rounds, "test_bits_is": round(bits(test_is), 3),
               "test_bits_elbo": round(test_elbo, 3), "train_bits_elbo": round(train_elbo, 3),
               "parameters": int(sum(np.prod(v.shape) for v in variables)),

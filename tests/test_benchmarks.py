@@ -5,6 +5,7 @@ CI proves the scripts work this way (`make test-benchmarks`, run by
 `slow` marker, outside the default suite.
 """
 
+import itertools
 import json
 import os
 import subprocess
@@ -246,6 +247,19 @@ def test_the_autoregressive_pilot_is_causal_and_runs(tmp_path):
         assert not np.any(moved[raster <= raster[i, j]]), (i, j)  # none at or before it
         if (i, j) != (5, 4):  # and it is a neighbour of the pixel after it
             assert moved.ravel()[raster[i, j] + 1], (i, j)
+    # --augment: each crop as it was or flipped left to right, its channels in
+    # some order; over many crops both flips and several orders occur.
+    crops = np.random.default_rng(1).integers(0, 256, (400, 4, 5, 3)).astype("float32")
+    augmented = pilot.augment(crops, np.random.default_rng(2))
+    flips, orders = 0, set()
+    for crop, out in zip(crops, augmented, strict=True):
+        matches = [(flip, order) for flip in (False, True)
+                   for order in itertools.permutations(range(3))
+                   if np.array_equal(out, (crop[:, ::-1] if flip else crop)[..., list(order)])]
+        assert matches, "an augmented crop is not a flip and a channel order of its crop"
+        flips += matches[0][0]
+        orders.add(matches[0][1])
+    assert 150 < flips < 250 and len(orders) == 6
     out = tmp_path / "pilot.json"
     subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "autoregressive_pilot.py"),
                     "--minutes", "0.05", "--train-crops", "256", "--out", str(out)],
