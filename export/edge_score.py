@@ -75,11 +75,12 @@ def _read_rows(path, reader, columns):
     for row in reader:
         if not row:  # a blank line
             continue
-        for column, i in zip(wanted, indices, strict=True):
-            if i >= len(row) or _float32(row[i]) is None:
-                raise ValueError(f"{path}, line {reader.line_num}, column {column!r}: "
-                                 f"expected a finite number (float32). Fix or drop the row.")
-        rows.append([_float32(row[i]) for i in indices])
+        values = [_float32(row[i]) if i < len(row) else None for i in indices]
+        if None in values:
+            raise ValueError(f"{path}, line {reader.line_num}, column "
+                             f"{wanted[values.index(None)]!r}: expected a finite number "
+                             "(float32). Fix or drop the row.")
+        rows.append(values)
     if not rows:
         raise ValueError(f"{path} has a header and no rows; expected rows to score.")
     return np.asarray(rows, "float32")
