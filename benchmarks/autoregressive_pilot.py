@@ -5,7 +5,11 @@ pixel from its decoded neighbours close the gap to the lossless codecs?
     python benchmarks/autoregressive_pilot.py --minutes 15 --neighbours 0   # the baseline
     python benchmarks/autoregressive_pilot.py --minutes 15 --augment   # flips, channel orders
 
-Not a keras_vae option (yet): a measurement, to decide whether to build one.
+A measurement made to decide whether to build an option, kept because
+BENCHMARKS.md reports its runs: the option it led to is
+`likelihood="autoregressive_logistic_mixture"` with `augment:
+flip+channel_order` (`examples/photos.yaml`), which benchmarks/photo_benchmark.py
+trains with `keras-vae train`.
 The VAE is the one of examples/photos.yaml (resnet encoder and decoder,
 widths 32 and 64, 2 blocks a stage, silu, latent 128, the discretized logistic
 mixture with K = 5 and PixelCNN++'s channel coupling, Adam 2e-3 on a half

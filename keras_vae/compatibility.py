@@ -110,7 +110,7 @@ RULES = (
            "likelihood needs data in [0, 1] or 8-bit levels",
            "likelihood='gaussian_learned_scale' (a learnt scale per column) or 'gaussian'")
       for name in ("bernoulli", "continuous_bernoulli", "discretized_logistic",
-                   "discretized_logistic_mixture")),
+                   "discretized_logistic_mixture", "autoregressive_logistic_mixture")),
     Rule(("conditional", "yes"), ("prior", "vamp"),
          "the VampPrior's pseudo-inputs have no labels to condition on",
          "prior='mixture_of_gaussians' for a learnt multimodal prior, or an "
@@ -118,18 +118,12 @@ RULES = (
 )
 
 
-def _key(level):
-    return tuple(level)
-
-
-_RULES_BY_PAIR = {}
-for _rule in RULES:
-    _RULES_BY_PAIR[frozenset((_key(_rule.first), _key(_rule.second)))] = _rule
+_RULES_BY_PAIR = {frozenset((tuple(rule.first), tuple(rule.second))): rule for rule in RULES}
 
 
 def rule_for(first, second):
     """The `Rule` refusing two `(option, level)` pairs, or None."""
-    return _RULES_BY_PAIR.get(frozenset((_key(first), _key(second))))
+    return _RULES_BY_PAIR.get(frozenset((tuple(first), tuple(second))))
 
 
 def _describe(level):

@@ -69,7 +69,14 @@ TRAIN_CASES = [
     (["--max-minutes", "-1"], "Invalid value for max_minutes: -1"),
     (["--resnet-blocks", "3"], "resnet_blocks applies to the resnet networks"),
     (["--mixture-components", "3"], "mixture_components applies to the "
-                                    "discretized_logistic_mixture likelihood"),
+                                    "discretized_logistic_mixture and "
+                                    "autoregressive_logistic_mixture likelihoods, not to "
+                                    "'bernoulli'"),
+    (["--augment", "mirror"], "Invalid augment: 'mirror'. Expected 'none', or names from "
+                              "['flip', 'channel_order'] joined by '+'"),
+    (["--likelihood", "discretized_logistic_mixture", "--mixture-neighbours", "4"],
+     "mixture_neighbours applies to the autoregressive_logistic_mixture likelihood, not to "
+     "'discretized_logistic_mixture'"),
     (["--latent-dim", "100000000"], "Invalid value for latent_dim: 100000000"),
     (["--hidden-units", "0"], "Invalid value for hidden_units: 0"),
     (["--hidden-units", "a,b"], "Invalid value for hidden_units: 'a,b'"),

@@ -180,7 +180,8 @@ def test_photo_benchmark_quick_mode(tmp_path):
     codecs = {"PNG (Pillow, optimize)", "WebP lossless (Pillow, method 6)",
               "JPEG-XL lossless (imagecodecs, effort 9)", "JPEG 2000 lossless (imagecodecs)"}
     models = {"VAE: resnet + logistic mixture", "VAE: conv + logistic mixture",
-              "VAE: resnet + discretized logistic"}
+              "VAE: resnet + discretized logistic",
+              "VAE: resnet + autoregressive mixture + augment"}
     assert set(bits) == codecs | models
     assert all(0 < bits[name] < 8 for name in codecs)   # crops of natural photos
     assert all(np.isfinite(bits[name]) and bits[name] > 0 for name in models)
@@ -189,6 +190,8 @@ def test_photo_benchmark_quick_mode(tmp_path):
         row = results[name.removeprefix("VAE: ")]
         assert row["iw"] <= row["elbo"] + 0.05
         assert (work / "runs" / os.path.basename(row["run"]) / "samples.png").exists()
+    picture = tmp_path / "photos-autoregressive-draws.png"  # beside the report (--out)
+    assert picture.read_bytes().startswith(b"\x89PNG")
 
 
 def test_resnet_benchmark_quick_mode(tmp_path):

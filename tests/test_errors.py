@@ -15,7 +15,7 @@ from conftest import small_vae
         ({"kl_weight": -1.0}, r"number >= 0 for kl_weight. Received: kl_weight=-1.0"),
         ({"encoder": "transformer"}, r"Unknown encoder: 'transformer'. Expected one of \['mlp', 'conv', 'resnet'\]"),
         ({"decoder": "gru"}, r"Unknown decoder: 'gru'. Expected one of \['mlp', 'conv', 'resnet'\]"),
-        ({"likelihood": "poisson"}, r"Unknown likelihood: 'poisson'. Expected one of \['bernoulli', 'continuous_bernoulli', 'discretized_logistic', 'discretized_logistic_mixture', 'gaussian', 'gaussian_learned_scale'\]"),
+        ({"likelihood": "poisson"}, r"Unknown likelihood: 'poisson'. Expected one of \['autoregressive_logistic_mixture', 'bernoulli', 'continuous_bernoulli', 'discretized_logistic', 'discretized_logistic_mixture', 'gaussian', 'gaussian_learned_scale'\]"),
         ({"prior": "cauchy"}, r"Unknown prior: 'cauchy'. Expected one of \['learnable_gaussian', 'mixture_of_gaussians', 'standard_normal', 'vamp'\]"),
         ({"input_shape": (28, 0)}, r"positive integers for input_shape"),
         ({"hidden_units": ()}, r"positive integers for hidden_units"),

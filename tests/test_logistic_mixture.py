@@ -242,6 +242,7 @@ def test_the_run_option_sets_the_components():
         {"likelihood": "discretized_logistic_mixture", "mixture_components": 10}))
     assert kwargs["likelihood"].components == 10
     with pytest.raises(ValueError, match="mixture_components applies to the "
-                                         "discretized_logistic_mixture likelihood, not "
+                                         "discretized_logistic_mixture and "
+                                         "autoregressive_logistic_mixture likelihoods, not "
                                          "to 'bernoulli'"):
         model_options.model_kwargs(config.resolve({"mixture_components": 10}))

@@ -54,7 +54,8 @@ def test_every_family_has_a_public_registry():
 
     assert likelihoods.names() == ("bernoulli", "gaussian", "gaussian_learned_scale",
                                    "continuous_bernoulli", "discretized_logistic",
-                                   "discretized_logistic_mixture")
+                                   "discretized_logistic_mixture",
+                                   "autoregressive_logistic_mixture")
     assert priors.names() == ("standard_normal", "learnable_gaussian",
                               "mixture_of_gaussians", "vamp")
     assert posteriors.names() == ("diagonal", "full_covariance", "iaf")  # iaf: flows.py

@@ -14,6 +14,7 @@ from conftest import dynamic_dimensions
 import keras_vae
 from keras_vae import _quiet, edge, export, networks
 from keras_vae.distributions.logistic_mixture import DiscretizedLogisticMixture
+from keras_vae.distributions.neighbour_mixture import AutoregressiveLogisticMixture
 from keras_vae.models import resnet
 
 
@@ -128,11 +129,15 @@ def test_blocks_are_an_option_that_saves_and_loads(tmp_path):
 
 
 @pytest.mark.long  # a colour model converted to LiteRT (8×8×1 resnet cells run in make test)
-def test_a_colour_resnet_decoder_exports_to_litert_and_the_web_page(tmp_path):
-    """The coupled mixture's mean over 3 channels, in the fixed-shape,
-    builtin-only LiteRT file of the web page, gives the Keras images."""
+@pytest.mark.parametrize("likelihood", [DiscretizedLogisticMixture(4),
+                                        AutoregressiveLogisticMixture(4, neighbours=4)],
+                         ids=["factorised", "autoregressive"])
+def test_a_colour_resnet_decoder_exports_to_litert_and_the_web_page(likelihood, tmp_path):
+    """The coupled mixture's mean over 3 channels (the autoregressive one's:
+    94 passes over the image), in the fixed-shape, builtin-only LiteRT file
+    of the web page, gives the Keras images."""
     vae = keras_vae.VAE((32, 32, 3), latent_dim=6, encoder="resnet", decoder="resnet",
-                        conv_filters=(8, 16), likelihood=DiscretizedLogisticMixture(4))
+                        conv_filters=(8, 16), likelihood=likelihood)
     z = np.random.default_rng(0).standard_normal((4, 6)).astype("float32")
     want = np.asarray(vae.decode(z))
     with _quiet.converter_logs_hidden():

@@ -1,5 +1,6 @@
 """Data: the bundled MNIST, other sources as streams, and tf.data pipelines."""
 
+from keras_vae.data import augment
 from keras_vae.data.errors import BadFilesError, find_bad_files, reading
 from keras_vae.data.mnist import load_mnist, read_idx
 from keras_vae.data.pipeline import BINARIZE_MODES, make_dataset, stream, to_unit_interval
@@ -9,6 +10,7 @@ from keras_vae.data.splits import Split, Splits
 __all__ = [
     "BINARIZE_MODES",
     "BadFilesError",
+    "augment",
     "SOURCES",
     "Split",
     "Splits",

@@ -25,6 +25,8 @@ import os
 
 import tensorflow as tf
 
+from keras_vae.data import augment as augment_lib
+
 BINARIZE_MODES = ("dynamic", "static", "none")
 #: The most examples a shuffle buffer holds, and the most bytes (uint8).
 SHUFFLE_BUFFER = 10_000
@@ -75,7 +77,8 @@ def make_dataset(x, batch_size, binarize="none", training=False, seed=0,
 
 def stream(split, batch_size, binarize="none", training=False, seed=0, shuffle=True,
            drop_remainder=False, join=None, labels=True, shard=(1, 0), cache_dir=None,
-           cache_memory_mib=CACHE_MEMORY_MIB, shuffle_buffer=None, skip_bad_files=False):
+           cache_memory_mib=CACHE_MEMORY_MIB, shuffle_buffer=None, skip_bad_files=False,
+           augment=()):
     """The batches of `split`: the model's inputs (images in [0, 1], with
     labels joined by `join` where the split has them).
 
@@ -95,12 +98,13 @@ def stream(split, batch_size, binarize="none", training=False, seed=0, shuffle=T
             `SHUFFLE_BUFFER`, at most `SHUFFLE_BUFFER_MIB` of images. Given,
             it is used for every file source.
         skip_bad_files: skip examples that fail to decode instead of stopping.
+        augment: names of `keras_vae.data.augment.AUGMENTATIONS` applied to
+            a training split's batches.
     """
     if binarize not in BINARIZE_MODES:
-        raise ValueError(
-            f"Unknown binarize mode: {binarize!r}. Expected one of "
-            f"{list(BINARIZE_MODES)}."
-        )
+        raise ValueError(f"Unknown binarize mode: {binarize!r}. Expected one of "
+                         f"{list(BINARIZE_MODES)}.")
+    augment_lib.check_shape(augment, split.image_shape)
     shuffled = training and shuffle
     fresh_every_epoch = binarize == "dynamic" and training
     static = binarize != "none" and not fresh_every_epoch
@@ -118,8 +122,7 @@ def stream(split, batch_size, binarize="none", training=False, seed=0, shuffle=T
         dataset = dataset.map(lambda e: {**e, "images": _static_draw(e["images"], seed,
                                                                      e["index"])},
                               num_parallel_calls=tf.data.AUTOTUNE)
-    if cache is not None:
-        dataset = dataset.cache(cache)
+    dataset = dataset if cache is None else dataset.cache(cache)
     if shuffled and (cache is not None or not split.examples_shuffled
                      or shuffle_buffer is not None):
         dataset = dataset.shuffle(_buffer(split, shuffle_buffer), seed=seed,
@@ -127,15 +130,22 @@ def stream(split, batch_size, binarize="none", training=False, seed=0, shuffle=T
     dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
     dataset = dataset.map(lambda e: {**e, "images": to_unit_interval(e["images"])},
                           num_parallel_calls=tf.data.AUTOTUNE)
+    if training:
+        dataset = augment_lib.augmented(dataset, augment, seed)
     if fresh_every_epoch:
-        # Dataset.random draws new seeds on every pass over the data.
-        noise = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
-        dataset = tf.data.Dataset.zip((dataset, noise)).map(
-            lambda e, r: {**e, "images": _bernoulli(e["images"], tf.stack(
-                [r, tf.constant(0, tf.int64)]))},
-            num_parallel_calls=tf.data.AUTOTUNE)
+        dataset = _fresh_draws(dataset, seed)
     dataset = dataset.map(_inputs(split.has_labels and labels, join))
     return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def _fresh_draws(dataset, seed):
+    """Each batch binarized by a new Bernoulli draw (`binarize="dynamic"`):
+    Dataset.random draws new seeds on every pass over the data."""
+    noise = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+    return tf.data.Dataset.zip((dataset, noise)).map(
+        lambda e, r: {**e, "images": _bernoulli(e["images"], tf.stack(
+            [r, tf.constant(0, tf.int64)]))},
+        num_parallel_calls=tf.data.AUTOTUNE)
 
 
 def _static_draw(images, seed, index):

@@ -76,6 +76,10 @@ class Likelihood(registry.Configurable):
             reinterpreted_batch_ndims=event_ndims,
         )
 
+    def check_data_shape(self, shape):
+        """Raise `ValueError` if data of `shape` (one example's) cannot be
+        modelled; any shape can, unless a likelihood needs a layout."""
+
     def output_channels(self, channels):
         """The decoder's outputs per position for data with `channels` values
         there (the last axis): `channels * params_size`."""

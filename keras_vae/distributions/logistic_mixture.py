@@ -128,18 +128,34 @@ class Mixture:
         """One image per example, in [0, 1] (levels k / 255): a component by
         its weight, then each channel in order, its mean shifted by the
         channels drawn before it. `seed`: a stateless seed (two integers)."""
-        seeds = tf.random.split(tf.convert_to_tensor(seed, tf.int32), 1 + self.channels)
+        return self.draw(self.noise(seed))
+
+    def noise(self, seed):
+        """The randomness of one draw, `(gumbel, uniforms)`: a Gumbel per
+        component (which component) and a uniform per channel (where in the
+        chosen logistic). `seed`: a stateless seed (two integers)."""
+        seeds = tf.random.split(tf.convert_to_tensor(seed, tf.int32), 2)
         shape = tf.shape(self.log_weights)
         gumbel = -tf.math.log(-tf.math.log(tf.random.stateless_uniform(
             shape, seeds[0], minval=1e-7, maxval=1.0 - 1e-7)))
+        uniforms = tf.random.stateless_uniform(
+            tf.concat([shape[:-1], [self.channels]], 0), seeds[1],
+            minval=1e-7, maxval=1.0 - 1e-7)
+        return gumbel, uniforms
+
+    def draw(self, noise):
+        """The image that `noise` (from `noise()`) picks: the component of
+        the largest log-weight + Gumbel, then each channel in order, by the
+        inverse of its logistic's CDF at the uniform, rounded to a level."""
+        gumbel, uniforms = noise
+        shape = tf.shape(self.log_weights)
         chosen = tf.one_hot(tf.argmax(self.log_weights + gumbel, axis=-1), self.components)
         drawn = []
         for channel in range(self.channels):
             x = tf.stack(drawn + [tf.zeros(shape[:-1])] * (self.channels - channel), -1)
             mean = tf.reduce_sum(chosen * self._means(x[..., None, :])[..., channel], -1)
             scale = tf.reduce_sum(chosen * self.scales[..., channel], -1)
-            u = tf.random.stateless_uniform(shape[:-1], seeds[1 + channel],
-                                            minval=1e-7, maxval=1.0 - 1e-7)
+            u = uniforms[..., channel]
             logistic = mean + scale * (tf.math.log(u) - tf.math.log1p(-u))
             drawn.append(tf.clip_by_value(tf.round(logistic), 0.0, LEVELS) / LEVELS)
         return tf.stack(drawn, axis=-1)

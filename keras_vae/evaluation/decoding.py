@@ -17,7 +17,6 @@ an AMD EPYC without them, three times oneDNN's rounding error), so there
 `"float32"` is the choice.
 """
 
-import math
 
 import keras
 import tensorflow as tf
@@ -67,17 +66,15 @@ class Bfloat16Decoding:
 
     def _log_prob_of_products(self, products, bias, x, sample_shape):
         """The last layer's bias and activation and log p(x|z), compiled by
-        XLA into one pass. The image's positions are laid out as one axis
-        (the likelihoods factorise over them and split their parameters
-        along the channels, the last axis)."""
+        XLA into one pass, the parameters laid out as the data is (a
+        likelihood may read a pixel's neighbours)."""
         vae = self.vae
         products = products[:, :self.dense[-1].units]  # without the padded columns
         params = self.dense[-1].activation(tf.cast(products, tf.float32) + bias)
-        positions = math.prod(vae.data_shape[:-1])
-        params = tf.reshape(params, tf.concat([sample_shape, [positions,
-                                                              vae.params_shape[-1]]], 0))
-        x = tf.reshape(x, [-1, positions, vae.data_shape[-1]])
-        return vae.likelihood.log_prob(vae.likelihood.distribution(params, 2), x)
+        params = tf.reshape(params, tf.concat([sample_shape, vae.params_shape], 0))
+        x = tf.reshape(x, [-1, *vae.data_shape])
+        return vae.likelihood.log_prob(
+            vae.likelihood.distribution(params, len(vae.data_shape)), x)
 
 
 #: `evaluation.log_likelihood(precision=...)`: how log p(x|z) is computed.

@@ -153,6 +153,7 @@ class VAE(UnconditionalInputs, Generation, Detection, Saving, CheckedFitting, ke
 
     def _build_networks(self, encoder, decoder):
         # The decoder's outputs: the likelihood's parameters for every value.
+        self.likelihood.check_data_shape(self.data_shape)
         self.params_shape = self.data_shape[:-1] + (
             self.likelihood.output_channels(self.data_shape[-1]),
         )

@@ -193,7 +193,8 @@ def dataset(config, vae, split, training, drop_remainder=False, batch_size=None,
                        training=training, seed=config["seed"], drop_remainder=drop_remainder,
                        join=vae.join_inputs, labels=bool(vae.num_classes), shard=shard,
                        cache_dir=config["cache_dir"], shuffle_buffer=config["shuffle_buffer"],
-                       skip_bad_files=config["skip_bad_files"])
+                       skip_bad_files=config["skip_bad_files"],
+                       augment=data.augment.parse(config["augment"]))
 
 
 def prepared_images(config, split):

@@ -30,6 +30,9 @@ _DATA = {
                              "memory up to 512 MiB a split, else none)"),
     "label_column": (str, None, "the column of a table (csv:<path>, parquet:<path>) that "
                      "holds its labels (a normal/anomaly flag or a class)"),
+    "augment": (str, "none", "none, or transforms of the training images joined by '+': "
+                "flip (half of them mirrored), channel_order (each image's channels in a "
+                "random order), e.g. flip+channel_order"),
     "skip_bad_files": (bool, False, "skip image files that cannot be decoded (listed "
                                     "in skipped_files.txt) instead of stopping"),
 }
@@ -59,8 +62,10 @@ MODEL_KEYS = tuple(_MODEL_HELP)
 
 _EXTRA = {
     "gaussian_scale": ("fixed scale of the gaussian likelihood", "likelihood", "scale"),
-    "mixture_components": (int, None, "components K of discretized_logistic_mixture "
-                           "(default: the likelihood's own, 5)"),
+    "mixture_components": (int, None, "components K of discretized_logistic_mixture or "
+                           "autoregressive_logistic_mixture (default: the likelihood's own, 5)"),
+    "mixture_neighbours": (int, None, "causal neighbours N (1 to 12) that predict each pixel "
+                           "in autoregressive_logistic_mixture (default: 4)"),
     "kl_warmup_epochs": (int, 0, "raise the KL weight linearly over this many epochs"),
     "kl_cycle_epochs": (int, 0, "cyclical KL annealing with cycles of this many epochs"),
     "prior_components": (int, None, "components of mixture_of_gaussians or vamp "

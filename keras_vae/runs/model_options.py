@@ -19,15 +19,7 @@ def model_kwargs(config):
         from keras_vae.distributions import likelihoods
 
         kwargs["likelihood"] = likelihoods.Gaussian(scale=config["gaussian_scale"])
-    if config["mixture_components"]:
-        from keras_vae.distributions import logistic_mixture
-
-        if config["likelihood"] != "discretized_logistic_mixture":
-            raise ValueError(
-                "mixture_components applies to the discretized_logistic_mixture "
-                f"likelihood, not to {config['likelihood']!r}.")
-        kwargs["likelihood"] = logistic_mixture.DiscretizedLogisticMixture(
-            components=config["mixture_components"])
+    _mixture(config, kwargs)
     if config["prior_components"]:
         from keras_vae.distributions import priors
 
@@ -41,6 +33,25 @@ def model_kwargs(config):
     _networks(config, kwargs)
     kwargs["seed"] = config["seed"]
     return kwargs
+
+
+def _mixture(config, kwargs):
+    """The logistic mixtures' components K and neighbours N, where set."""
+    from keras_vae.distributions import logistic_mixture, neighbour_mixture
+
+    name, classes = config["likelihood"], {
+        "discretized_logistic_mixture": logistic_mixture.DiscretizedLogisticMixture,
+        "autoregressive_logistic_mixture": neighbour_mixture.AutoregressiveLogisticMixture}
+    set_options = {option: config[f"mixture_{option}"] for option in ("components", "neighbours")
+                   if config[f"mixture_{option}"]}
+    for option in set_options:
+        applies_to = list(classes)[1:] if option == "neighbours" else list(classes)
+        if name not in applies_to:
+            raise ValueError(
+                f"mixture_{option} applies to the {' and '.join(applies_to)} "
+                f"likelihood{'s' if len(applies_to) > 1 else ''}, not to {name!r}.")
+    if set_options:
+        kwargs["likelihood"] = classes[name](**set_options)
 
 
 def for_table(config, kwargs, splits):

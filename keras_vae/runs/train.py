@@ -40,6 +40,7 @@ def train(config, run_dir, overwrite=False, resume=False, verbose="auto",
     elif not resume and chief:
         run.check_new(overwrite)
     build.kl_schedule(config)  # refuse bad schedules before anything is written
+    data.augment.parse(config["augment"])
     build.time_budget(config)
     with global_state_restored():
         return _train(config, run, resume, verbose, callbacks, strategy, chief)

@@ -1,0 +1,258 @@
+"""The logistic mixture whose locations are shifted by each pixel's causal
+neighbours, against float64 NumPy references that go through the image
+pixel by pixel in raster order (no passes, no padding): its log-probability,
+its draws for the same noise, its mean; and its normalisation, summed over
+every image of two pixels."""
+
+import itertools
+
+import keras
+import numpy as np
+import pytest
+from scipy.special import logsumexp
+from test_logistic_mixture import bin_probability, unpack
+
+import keras_vae
+from keras_vae.distributions import likelihoods
+from keras_vae.distributions.logistic_mixture import parameter_count
+from keras_vae.distributions.neighbour_mixture import (
+    NEIGHBOURS,
+    AutoregressiveLogisticMixture,
+    passes,
+)
+
+
+def reference_parts(params, components, channels, neighbours):
+    """The mixture's parameters and the neighbour coefficients b, float64."""
+    base = parameter_count(channels, components)
+    p = np.asarray(params, "float64")
+    b = p[..., base:].reshape(p.shape[:-1] + (neighbours, components, channels))
+    return (*unpack(p[..., :base], components, channels), b)
+
+
+def shifted_locs(parts, image, i, j, neighbours):
+    """Pixel (i, j)'s locations shifted by the neighbours of `image` in
+    [0, 1] that lie inside it (0 shift outside: mid-grey)."""
+    _, locs, _, _, b = parts
+    h, w, _ = image.shape
+    shifted = locs[i, j].copy()
+    for n, (dy, dx) in enumerate(NEIGHBOURS[:neighbours]):
+        if 0 <= i + dy < h and 0 <= j + dx < w:
+            shifted += b[i, j, n] * (image[i + dy, j + dx] - 0.5)
+    return shifted
+
+
+def reference_log_prob(params, levels, components, neighbours):
+    """Σ_ij log Σ_k π_k Π_c P(x_c | loc shifted by the neighbours and x_<c)."""
+    h, w, channels = levels.shape
+    parts = reference_parts(params, components, channels, neighbours)
+    log_weights, _, scales, coefficients, _ = parts
+    x, total = levels / 255.0, 0.0
+    for i, j in itertools.product(range(h), range(w)):
+        locs, per_component, pair = shifted_locs(parts, x, i, j, neighbours), \
+            log_weights[i, j].copy(), 0
+        for c in range(channels):
+            mean = locs[:, c].copy()
+            for before in range(c):
+                mean += coefficients[i, j, :, pair] * x[i, j, before]
+                pair += 1
+            per_component += np.log(bin_probability(levels[i, j, c], 255.0 * mean,
+                                                    scales[i, j, :, c]))
+        total += logsumexp(per_component)
+    return total
+
+
+def reference_draw(params, noise, components, neighbours):
+    """The image that `noise` (the Gumbels and uniforms) picks, drawn pixel
+    after pixel in raster order."""
+    gumbel, uniforms = (np.asarray(part, "float64") for part in noise)
+    h, w, channels = uniforms.shape
+    parts = reference_parts(params, components, channels, neighbours)
+    log_weights, _, scales, coefficients, _ = parts
+    image = np.full((h, w, channels), np.nan)  # a pixel not drawn yet is never read
+    for i, j in itertools.product(range(h), range(w)):
+        locs, pair = shifted_locs(parts, image, i, j, neighbours), 0
+        k = np.argmax(log_weights[i, j] + gumbel[i, j])
+        for c in range(channels):
+            mean = locs[k, c]
+            for before in range(c):
+                mean += coefficients[i, j, k, pair] * image[i, j, before]
+                pair += 1
+            u = uniforms[i, j, c]
+            logistic = 255.0 * mean + scales[i, j, k, c] * (np.log(u) - np.log1p(-u))
+            image[i, j, c] = np.clip(np.round(logistic), 0, 255) / 255.0
+    return image
+
+
+def reference_mean(params, components, channels, neighbours, h, w):
+    """E[x], pixel after pixel: each component's mean given the neighbours'
+    means and the channels before (clipped to [0, 1]), mixed by weight."""
+    parts = reference_parts(params, components, channels, neighbours)
+    log_weights, _, _, coefficients, _ = parts
+    image = np.full((h, w, channels), np.nan)
+    for i, j in itertools.product(range(h), range(w)):
+        locs, pair, means = shifted_locs(parts, image, i, j, neighbours), 0, []
+        for c in range(channels):
+            mean = locs[:, c].copy()
+            for before in range(c):
+                mean += coefficients[i, j, :, pair] * means[before]
+                pair += 1
+            means.append(mean)
+        image[i, j] = np.exp(log_weights[i, j]) @ np.clip(np.stack(means, -1), 0.0, 1.0)
+    return image
+
+
+def random_params(likelihood, shape, seed, coefficient_scale=3.0):
+    """Decoder outputs for images of `shape`: locations inside and beyond
+    the levels, strong neighbour coefficients."""
+    rng = np.random.default_rng(seed)
+    h, w, c = shape
+    k = likelihood.components
+    params = rng.normal(size=(h, w, likelihood.output_channels(c)))
+    params[..., k:k + k * c] = rng.uniform(-0.2, 1.2, (h, w, k * c))
+    params[..., parameter_count(c, k):] *= coefficient_scale
+    return params.astype("float32")
+
+
+@pytest.mark.parametrize("components,neighbours,shape", [
+    (1, 1, (5, 4, 1)), (3, 4, (6, 5, 3)), (2, 12, (5, 6, 2)), (4, 4, (3, 7, 3))])
+def test_log_prob_matches_a_raster_float64_reference(components, neighbours, shape):
+    likelihood = AutoregressiveLogisticMixture(components, neighbours)
+    params = random_params(likelihood, shape, seed=neighbours)
+    rng = np.random.default_rng(1)
+    images = [rng.integers(0, 256, shape).astype("float64")]  # far out in the tails
+    drawn = likelihood.sample(params[None], seed=(3, 4))[0]  # where the model puts its mass
+    images.append(np.round(255.0 * np.asarray(drawn, "float64")))
+    images[0][0, :2] = 0.0   # the edge bins
+    images[0][-1, -2:] = 255.0
+    for levels in images:
+        want = reference_log_prob(params, levels, components, neighbours)
+        distribution = likelihood.distribution(params[None], 3)
+        got = np.asarray(likelihood.log_prob(distribution, (levels / 255.0)[None]
+                                             .astype("float32")))[0]
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-3)
+    # the neighbours matter: without their coefficients the value changes
+    unshifted = params.copy()
+    unshifted[..., parameter_count(shape[2], components):] = 0.0
+    assert abs(reference_log_prob(unshifted, images[1], components, neighbours) - want) > 1.0
+
+
+@pytest.mark.parametrize("shape", [(1, 2, 1), (2, 1, 1)])
+def test_every_image_of_two_pixels_sums_to_one(shape):
+    """Σ over the 65 536 images of two pixels (the second predicted from the
+    first, left or up) of p(x) is 1."""
+    likelihood = AutoregressiveLogisticMixture(components=2, neighbours=4)
+    params = random_params(likelihood, shape, seed=5)
+    params[..., 2:4] = 0.5  # locations inside the levels: most mass away from the edges
+    first, second = np.meshgrid(np.arange(256), np.arange(256), indexing="ij")
+    images = np.stack([first.ravel(), second.ravel()], -1).reshape((-1,) + shape)
+    distribution = likelihood.distribution(params[None], 3)
+    log_p = np.asarray(likelihood.log_prob(distribution, (images / 255.0).astype("float32")),
+                       "float64")
+    assert np.exp(logsumexp(log_p)) == pytest.approx(1.0, abs=1e-4)
+    # the second pixel's distribution depends on the first
+    grid = np.exp(log_p.reshape(256, 256))
+    conditional = grid / grid.sum(axis=1, keepdims=True)
+    assert np.abs(conditional[10] - conditional[240]).sum() > 0.1
+
+
+@pytest.mark.parametrize("components,neighbours,shape", [
+    (2, 4, (6, 7, 3)), (3, 12, (5, 5, 1)), (1, 1, (2, 9, 2))])
+def test_a_draw_and_the_mean_match_a_raster_loop(components, neighbours, shape):
+    likelihood = AutoregressiveLogisticMixture(components, neighbours)
+    params = random_params(likelihood, shape, seed=components, coefficient_scale=1.0)
+    k, c = components, shape[2]
+    params[..., k + k * c:k + 2 * k * c] += 2.0  # wider scales: draws spread over the levels
+    distribution = likelihood.distribution(params[None], 3)
+    noise = distribution.noise((7, 8))
+    noise_np = [np.asarray(part)[0] for part in noise]
+    got = np.asarray(distribution.draw(noise))[0]
+    want = reference_draw(params, noise_np, components, neighbours)
+    levels = np.abs(np.round(255.0 * got) - np.round(255.0 * want))
+    assert np.mean(levels == 0) >= 0.99 and levels.max() <= 2  # float32 vs float64 rounding
+    # the same noise without the neighbours' shifts draws another image
+    assert not np.allclose(want, reference_draw(_without_neighbours(params, k, c), noise_np,
+                                                components, neighbours))
+    mean = np.asarray(likelihood.mean(params[None]))[0]
+    np.testing.assert_allclose(mean, reference_mean(params, components, shape[2],
+                                                    neighbours, *shape[:2]), atol=1e-5)
+
+
+@pytest.mark.parametrize("neighbours,shape", [(1, (1, 9, 1)), (4, (4, 5, 2)), (12, (5, 4, 1))])
+def test_the_longest_chain_of_neighbours_is_followed_to_its_end(neighbours, shape):
+    """Each pixel's location: 0.6 and a third of each neighbour's value (one
+    component, the smallest scale). In one row the last pixel's mean is right
+    only after all `passes` passes (one fewer leaves it off by 3⁻⁸); in two
+    dimensions the shifts of several neighbours damp a missing pass's error
+    below the tolerance, and these cases check the values only."""
+    likelihood = AutoregressiveLogisticMixture(1, neighbours)
+    c = shape[2]
+    params = np.zeros(shape[:2] + (likelihood.output_channels(c),), "float32")
+    params[..., 1:1 + c] = 0.6                          # locations
+    params[..., 1 + c:1 + 2 * c] = -60.0                # the smallest scale
+    params[..., parameter_count(c, 1):] = 1.0 / 3.0     # every neighbour's coefficient
+    want = reference_mean(params, 1, c, neighbours, *shape[:2])
+    np.testing.assert_allclose(np.asarray(likelihood.mean(params[None]))[0], want, atol=1e-6)
+    drawn = np.asarray(likelihood.sample(params[None], seed=(0, 0)))[0]
+    noise = likelihood.distribution(params[None], 3).noise((0, 0))
+    np.testing.assert_array_equal(
+        np.round(255 * drawn),
+        np.round(255 * reference_draw(params, [np.asarray(p)[0] for p in noise], 1,
+                                      neighbours)))
+
+
+def _without_neighbours(params, components, channels):
+    params = params.copy()
+    params[..., parameter_count(channels, components):] = 0.0
+    return params
+
+
+def test_draws_follow_the_model():
+    """The frequencies of the second pixel's levels over many draws, for a
+    first pixel that the draws put at one level, are the model's."""
+    likelihood = AutoregressiveLogisticMixture(components=2, neighbours=1)
+    params = random_params(likelihood, (1, 2, 1), seed=2)
+    params[0, 0, :2] = [30.0, 0.0]  # the first pixel: one component ...
+    params[0, 0, 2:6] = [0.2, 0.2, -40.0, -40.0]  # ... a tiny scale: always level 51
+    params[0, 1, 4:6] = [2.0, 2.5]  # the second: wide
+    draws = np.asarray(likelihood.sample(np.repeat(params[None], 20_000, 0), seed=(1, 1)))
+    first = np.round(255 * draws[:, 0, 0, 0])
+    assert len(np.unique(first)) == 1
+    image = np.zeros((256, 1, 2, 1))
+    image[:, 0, 0, 0], image[:, 0, 1, 0] = first[0], np.arange(256)
+    log_p = np.asarray(likelihood.log_prob(likelihood.distribution(params[None], 3),
+                                           (image / 255.0).astype("float32")))
+    want = np.exp(log_p - logsumexp(log_p))
+    counts = np.bincount(np.round(255 * draws[:, 0, 1, 0]).astype(int), minlength=256)
+    # bins of 16 levels, within five standard errors
+    want_bins, got_bins = want.reshape(-1, 16).sum(1), counts.reshape(-1, 16).sum(1) / 20_000
+    assert np.all(np.abs(got_bins - want_bins) <= 5 * np.sqrt(want_bins / 20_000) + 1e-3)
+
+
+def test_passes_are_the_longest_chain():
+    assert passes(1, 1, 4) == 1
+    assert passes(1, 5, 1) == 5               # left to right
+    assert passes(3, 3, 4) == 2 * 3 + 3 - 2   # a row, then up-right makes it 2H + W − 2
+    assert passes(32, 32, 4) == 94 and passes(32, 32, 1) == 32
+    assert passes(32, 32, 12) == 3 * 31 + 32
+
+
+def test_config_errors_and_the_model():
+    likelihood = likelihoods.get("autoregressive_logistic_mixture")
+    assert likelihood.get_config() == {"components": 5, "min_scale": 0.01, "neighbours": 4}
+    assert likelihood.output_channels(3) == 5 * (1 + 6 + 3) + 5 * 3 * 4
+    saved = keras.saving.serialize_keras_object(AutoregressiveLogisticMixture(2, 12))
+    restored = likelihoods.get(saved)
+    assert type(restored) is AutoregressiveLogisticMixture and restored.get_config() == {
+        "components": 2, "min_scale": 0.01, "neighbours": 12}
+    for bad in (0, 13, 2.0, True, "4"):
+        with pytest.raises(ValueError, match=r"Expected an integer from 1 to 12 for neighbours"):
+            AutoregressiveLogisticMixture(neighbours=bad)
+    with pytest.raises(ValueError, match=r"needs images shaped \(height, width, channels\). "
+                                         r"Received input_shape=\(64,\)"):
+        keras_vae.VAE((64,), likelihood="autoregressive_logistic_mixture")
+    vae = keras_vae.VAE((6, 5, 3), latent_dim=2, decoder="conv", encoder="conv",
+                        conv_filters=(4, 4),
+                        likelihood=AutoregressiveLogisticMixture(2, neighbours=3))
+    assert vae.decoder.output_shape[1:] == (6, 5, 2 * 10 + 2 * 3 * 3)
+    assert vae.decode(np.zeros((2, 2), "float32")).shape == (2, 6, 5, 3)
