@@ -99,8 +99,9 @@ def test_examples_photos_yaml_trains_the_benchmarks_model_with_keras_vae_train(t
     with open(os.path.join(ROOT, "examples", "photos.yaml")) as f:
         example = yaml.safe_load(f)
     assert example["dataset"] == "tfrecord:data/photos32"
-    assert (example["encoder"], example["decoder"], example["likelihood"]) == (
-        "resnet", "resnet", "discretized_logistic_mixture")
+    assert (example["encoder"], example["decoder"], example["likelihood"],
+            example["augment"]) == ("resnet", "resnet", "autoregressive_logistic_mixture",
+                                    "flip+channel_order")
     out = tmp_path / "photos"
     _make(tmp_path, "--size", "32", "--train", "64", "--test", "16")
     run = tmp_path / "run"
