@@ -5,10 +5,12 @@ its draws for the same noise, its mean; and its normalisation, summed over
 every image of two pixels."""
 
 import itertools
+import re
 
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 from scipy.special import logsumexp
 from test_logistic_mixture import bin_probability, unpack
 
@@ -256,3 +258,42 @@ def test_config_errors_and_the_model():
                         likelihood=AutoregressiveLogisticMixture(2, neighbours=3))
     assert vae.decoder.output_shape[1:] == (6, 5, 2 * 10 + 2 * 3 * 3)
     assert vae.decode(np.zeros((2, 2), "float32")).shape == (2, 6, 5, 3)
+
+
+def test_samples_of_z_broadcast_against_one_batch_of_images():
+    """log p(x|z) for S samples of z per image (`num_samples > 1`): params
+    `(S, batch, H, W, P)` against images `(batch, H, W, C)`, H ≠ W, give each
+    sample's value."""
+    likelihood = AutoregressiveLogisticMixture(2, neighbours=4)
+    shape = (3, 5, 2)
+    params = np.stack([random_params(likelihood, shape, seed=s) for s in range(6)]
+                      ).reshape((3, 2) + shape[:2] + (-1,))
+    levels = np.random.default_rng(0).integers(0, 256, (2,) + shape).astype("float64")
+    got = np.asarray(likelihood.log_prob(likelihood.distribution(params, 3),
+                                         (levels / 255.0).astype("float32")))
+    want = [[reference_log_prob(params[s, b], levels[b], 2, 4) for b in range(2)]
+            for s in range(3)]
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-3)
+    mean = np.asarray(likelihood.mean(params))  # a canvas of rank 5
+    for s, b in itertools.product(range(3), range(2)):
+        np.testing.assert_allclose(mean[s, b], reference_mean(params[s, b], 2, 2, 4, 3, 5),
+                                   atol=1e-5)
+
+
+def test_outputs_that_are_not_an_image_of_known_size_are_refused():
+    likelihood = AutoregressiveLogisticMixture(2, neighbours=4)
+    params = random_params(likelihood, (3, 4, 1), seed=0)
+    with pytest.raises(ValueError, match="needs images shaped \\(height, width, channels\\) of "
+                                         "a fixed size. Received data with 2 dimensions"):
+        likelihood.distribution(params[None], 2)
+    for unknown in ((1, None, 4, params.shape[-1]), (1, 3, None, params.shape[-1]),
+                    (2, 1, 3, None, params.shape[-1])):
+        traced = tf.function(lambda p: likelihood.distribution(p, 3).mean(),
+                             input_signature=[tf.TensorSpec(unknown, tf.float32)])
+        with pytest.raises(ValueError, match=r"of a fixed size.*decoder outputs of shape "
+                                             + re.escape(str(unknown))):
+            traced.get_concrete_function()
+    with pytest.raises(ValueError, match=r"Expected K·\(1 \+ 2C \+ C\(C−1\)/2\) \+ K·C·N "
+                                         r"decoder outputs per pixel for K=2 components and "
+                                         r"N=4 neighbours. Received 15, which no number"):
+        likelihood.distribution(np.concatenate([params, params[..., :1]], -1)[None], 3)
