@@ -297,3 +297,25 @@ def test_outputs_that_are_not_an_image_of_known_size_are_refused():
                                          r"decoder outputs per pixel for K=2 components and "
                                          r"N=4 neighbours. Received 15, which no number"):
         likelihood.distribution(np.concatenate([params, params[..., :1]], -1)[None], 3)
+
+
+def test_the_web_pages_float32_and_int8_files_decode_as_keras(tmp_path):
+    """The LiteRT files of the web page (float32, and int8 calibrated on
+    draws from the prior), whose passes are unrolled: the int8 converter
+    crashes on a while loop."""
+    import json
+
+    from keras_vae import _quiet, edge, export
+
+    vae = keras_vae.VAE((8, 8, 1), latent_dim=2, hidden_units=(16,),
+                        likelihood=AutoregressiveLogisticMixture(2, neighbours=4))
+    with _quiet.converter_logs_hidden():
+        export.export_web(vae, str(tmp_path), batch_sizes=(4,))
+    variants = json.loads((tmp_path / "metadata.json").read_text())["variants"]
+    assert [variant["file"] for variant in variants] == ["vae_float32.tflite",
+                                                          "vae_int8.tflite"]
+    z = np.random.default_rng(0).standard_normal((4, 2)).astype("float32")
+    want = np.asarray(vae.decode(z))
+    for name, tolerance in (("float32", 1e-5), ("int8", 0.02)):
+        generator = edge.LiteRTGenerator(str(tmp_path / f"vae_{name}.tflite"))
+        np.testing.assert_allclose(generator.decode(z), want, atol=tolerance, err_msg=name)
