@@ -85,15 +85,21 @@ def _train(folder, **options):
 
 @pytest.fixture(scope="module")
 def pages(tmp_path_factory):
-    """Three runs exported as pages with the local runtime: a 2-D model with
-    a mixture prior and a fitted sampler, a VampPrior model and a
-    conditional model. `{name: (web folder, vae)}`."""
+    """Four runs exported as pages with the local runtime: a 2-D model with
+    a mixture prior and a fitted sampler, a VampPrior model, a conditional
+    model and a model of grey levels whose pixels are predicted from their
+    neighbours. `{name: (web folder, vae)}`."""
     base = tmp_path_factory.mktemp("runs")
     made = {
         "mixture": _train(str(base / "mixture"), latent_dim=2, prior="mixture_of_gaussians"),
         "vamp": _train(str(base / "vamp"), latent_dim=4, prior="vamp", epochs=1),
         "conditional": _train(str(base / "conditional"), latent_dim=3, conditional=True,
                               epochs=1),
+        # each pixel from its left neighbour: 28 passes over the 28×28 image
+        # (4 neighbours, 81 passes, took 2.5 minutes to convert to int8)
+        "autoregressive": _train(str(base / "autoregressive"), latent_dim=2, epochs=1,
+                                 binarize="none", mixture_neighbours=1,
+                                 likelihood="autoregressive_logistic_mixture"),
     }
     runs.fit_sampler(made["mixture"], "gmm", 3)
     found = {}
@@ -112,7 +118,7 @@ def _z(n, latent, seed=0):
 
 
 @pytest.mark.parametrize("name, label", [("mixture", None), ("vamp", None),
-                                         ("conditional", 7)])
+                                         ("conditional", 7), ("autoregressive", None)])
 def test_browser_decode_equals_pythons_interpreter_for_float32_and_int8(
         pages, tmp_path, name, label):
     folder, vae = pages[name]
