@@ -19,8 +19,9 @@ Rows: the resnet networks with the factorised logistic mixture, the same
 with the "conv" networks, the resnet networks with the per-channel
 discretized logistic, and the model of examples/photos.yaml (the resnet
 networks, the mixture with each pixel also predicted from its 4 causal
-neighbours, the training crops flipped and their colours reordered), so
-that the gain of each part shows. Results are kept in WORK/results.json as they come; a run that
+neighbours, the training crops flipped and their colours reordered) and
+the same with 12 neighbours (two rows and two columns), so that the gain
+of each part shows. Results are kept in WORK/results.json as they come; a run that
 stops is resumed by the same command.
 """
 
@@ -28,6 +29,7 @@ import argparse
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 
@@ -52,6 +54,8 @@ ROWS = {
     "resnet + discretized logistic": {**FACTORISED, "likelihood": "discretized_logistic",
                                       "mixture_components": None},
     "resnet + autoregressive mixture + augment": MODEL,
+    "resnet + autoregressive mixture (12 neighbours) + augment": {**MODEL,
+                                                                  "mixture_neighbours": 12},
 }
 
 
@@ -98,7 +102,7 @@ def _decoded(data, decode):
 
 def train_row(name, model, args, data_dir):
     """Train (or resume) the row's run with `keras-vae train`; its folder."""
-    run = os.path.join(args.work, "runs", name.replace(" ", "").replace("+", "_"))
+    run = os.path.join(args.work, "runs", re.sub(r"[^a-z0-9_]", "", name.replace("+", "_")))
     if os.path.exists(os.path.join(run, "model.keras")):
         return run
     config = {**{k: v for k, v in model.items() if v is not None},

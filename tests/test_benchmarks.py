@@ -181,7 +181,8 @@ def test_photo_benchmark_quick_mode(tmp_path):
               "JPEG-XL lossless (imagecodecs, effort 9)", "JPEG 2000 lossless (imagecodecs)"}
     models = {"VAE: resnet + logistic mixture", "VAE: conv + logistic mixture",
               "VAE: resnet + discretized logistic",
-              "VAE: resnet + autoregressive mixture + augment"}
+              "VAE: resnet + autoregressive mixture + augment",
+              "VAE: resnet + autoregressive mixture (12 neighbours) + augment"}
     assert set(bits) == codecs | models
     assert all(0 < bits[name] < 8 for name in codecs)   # crops of natural photos
     assert all(np.isfinite(bits[name]) and bits[name] > 0 for name in models)
