@@ -4,6 +4,7 @@ import argparse
 import datetime
 import os
 import platform
+import shlex
 import sys
 
 import keras
@@ -16,7 +17,7 @@ def provenance(script, argv=None):
     """Markdown lines: the command that reproduces the report, date, machine."""
     arguments = sys.argv[1:] if argv is None else argv
     return [
-        f"Command: `python benchmarks/{script} {' '.join(arguments)}`  ",
+        f"Command: `python benchmarks/{script} {shlex.join(arguments)}`  ",
         f"Date: {datetime.date.today()}; machine: {platform.machine()}, {os.cpu_count()} CPU "
         f"cores; TensorFlow {tf.__version__}, Keras {keras.__version__}, keras_vae "
         f"{keras_vae.__version__}.  ",

@@ -4,12 +4,15 @@ pixel from its decoded neighbours close the gap to the lossless codecs?
     python benchmarks/autoregressive_pilot.py --minutes 15 --out /tmp/pilot.json
     python benchmarks/autoregressive_pilot.py --minutes 15 --neighbours 0   # the baseline
     python benchmarks/autoregressive_pilot.py --minutes 15 --augment   # flips, channel orders
+    python benchmarks/autoregressive_pilot.py --minutes 15 --augment --cross-channel --scale-context
 
 A measurement made to decide whether to build an option, kept because
 BENCHMARKS.md reports its runs: the option it led to is
 `likelihood="autoregressive_logistic_mixture"` with `augment:
 flip+channel_order` (`examples/photos.yaml`), which benchmarks/photo_benchmark.py
-trains with `keras-vae train`.
+trains with `keras-vae train`; `--cross-channel` and `--scale-context` led
+to its `cross_channel` and `local_scales` switches
+(`keras_vae/distributions/neighbour_context.py`, the same formulas).
 The VAE is the one of examples/photos.yaml (resnet encoder and decoder,
 widths 32 and 64, 2 blocks a stage, silu, latent 128, the discretized logistic
 mixture with K = 5 and PixelCNN++'s channel coupling, Adam 2e-3 on a half
@@ -60,6 +63,26 @@ def neighbour_values(x, n):
                      for dy, dx in NEIGHBOURS[:n]], axis=-1)
 
 
+#: Local gradients for --scale-context, pairs of causal offsets (a, b):
+#: |x_a − x_b| per channel (left/up-left, up/up-left, up-right/up,
+#: left/left-left, up/up-up), as a codec's context measures activity.
+GRADIENTS = (((0, -1), (-1, -1)), ((-1, 0), (-1, -1)), ((-1, 1), (-1, 0)),
+             ((0, -1), (0, -2)), ((-1, 0), (-2, 0)))
+
+
+def gradients(x):
+    """(batch, H, W, C, M): |x_a − x_b| of each pair of `GRADIENTS` (0 outside)."""
+    import tensorflow as tf
+
+    padded = tf.pad(x - 0.5, [[0, 0], [2, 0], [2, 2], [0, 0]])
+    h, w = x.shape[1], x.shape[2]
+
+    def at(dy, dx):
+        return padded[:, 2 + dy:2 + dy + h, 2 + dx:2 + dx + w, :]
+
+    return tf.stack([tf.abs(at(*a) - at(*b)) for a, b in GRADIENTS], axis=-1)
+
+
 def augment(batch, rng):
     """Each crop flipped left to right with probability ½ and its three
     colour channels in a random order (the test photos' colours are not the
@@ -79,6 +102,12 @@ def main(argv=None):
     parser.add_argument("--augment", action="store_true",
                         help="flip half the training crops left to right and shuffle "
                              "each crop's colour channels")
+    parser.add_argument("--cross-channel", action="store_true",
+                        help="shift each channel's location by every channel of the "
+                             "neighbours (K·C·C·N coefficients instead of K·C·N)")
+    parser.add_argument("--scale-context", action="store_true",
+                        help="widen each logistic by the local gradients (GRADIENTS): "
+                             "scale += Σ_m softplus(e_kcm) · 255 |x_a − x_b|, e from the decoder")
     parser.add_argument("--train-crops", type=int, default=20_000)
     parser.add_argument("--out", default=None, help="a JSON file for the results")
     args = parser.parse_args(argv)
@@ -97,17 +126,31 @@ def main(argv=None):
     x_test = arrays["x_test"][:200].astype("float32") / 255.0
     k, c, n = COMPONENTS, SHAPE[2], args.neighbours
     base = logistic_mixture.parameter_count(c, k)
+    shifts = k * c * n * (c if args.cross_channel else 1)
+    widths = k * c * len(GRADIENTS) if args.scale_context else 0
     encoder = resnet.resnet_encoder(SHAPE, 2 * LATENT, WIDTHS, BLOCKS, "silu")
-    decoder = resnet.resnet_decoder(LATENT, SHAPE[:2] + (base + k * c * n,), WIDTHS, BLOCKS,
+    decoder = resnet.resnet_decoder(LATENT, SHAPE[:2] + (base + shifts + widths,), WIDTHS, BLOCKS,
                                     "silu")
     variables = encoder.trainable_variables + decoder.trainable_variables
     optimizer = keras.optimizers.Adam(2e-3)
 
     def log_px(params, x):
         mixture = logistic_mixture.Mixture(params[..., :base], 3, k, 1e-2)
-        if n:
-            b = tf.reshape(params[..., base:], tf.concat([tf.shape(params)[:-1], [k, c, n]], 0))
+        batch_pixels = tf.shape(params)[:-1]
+        if n and args.cross_channel:  # b_kcdn: channel c shifted by channel d of neighbour n
+            b = tf.reshape(params[..., base:base + shifts],
+                           tf.concat([batch_pixels, [k, c, c * n]], 0))
+            values = tf.reshape(neighbour_values(x, n), tf.concat([batch_pixels, [c * n]], 0))
+            mixture.locs += tf.reduce_sum(b * values[..., None, None, :], -1)
+        elif n:
+            b = tf.reshape(params[..., base:base + shifts],
+                           tf.concat([batch_pixels, [k, c, n]], 0))
             mixture.locs += tf.reduce_sum(b * neighbour_values(x, n)[..., None, :, :], -1)
+        if widths:
+            e = tf.reshape(params[..., base + shifts:],
+                           tf.concat([batch_pixels, [k, c, len(GRADIENTS)]], 0))
+            mixture.scales += tf.reduce_sum(
+                tf.math.softplus(e) * 255.0 * gradients(x)[..., None, :, :], -1)
         return mixture.log_prob(x)
 
     def terms(x, eps):
@@ -166,7 +209,8 @@ def main(argv=None):
                         "test_bits_elbo": round(test, 3)})
         print(f"epoch {epochs}: {steps} steps, {history[-1]['minutes']} min, "
               f"train loss {float(loss):.0f} nats, test ELBO {test:.3f} bits/dim", flush=True)
-        write({"neighbours": n, "augment": args.augment, "history": history})  # as it goes
+        write({"neighbours": n, "augment": args.augment, "cross_channel": args.cross_channel,
+               "scale_context": args.scale_context, "history": history})  # as it goes
     minutes = (time.perf_counter() - start) / 60.0
     test_elbo = bits(np.concatenate([elbo(tf.constant(x_test[j:j + 100])).numpy()
                                      for j in range(0, 200, 100)]))
@@ -178,7 +222,8 @@ def main(argv=None):
         weights = np.concatenate([log_weights(tf.constant(image[None])).numpy()
                                   for _ in range(rounds)])
         test_is.append(float(np.logaddexp.reduce(weights) - math.log(len(weights))))
-    result = {"neighbours": n, "augment": args.augment, "minutes": round(minutes, 1),
+    result = {"neighbours": n, "augment": args.augment, "cross_channel": args.cross_channel,
+              "scale_context": args.scale_context, "minutes": round(minutes, 1),
               "epochs": epochs, "steps": steps,
               "k": 100 * rounds, "test_bits_is": round(bits(test_is), 3),
               "test_bits_elbo": round(test_elbo, 3), "train_bits_elbo": round(train_elbo, 3),

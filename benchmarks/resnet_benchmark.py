@@ -62,6 +62,69 @@ def keras_speed(x, batch, steps, repeats, jit, steps_per_execution=1, policy="fl
             sum(int(np.prod(w.shape)) for w in vae.trainable_weights))
 
 
+def log_prob_times(batch, repeats, calls=10):
+    """{row: ms per batch} of the mixture's log-probability alone (decoder
+    outputs of a batch of 32×32×3 images, K = 5), with and without its
+    gradient, in TensorFlow (plain graph, XLA, and keras_vae's fused kernel
+    of a training step) and in PyTorch."""
+    import functools
+
+    import tensorflow as tf
+    import torch
+
+    from keras_vae.distributions import fused, logistic_mixture
+
+    rng = np.random.default_rng(0)
+    per_pixel = logistic_mixture.parameter_count(SHAPE[2], COMPONENTS)
+    params = (0.1 * rng.normal(size=(batch,) + SHAPE[:2] + (per_pixel,))).astype("float32")
+    x = (rng.integers(0, 256, (batch,) + SHAPE) / 255.0).astype("float32")
+
+    def values(params):
+        return logistic_mixture.Mixture(params, 3, COMPONENTS, 1e-2).log_prob(x)
+
+    def with_gradient(params):
+        with tf.GradientTape() as tape:
+            tape.watch(params)
+            total = tf.reduce_sum(values(params))
+        return tape.gradient(total, params)
+
+    def timed(function, *args):
+        function(*args)  # trace and compile
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            for _ in range(calls):
+                function(*args)
+            times.append((time.perf_counter() - start) / calls * 1000.0)
+        return statistics.median(times)
+
+    tensor = tf.constant(params)
+    rows = {"TensorFlow graph, log p": timed(tf.function(values), tensor),
+            "TensorFlow XLA, log p": timed(tf.function(values, jit_compile=True), tensor),
+            "TensorFlow graph, log p and gradient": timed(tf.function(with_gradient), tensor)}
+    fused_function = tf.function(with_gradient)
+    with fused.training_step():  # traced as keras_vae's train_step traces it
+        fused_function.get_concrete_function(tensor)
+    rows["keras_vae fused kernel (training step), log p and gradient"] = timed(
+        fused_function, tensor)
+    mixture = functools.partial(torch_resnet.mixture_log_prob,
+                                x=torch.from_numpy(x.transpose(0, 3, 1, 2)),
+                                components=COMPONENTS)
+    leaf = torch.from_numpy(np.ascontiguousarray(params.transpose(0, 3, 1, 2)))
+
+    def torch_values():
+        with torch.no_grad():
+            mixture(leaf)
+
+    def torch_gradient():
+        variable = leaf.clone().requires_grad_(True)
+        mixture(variable).sum().backward()
+
+    rows["PyTorch eager, log p"] = timed(torch_values)
+    rows["PyTorch eager, log p and gradient"] = timed(torch_gradient)
+    return rows
+
+
 def export_sizes(network, work, variants=("none", "int8")):
     """{file: bytes} of a 64×64×3 VAE's exports."""
     import keras_vae
@@ -136,6 +199,11 @@ def main(argv=None):
         best = max(rows[:-1], key=lambda row: row[1])
         lines.append(f"Ratio of the fastest Keras row to PyTorch in {precision}: "
                      f"**{best[1] / rows[-1][1]:.2f}** (goal: at least 1.0).  ")
+    lines += ["", f"The mixture's log-probability alone (decoder outputs of {args.batch} "
+              "images, K = 5), ms per batch, median of "
+              f"{args.repeats} runs of 10 calls:", "", "| implementation | ms |", "|---|---|"]
+    lines += [f"| {row} | {ms:.1f} |" for row, ms in
+              log_prob_times(args.batch, args.repeats).items()]
     lines += ["",
               "Exports of a VAE for 64×64×3 photos (latent 128, logistic mixture, batch "
               "sizes 1 and 16 in each LiteRT file):", "",

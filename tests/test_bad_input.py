@@ -77,6 +77,13 @@ TRAIN_CASES = [
     (["--likelihood", "discretized_logistic_mixture", "--mixture-neighbours", "4"],
      "mixture_neighbours applies to the autoregressive_logistic_mixture likelihood, not to "
      "'discretized_logistic_mixture'"),
+    (["--likelihood", "discretized_logistic_mixture", "--mixture-cross-channel", "false"],
+     "mixture_cross_channel applies to the autoregressive_logistic_mixture likelihood, not to "
+     "'discretized_logistic_mixture'"),
+    (["--mixture-local-scales", "true"], "mixture_local_scales applies to the "
+                                         "autoregressive_logistic_mixture likelihood, not to "
+                                         "'bernoulli'"),
+    (["--mixture-local-scales", "maybe"], "Invalid value for mixture_local_scales: 'maybe'"),
     (["--latent-dim", "100000000"], "Invalid value for latent_dim: 100000000"),
     (["--hidden-units", "0"], "Invalid value for hidden_units: 0"),
     (["--hidden-units", "a,b"], "Invalid value for hidden_units: 'a,b'"),

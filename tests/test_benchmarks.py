@@ -182,7 +182,8 @@ def test_photo_benchmark_quick_mode(tmp_path):
     models = {"VAE: resnet + logistic mixture", "VAE: conv + logistic mixture",
               "VAE: resnet + discretized logistic",
               "VAE: resnet + autoregressive mixture + augment",
-              "VAE: resnet + autoregressive mixture (12 neighbours) + augment"}
+              "VAE: resnet + autoregressive mixture (12 neighbours) + augment",
+              "VAE: resnet + autoregressive mixture (every channel, local scales) + augment"}
     assert set(bits) == codecs | models
     assert all(0 < bits[name] < 8 for name in codecs)   # crops of natural photos
     assert all(np.isfinite(bits[name]) and bits[name] > 0 for name in models)
@@ -207,6 +208,14 @@ def test_resnet_benchmark_quick_mode(tmp_path):
     assert speed[3][4] == speed[5][4] == "1.00×"
     # The same network in both: the same number of trainable parameters.
     assert len({row[3] for row in speed}) == 1
+    # The mixture's log-probability alone, with and without its gradient.
+    times = {row[0]: float(row[1]) for row in rows if "log p" in row[0]}
+    assert set(times) == {
+        "TensorFlow graph, log p", "TensorFlow XLA, log p",
+        "TensorFlow graph, log p and gradient",
+        "keras_vae fused kernel (training step), log p and gradient",
+        "PyTorch eager, log p", "PyTorch eager, log p and gradient"}
+    assert all(ms > 0 for ms in times.values())
     sizes = [row for row in rows if row[0] in ("resnet", "conv")]
     assert {row[0] for row in sizes} == {"resnet", "conv"}
     assert all(0 < float(row[3].split(" MiB")[0]) < 2048 for row in sizes)

@@ -95,10 +95,12 @@ def pages(tmp_path_factory):
         "vamp": _train(str(base / "vamp"), latent_dim=4, prior="vamp", epochs=1),
         "conditional": _train(str(base / "conditional"), latent_dim=3, conditional=True,
                               epochs=1),
-        # each pixel from its left neighbour: 28 passes over the 28×28 image
-        # (4 neighbours, 81 passes, took 2.5 minutes to convert to int8)
+        # each pixel from its left neighbour, its scales fixed by z: 28 passes
+        # over the 28×28 image (4 neighbours, 81 passes, took 2.5 minutes to
+        # convert to int8; the local scales read the row above, as many)
         "autoregressive": _train(str(base / "autoregressive"), latent_dim=2, epochs=1,
                                  binarize="none", mixture_neighbours=1,
+                                 mixture_local_scales=False,
                                  likelihood="autoregressive_logistic_mixture"),
     }
     runs.fit_sampler(made["mixture"], "gmm", 3)

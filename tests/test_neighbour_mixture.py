@@ -17,6 +17,7 @@ from test_logistic_mixture import bin_probability, unpack
 import keras_vae
 from keras_vae.distributions import likelihoods
 from keras_vae.distributions.logistic_mixture import parameter_count
+from keras_vae.distributions.neighbour_context import GRADIENTS, Context
 from keras_vae.distributions.neighbour_mixture import (
     NEIGHBOURS,
     AutoregressiveLogisticMixture,
@@ -24,56 +25,87 @@ from keras_vae.distributions.neighbour_mixture import (
 )
 
 
-def reference_parts(params, components, channels, neighbours):
-    """The mixture's parameters and the neighbour coefficients b, float64."""
+def reference_parts(params, components, channels, context):
+    """The mixture's parameters, the shift coefficients b (`(N, K, C)` per
+    pixel, or `(N, C, K, C)` with `cross_channel`: source channel d second)
+    and the scale coefficients e (`(M, K, C)`, or None), float64."""
     base = parameter_count(channels, components)
     p = np.asarray(params, "float64")
-    b = p[..., base:].reshape(p.shape[:-1] + (neighbours, components, channels))
-    return (*unpack(p[..., :base], components, channels), b)
+    shifts = context.neighbours * (channels if context.cross_channel else 1)
+    b = p[..., base:base + shifts * components * channels].reshape(
+        p.shape[:-1] + ((context.neighbours, channels) if context.cross_channel
+                        else (context.neighbours,)) + (components, channels))
+    e = p[..., base + shifts * components * channels:].reshape(
+        p.shape[:-1] + (len(GRADIENTS), components, channels)) if context.local_scales else None
+    return (*unpack(p[..., :base], components, channels), b, e)
 
 
-def shifted_locs(parts, image, i, j, neighbours):
-    """Pixel (i, j)'s locations shifted by the neighbours of `image` in
-    [0, 1] that lie inside it (0 shift outside: mid-grey)."""
-    _, locs, _, _, b = parts
-    h, w, _ = image.shape
+def centred(image, i, j):
+    """Pixel (i, j) of `image` in [0, 1], centred; 0 outside (mid-grey)."""
+    h, w, channels = image.shape
+    return image[i, j] - 0.5 if 0 <= i < h and 0 <= j < w else np.zeros(channels)
+
+
+def shifted_locs(parts, image, i, j, context):
+    """Pixel (i, j)'s locations shifted by the neighbours of `image`."""
+    _, locs, _, _, b, _ = parts
     shifted = locs[i, j].copy()
-    for n, (dy, dx) in enumerate(NEIGHBOURS[:neighbours]):
-        if 0 <= i + dy < h and 0 <= j + dx < w:
-            shifted += b[i, j, n] * (image[i + dy, j + dx] - 0.5)
+    for n, (dy, dx) in enumerate(NEIGHBOURS[:context.neighbours]):
+        value = centred(image, i + dy, j + dx)
+        if context.cross_channel:
+            for d in range(image.shape[2]):
+                shifted += b[i, j, n, d] * value[d]
+        else:
+            shifted += b[i, j, n] * value
     return shifted
 
 
-def reference_log_prob(params, levels, components, neighbours):
-    """Σ_ij log Σ_k π_k Π_c P(x_c | loc shifted by the neighbours and x_<c)."""
+def widened_scales(parts, image, i, j, context):
+    """Pixel (i, j)'s scales widened by the local gradients of `image`."""
+    _, _, scales, _, _, e = parts
+    widened = scales[i, j].copy()
+    if context.local_scales:
+        for m, ((ay, ax), (by, bx)) in enumerate(GRADIENTS):
+            gradient = np.abs(centred(image, i + ay, j + ax) - centred(image, i + by, j + bx))
+            widened += np.logaddexp(0.0, e[i, j, m]) * 255.0 * gradient
+    return widened
+
+
+def reference_log_prob(params, levels, components, context):
+    """Σ_ij log Σ_k π_k Π_c P(x_c | loc shifted by the neighbours and x_<c,
+    scale widened by the local gradients)."""
+    context = as_context(context)
     h, w, channels = levels.shape
-    parts = reference_parts(params, components, channels, neighbours)
-    log_weights, _, scales, coefficients, _ = parts
+    parts = reference_parts(params, components, channels, context)
+    log_weights, _, _, coefficients, _, _ = parts
     x, total = levels / 255.0, 0.0
     for i, j in itertools.product(range(h), range(w)):
-        locs, per_component, pair = shifted_locs(parts, x, i, j, neighbours), \
+        locs, per_component, pair = shifted_locs(parts, x, i, j, context), \
             log_weights[i, j].copy(), 0
+        scales = widened_scales(parts, x, i, j, context)
         for c in range(channels):
             mean = locs[:, c].copy()
             for before in range(c):
                 mean += coefficients[i, j, :, pair] * x[i, j, before]
                 pair += 1
             per_component += np.log(bin_probability(levels[i, j, c], 255.0 * mean,
-                                                    scales[i, j, :, c]))
+                                                    scales[:, c]))
         total += logsumexp(per_component)
     return total
 
 
-def reference_draw(params, noise, components, neighbours):
+def reference_draw(params, noise, components, context):
     """The image that `noise` (the Gumbels and uniforms) picks, drawn pixel
     after pixel in raster order."""
+    context = as_context(context)
     gumbel, uniforms = (np.asarray(part, "float64") for part in noise)
     h, w, channels = uniforms.shape
-    parts = reference_parts(params, components, channels, neighbours)
-    log_weights, _, scales, coefficients, _ = parts
+    parts = reference_parts(params, components, channels, context)
+    log_weights, _, _, coefficients, _, _ = parts
     image = np.full((h, w, channels), np.nan)  # a pixel not drawn yet is never read
     for i, j in itertools.product(range(h), range(w)):
-        locs, pair = shifted_locs(parts, image, i, j, neighbours), 0
+        locs, pair = shifted_locs(parts, image, i, j, context), 0
+        scales = widened_scales(parts, image, i, j, context)
         k = np.argmax(log_weights[i, j] + gumbel[i, j])
         for c in range(channels):
             mean = locs[k, c]
@@ -81,19 +113,20 @@ def reference_draw(params, noise, components, neighbours):
                 mean += coefficients[i, j, k, pair] * image[i, j, before]
                 pair += 1
             u = uniforms[i, j, c]
-            logistic = 255.0 * mean + scales[i, j, k, c] * (np.log(u) - np.log1p(-u))
+            logistic = 255.0 * mean + scales[k, c] * (np.log(u) - np.log1p(-u))
             image[i, j, c] = np.clip(np.round(logistic), 0, 255) / 255.0
     return image
 
 
-def reference_mean(params, components, channels, neighbours, h, w):
+def reference_mean(params, components, channels, context, h, w):
     """E[x], pixel after pixel: each component's mean given the neighbours'
     means and the channels before (clipped to [0, 1]), mixed by weight."""
-    parts = reference_parts(params, components, channels, neighbours)
-    log_weights, _, _, coefficients, _ = parts
+    context = as_context(context)
+    parts = reference_parts(params, components, channels, context)
+    log_weights, _, _, coefficients, _, _ = parts
     image = np.full((h, w, channels), np.nan)
     for i, j in itertools.product(range(h), range(w)):
-        locs, pair, means = shifted_locs(parts, image, i, j, neighbours), 0, []
+        locs, pair, means = shifted_locs(parts, image, i, j, context), 0, []
         for c in range(channels):
             mean = locs[:, c].copy()
             for before in range(c):
@@ -102,6 +135,11 @@ def reference_mean(params, components, channels, neighbours, h, w):
             means.append(mean)
         image[i, j] = np.exp(log_weights[i, j]) @ np.clip(np.stack(means, -1), 0.0, 1.0)
     return image
+
+
+def as_context(context):
+    """A `Context`; an int N is the default likelihood's (every channel, local scales)."""
+    return Context(context, True, True) if isinstance(context, int) else context
 
 
 def random_params(likelihood, shape, seed, coefficient_scale=3.0):
@@ -237,26 +275,47 @@ def test_passes_are_the_longest_chain():
     assert passes(3, 3, 4) == 2 * 3 + 3 - 2   # a row, then up-right makes it 2H + W − 2
     assert passes(32, 32, 4) == 94 and passes(32, 32, 1) == 32
     assert passes(32, 32, 12) == 3 * 31 + 32
+    # local scales read the up-right neighbour's row too (up − up-left, ...)
+    assert Context(1, False, False).passes(32, 32) == 32
+    assert Context(1, False, True).passes(32, 32) == 94
 
 
 def test_config_errors_and_the_model():
     likelihood = likelihoods.get("autoregressive_logistic_mixture")
-    assert likelihood.get_config() == {"components": 5, "min_scale": 0.01, "neighbours": 4}
-    assert likelihood.output_channels(3) == 5 * (1 + 6 + 3) + 5 * 3 * 4
-    saved = keras.saving.serialize_keras_object(AutoregressiveLogisticMixture(2, 12))
+    assert likelihood.get_config() == {"components": 5, "min_scale": 0.01, "neighbours": 4,
+                                       "cross_channel": True, "local_scales": True}
+    # K·(1 + 2C + C(C−1)/2), then K·C for N·C shift blocks and 5 scale blocks
+    assert likelihood.output_channels(3) == 5 * (1 + 6 + 3) + 5 * 3 * (4 * 3 + 5)
+    assert AutoregressiveLogisticMixture(5, 4, cross_channel=False, local_scales=False
+                                         ).output_channels(3) == 5 * 10 + 5 * 3 * 4
+    assert AutoregressiveLogisticMixture(5, 4, local_scales=False
+                                         ).output_channels(3) == 5 * 10 + 5 * 3 * 12
+    assert AutoregressiveLogisticMixture(5, 4, cross_channel=False
+                                         ).output_channels(3) == 5 * 10 + 5 * 3 * 9
+    saved = keras.saving.serialize_keras_object(
+        AutoregressiveLogisticMixture(2, 12, local_scales=False))
     restored = likelihoods.get(saved)
     assert type(restored) is AutoregressiveLogisticMixture and restored.get_config() == {
-        "components": 2, "min_scale": 0.01, "neighbours": 12}
+        "components": 2, "min_scale": 0.01, "neighbours": 12, "cross_channel": True,
+        "local_scales": False}
+    # a model saved before the two switches existed: the same-channel shift
+    for key in ("cross_channel", "local_scales"):
+        del saved["config"][key]
+    assert likelihoods.get(saved).context == Context(12, False, False)
     for bad in (0, 13, 2.0, True, "4"):
         with pytest.raises(ValueError, match=r"Expected an integer from 1 to 12 for neighbours"):
             AutoregressiveLogisticMixture(neighbours=bad)
+    for name in ("cross_channel", "local_scales"):
+        with pytest.raises(ValueError, match=rf"Expected True or False for {name}. "
+                                             rf"Received: {name}=1"):
+            AutoregressiveLogisticMixture(**{name: 1})
     with pytest.raises(ValueError, match=r"needs images shaped \(height, width, channels\). "
                                          r"Received input_shape=\(64,\)"):
         keras_vae.VAE((64,), likelihood="autoregressive_logistic_mixture")
     vae = keras_vae.VAE((6, 5, 3), latent_dim=2, decoder="conv", encoder="conv",
                         conv_filters=(4, 4),
                         likelihood=AutoregressiveLogisticMixture(2, neighbours=3))
-    assert vae.decoder.output_shape[1:] == (6, 5, 2 * 10 + 2 * 3 * 3)
+    assert vae.decoder.output_shape[1:] == (6, 5, 2 * 10 + 2 * 3 * (3 * 3 + 5))
     assert vae.decode(np.zeros((2, 2), "float32")).shape == (2, 6, 5, 3)
 
 
@@ -293,9 +352,11 @@ def test_outputs_that_are_not_an_image_of_known_size_are_refused():
         with pytest.raises(ValueError, match=r"of a fixed size.*decoder outputs of shape "
                                              + re.escape(str(unknown))):
             traced.get_concrete_function()
-    with pytest.raises(ValueError, match=r"Expected K·\(1 \+ 2C \+ C\(C−1\)/2\) \+ K·C·N "
+    with pytest.raises(ValueError, match=r"Expected K·\(1 \+ 2C \+ C\(C−1\)/2\) \+ K·C·B "
                                          r"decoder outputs per pixel for K=2 components and "
-                                         r"N=4 neighbours. Received 15, which no number"):
+                                         r"the B blocks of Context\(neighbours=4, "
+                                         r"cross_channel=True, local_scales=True\) .*"
+                                         r"Received 25, which no number"):
         likelihood.distribution(np.concatenate([params, params[..., :1]], -1)[None], 3)
 
 
@@ -319,3 +380,40 @@ def test_the_web_pages_float32_and_int8_files_decode_as_keras(tmp_path):
     for name, tolerance in (("float32", 1e-5), ("int8", 0.02)):
         generator = edge.LiteRTGenerator(str(tmp_path / f"vae_{name}.tflite"))
         np.testing.assert_allclose(generator.decode(z), want, atol=tolerance, err_msg=name)
+
+
+@pytest.mark.parametrize("cross_channel,local_scales",
+                         [(False, False), (True, False), (False, True), (True, True)])
+def test_each_part_of_the_context_matches_the_raster_references(cross_channel, local_scales):
+    """log p, a draw for the same noise and the mean, with each switch of
+    `neighbour_context` on and off, against the raster float64 references."""
+    likelihood = AutoregressiveLogisticMixture(3, 4, cross_channel=cross_channel,
+                                               local_scales=local_scales)
+    context, shape = likelihood.context, (5, 6, 3)
+    params = random_params(likelihood, shape, seed=11, coefficient_scale=1.0)
+    params[..., 3 + 9:3 + 18] += 1.0  # wider scales: draws spread over the levels
+    levels = np.random.default_rng(3).integers(0, 256, shape).astype("float64")
+    distribution = likelihood.distribution(params[None], 3)
+    got = np.asarray(likelihood.log_prob(distribution, (levels / 255.0)[None]
+                                         .astype("float32")))[0]
+    want = reference_log_prob(params, levels, 3, context)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-3)
+    noise = distribution.noise((5, 6))
+    drawn = np.asarray(distribution.draw(noise))[0]
+    want_drawn = reference_draw(params, [np.asarray(part)[0] for part in noise], 3, context)
+    levels_off = np.abs(np.round(255.0 * drawn) - np.round(255.0 * want_drawn))
+    assert np.mean(levels_off == 0) >= 0.99 and levels_off.max() <= 2
+    np.testing.assert_allclose(np.asarray(likelihood.mean(params[None]))[0],
+                               reference_mean(params, 3, 3, context, *shape[:2]), atol=1e-5)
+
+
+def test_the_run_options_set_the_context():
+    from keras_vae.runs import config, model_options
+
+    kwargs = model_options.model_kwargs(config.resolve(
+        {"likelihood": "autoregressive_logistic_mixture", "mixture_neighbours": 2,
+         "mixture_cross_channel": False, "mixture_local_scales": "true"}))
+    assert kwargs["likelihood"].context == Context(2, False, True)
+    kwargs = model_options.model_kwargs(config.resolve(
+        {"likelihood": "autoregressive_logistic_mixture", "mixture_local_scales": False}))
+    assert kwargs["likelihood"].context == Context(4, True, False)

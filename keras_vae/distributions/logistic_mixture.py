@@ -26,12 +26,13 @@ min_scale + INITIAL_SCALE · softplus(r + softplus⁻¹(1)), INITIAL_SCALE at
 r = 0) and K·C(C−1)/2 raw coupling coefficients a.
 """
 
+import functools
 import math
 
 import keras
 import tensorflow as tf
 
-from keras_vae.distributions import likelihoods
+from keras_vae.distributions import fused, likelihoods
 from keras_vae.distributions import scale as scale_lib
 from keras_vae.distributions.scale import positive_scale
 
@@ -51,6 +52,39 @@ def channels_of(per_pixel, components):
     per_component = per_pixel // components
     # C² + 3C + 2 − 2·per_component = 0
     return int(round((-3 + math.sqrt(1 + 8 * per_component)) / 2))
+
+
+def coupled_means(locs, coefficients, x):
+    """μ_kc on the 0–255 scale, `batch + pixels + (K, C)`, for channels `x`
+    (data in [0, 1]): each loc shifted by the channels before."""
+    means, pair = [], 0
+    for channel in range(locs.shape[-1]):
+        mean = locs[..., channel]
+        for before in range(channel):
+            mean = mean + coefficients[..., pair] * x[..., before]
+            pair += 1
+        means.append(mean)
+    return LEVELS * tf.stack(means, axis=-1)
+
+
+def log_prob(log_weights, locs, scales, coefficients, x, event_ndims):
+    """log p(x) in nats per example of the mixture with these parameters
+    (`Mixture`'s attributes) for data `x` in [0, 1]."""
+    levels = tf.round(LEVELS * x)
+    means = coupled_means(locs, coefficients, levels[..., None, :] / LEVELS)
+    centred = levels[..., None, :] - means
+    a = (centred - 0.5) / scales
+    b = (centred + 0.5) / scales
+    log_cdf_b = -scale_lib.softplus(-b)       # log σ(b): all mass below b
+    log_survival_a = -scale_lib.softplus(a)   # log (1 − σ(a)): all mass above a
+    # log(1 − e^(a−b)) with a − b = −1/s; −expm1 is exact for tiny 1/s.
+    log_width = tf.math.log(-tf.math.expm1(-1.0 / scales))
+    inside = log_cdf_b + log_survival_a + log_width
+    level = levels[..., None, :]
+    per_channel = tf.where(level <= 0.0, log_cdf_b,
+                           tf.where(level >= LEVELS, log_survival_a, inside))
+    per_pixel = tf.reduce_logsumexp(log_weights + tf.reduce_sum(per_channel, axis=-1), axis=-1)
+    return tf.reduce_sum(per_pixel, axis=tf.range(-(event_ndims - 1), 0))
 
 
 class Mixture:
@@ -78,34 +112,17 @@ class Mixture:
     def _means(self, x):
         """μ_kc on the 0–255 scale for channels `x` (data in [0, 1]),
         `batch + pixels + (K, C)`: each loc shifted by the channels before."""
-        means, pair = [], 0
-        for channel in range(self.channels):
-            mean = self.locs[..., channel]
-            for before in range(channel):
-                mean = mean + self.coefficients[..., pair] * x[..., before]
-                pair += 1
-            means.append(mean)
-        return LEVELS * tf.stack(means, axis=-1)
+        return coupled_means(self.locs, self.coefficients, x)
 
     def log_prob(self, x):
-        """log p(x|z) in nats per example."""
+        """log p(x|z) in nats per example (fused by XLA in a training graph:
+        `keras_vae.distributions.fused`)."""
         x = tf.cast(x, tf.float32)
-        levels = tf.round(LEVELS * x)
-        means = self._means(levels[..., None, :] / LEVELS)
-        centred = levels[..., None, :] - means
-        a = (centred - 0.5) / self.scales
-        b = (centred + 0.5) / self.scales
-        log_cdf_b = -scale_lib.softplus(-b)       # log σ(b): all mass below b
-        log_survival_a = -scale_lib.softplus(a)   # log (1 − σ(a)): all mass above a
-        # log(1 − e^(a−b)) with a − b = −1/s; −expm1 is exact for tiny 1/s.
-        log_width = tf.math.log(-tf.math.expm1(-1.0 / self.scales))
-        inside = log_cdf_b + log_survival_a + log_width
-        level = levels[..., None, :]
-        per_channel = tf.where(level <= 0.0, log_cdf_b,
-                               tf.where(level >= LEVELS, log_survival_a, inside))
-        per_pixel = tf.reduce_logsumexp(
-            self.log_weights + tf.reduce_sum(per_channel, axis=-1), axis=-1)
-        return tf.reduce_sum(per_pixel, axis=tf.range(-(self.event_ndims - 1), 0))
+        parameters = (self.log_weights, self.locs, self.scales, self.coefficients)
+        return fused.per_example(
+            functools.partial(log_prob, event_ndims=self.event_ndims), parameters, x,
+            batch_rank=len(self.locs.shape) - self.event_ndims - 1,
+            event_ndims=self.event_ndims)
 
     def mean(self):
         """The mixture's mean in [0, 1]: Σ_k π_k m_k with m_kc = loc_kc +

@@ -6,6 +6,7 @@ import tensorflow as tf
 from keras import ops
 
 from keras_vae import validation
+from keras_vae.distributions import fused
 from keras_vae.training import callbacks as callbacks_lib
 from keras_vae.training import distribute
 from keras_vae.training import replicas as replicas_lib
@@ -19,7 +20,10 @@ class CheckedFitting:
     """
 
     def train_step(self, data):
-        with replicas_lib.global_batch(self, keras.utils.unpack_x_y_sample_weight(data)[0]):
+        # fused.training_step: the likelihood's log-probability and its
+        # gradient trace as one XLA kernel (keras_vae.distributions.fused).
+        with replicas_lib.global_batch(self, keras.utils.unpack_x_y_sample_weight(data)[0]), \
+                fused.training_step():
             return self._multi_worker_logs(super().train_step(data))
 
     def test_step(self, data):

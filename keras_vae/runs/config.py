@@ -66,6 +66,10 @@ _EXTRA = {
                            "autoregressive_logistic_mixture (default: the likelihood's own, 5)"),
     "mixture_neighbours": (int, None, "causal neighbours N (1 to 12) that predict each pixel "
                            "in autoregressive_logistic_mixture (default: 4)"),
+    "mixture_cross_channel": (bool, None, "autoregressive_logistic_mixture: shift each "
+                              "channel by every channel of the neighbours (default: true)"),
+    "mixture_local_scales": (bool, None, "autoregressive_logistic_mixture: widen each "
+                             "logistic by the local gradients (default: true)"),
     "kl_warmup_epochs": (int, 0, "raise the KL weight linearly over this many epochs"),
     "kl_cycle_epochs": (int, 0, "cyclical KL annealing with cycles of this many epochs"),
     "prior_components": (int, None, "components of mixture_of_gaussians or vamp "

@@ -36,16 +36,18 @@ def model_kwargs(config):
 
 
 def _mixture(config, kwargs):
-    """The logistic mixtures' components K and neighbours N, where set."""
+    """The logistic mixtures' components K, neighbours N and context
+    switches, where set."""
     from keras_vae.distributions import logistic_mixture, neighbour_mixture
 
     name, classes = config["likelihood"], {
         "discretized_logistic_mixture": logistic_mixture.DiscretizedLogisticMixture,
         "autoregressive_logistic_mixture": neighbour_mixture.AutoregressiveLogisticMixture}
-    set_options = {option: config[f"mixture_{option}"] for option in ("components", "neighbours")
-                   if config[f"mixture_{option}"]}
+    set_options = {option: config[f"mixture_{option}"]
+                   for option in ("components", "neighbours", "cross_channel", "local_scales")
+                   if config[f"mixture_{option}"] is not None}
     for option in set_options:
-        applies_to = list(classes)[1:] if option == "neighbours" else list(classes)
+        applies_to = list(classes)[1:] if option != "components" else list(classes)
         if name not in applies_to:
             raise ValueError(
                 f"mixture_{option} applies to the {' and '.join(applies_to)} "
