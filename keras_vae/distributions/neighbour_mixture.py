@@ -62,7 +62,9 @@ def passes(height, width, neighbours):
 
 class NeighbourMixture(logistic_mixture.Mixture):
     """p(x|z) for decoder outputs `params`, `batch + (H, W, P)`: the mixture
-    of `Mixture` with each location shifted by the pixel's neighbours."""
+    of `Mixture` with each location shifted by the pixel's neighbours and,
+    with local scales, each scale widened by its local gradients
+    (`neighbour_context.Context`)."""
 
     def __init__(self, params, event_ndims, components, min_scale, context):
         if event_ndims != 3 or params.shape[-3] is None or params.shape[-2] is None:
