@@ -19,30 +19,24 @@ Mathematical details, for z and components k with means μ_k:
                      log N = −½ |y|² − Σ_i log L_ii − (D/2) log 2π
 """
 
-import contextlib
 import math
-import threading
 
 import tensorflow as tf
 
-_STATE = threading.local()
+from keras_vae.distributions import thread_flag
+
+_DEVICE_GRAPH = thread_flag.ThreadFlag()
 
 
-@contextlib.contextmanager
 def device_graph():
     """Within the block, the mixture priors trace their log densities in the
     direct float32 forms of this module (for a LiteRT file)."""
-    previous = active()
-    _STATE.on = True
-    try:
-        yield
-    finally:
-        _STATE.on = previous
+    return _DEVICE_GRAPH.on()
 
 
 def active():
     """Whether a `device_graph()` block is open in this thread."""
-    return getattr(_STATE, "on", False)
+    return _DEVICE_GRAPH.active()
 
 
 def diagonal_mixture(z, locs, scales, logits):

@@ -25,29 +25,22 @@ must hold no XLA cluster (TF Serving runs none unless started with
 plain operations too; both forms compute the same values.
 """
 
-import contextlib
-import threading
-
 import tensorflow as tf
 
-_STATE = threading.local()
+from keras_vae.distributions import thread_flag
+
+_TRAINING_STEP = thread_flag.ThreadFlag()
 
 
-@contextlib.contextmanager
 def training_step():
     """Within the block, graphs trace `per_example` as one XLA kernel (a
     training step, whose gradient is taken)."""
-    previous = active()
-    _STATE.on = True
-    try:
-        yield
-    finally:
-        _STATE.on = previous
+    return _TRAINING_STEP.on()
 
 
 def active():
     """Whether a `training_step()` block is open in this thread."""
-    return getattr(_STATE, "on", False)
+    return _TRAINING_STEP.active()
 
 
 def per_example(function, parameters, data, batch_rank, event_ndims):
