@@ -93,6 +93,7 @@ TRAIN_CASES = [
     (["--learning-rate", "0"], "Invalid value for learning_rate: 0"),
     (["--learning-rate", "nan"], "Invalid value for learning_rate: nan"),
     (["--learning-rate", "inf"], "Invalid value for learning_rate: inf"),
+    (["--clipnorm", "0"], "Invalid value for clipnorm: 0"),
     (["--kl-weight", "-1"], "Invalid value for kl_weight: -1"),
     (["--kl-weight", "nan"], "Invalid value for kl_weight: nan"),
     (["--free-bits", "-0.5"], "Invalid value for free_bits: -0.5"),

@@ -183,7 +183,9 @@ def test_photo_benchmark_quick_mode(tmp_path):
               "VAE: resnet + discretized logistic",
               "VAE: resnet + autoregressive mixture + augment",
               "VAE: resnet + autoregressive mixture (12 neighbours) + augment",
-              "VAE: resnet + autoregressive mixture (every channel, local scales) + augment"}
+              "VAE: resnet + autoregressive mixture (every channel, local scales) + augment",
+              "VAE: resnet + autoregressive mixture (every channel, local scales) + augment, "
+              "clipped"}
     assert set(bits) == codecs | models
     assert all(0 < bits[name] < 8 for name in codecs)   # crops of natural photos
     assert all(np.isfinite(bits[name]) and bits[name] > 0 for name in models)
@@ -192,6 +194,12 @@ def test_photo_benchmark_quick_mode(tmp_path):
         row = results[name.removeprefix("VAE: ")]
         assert row["iw"] <= row["elbo"] + 0.05
         assert (work / "runs" / os.path.basename(row["run"]) / "samples.png").exists()
+        # The last row trains as examples/photos.yaml says; the others as before.
+        config = json.loads((work / "runs" / os.path.basename(row["run"]) / "config.json")
+                            .read_text())
+        clipped = name.endswith(", clipped")
+        assert (config["learning_rate"], config["clipnorm"]) == (
+            (0.001, 20000.0) if clipped else (0.002, None)), name
     picture = tmp_path / "photos-autoregressive-draws.png"  # beside the report (--out)
     assert picture.read_bytes().startswith(b"\x89PNG")
 

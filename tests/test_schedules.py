@@ -44,7 +44,9 @@ def test_minutes_and_cosine_from_the_command_line(tmp_path, capsys):
     run = tmp_path / "run"
     assert cli.main(["train", "--limit", "128", "--epochs", "40", "--hidden-units", "8",
                      "--latent-dim", "2", "--batch-size", "64", "--minutes", "0.00001",
-                     "--lr-schedule", "cosine", "--run-dir", str(run)]) == 0
+                     "--lr-schedule", "cosine", "--clipnorm", "2.5",
+                     "--run-dir", str(run)]) == 0
+    assert keras.saving.load_model(run / "model.keras").optimizer.global_clipnorm == 2.5
     rows = list(csv.DictReader(open(run / "history.csv")))
     assert len(rows) == 1  # the budget ended training after its first epoch
     assert os.path.exists(run / "model.keras")
@@ -53,6 +55,29 @@ def test_minutes_and_cosine_from_the_command_line(tmp_path, capsys):
     assert "Unknown lr_schedule: 'step'" in capsys.readouterr().err
     assert cli.main(["train", "--minutes", "0", "--run-dir", str(tmp_path / "x")]) == 2
     assert "Invalid value for minutes: 0.0" in capsys.readouterr().err
+
+
+def test_clipnorm_scales_a_large_gradient_down_to_that_global_norm():
+    from keras_vae.runs import build, config
+
+    def step(clipnorm, gradients):
+        weights = [keras.Variable(np.zeros(3, "float32")), keras.Variable(np.zeros(1, "float32"))]
+        settings = {**config.defaults(), "optimizer": "sgd", "learning_rate": 0.5,
+                    "clipnorm": clipnorm}
+        build.optimizer(settings).apply_gradients(
+            zip([np.asarray(g, "float32") for g in gradients], weights, strict=True))
+        return [np.asarray(w) for w in weights]
+
+    large = [[3.0, 0.0, 0.0], [4.0]]  # global norm 5
+    # Scaled to norm 1 as a whole (each variable clipped alone would give
+    # [-0.5, 0, 0] and [-0.5]), then a step of 0.5.
+    for got, want in zip(step(1.0, large), [[-0.3, 0.0, 0.0], [-0.4]], strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-6)
+    for got, want in zip(step(None, large), [[-1.5, 0.0, 0.0], [-2.0]], strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-6)
+    small = [[0.3, 0.0, 0.0], [0.4]]  # norm 0.5: below the bound, unchanged
+    for got, want in zip(step(1.0, small), [[-0.15, 0.0, 0.0], [-0.2]], strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-6)
 
 
 def test_the_cosine_follows_the_time_budget():

@@ -143,11 +143,11 @@ def with_num_classes(config, splits):
 
 
 def optimizer(config):
+    settings = {"learning_rate": config["learning_rate"]}
+    if config.get("clipnorm") is not None:
+        settings["global_clipnorm"] = config["clipnorm"]
     try:
-        return keras.optimizers.get(
-            {"class_name": config["optimizer"],
-             "config": {"learning_rate": config["learning_rate"]}}
-        )
+        return keras.optimizers.get({"class_name": config["optimizer"], "config": settings})
     except ValueError:
         raise ValueError(
             f"Unknown optimizer: {config['optimizer']!r}. Expected a Keras "

@@ -87,6 +87,8 @@ _EXTRA = {
 _TRAINING = {
     "optimizer": (str, "adam", "any Keras optimizer name (adam, rmsprop, adagrad, ...)"),
     "learning_rate": (float, 1e-3, "the optimizer's learning rate"),
+    "clipnorm": (float, None, "scale each step's gradient down to this global norm when it "
+                 "is larger (Keras' global_clipnorm; default: no clipping)"),
     "epochs": (int, 10, "training epochs"),
     "batch_size": (int, 128, "global batch size, split across replicas"),
     "seed": (int, 0, "seeds weights, noise, shuffling and binarization"),
@@ -168,7 +170,8 @@ RANGES = {
     "mixture_components": (1, 1000), "latent_dims": (1, 65536),
     "hierarchy_units": (1, 65536),
     "num_classes": (1, 100_000), "kl_warmup_epochs": (0, None), "kl_cycle_epochs": (0, None),
-    "learning_rate": (1e-12, 100.0), "epochs": (1, 1_000_000), "batch_size": (1, 10_000_000),
+    "learning_rate": (1e-12, 100.0), "clipnorm": (1e-12, None), "epochs": (1, 1_000_000),
+    "batch_size": (1, 10_000_000),
     "seed": (0, 2**31 - 1), "steps_per_execution": (1, 100_000), "minutes": (1e-6, 1e6),
     "max_memory": (1e-3, 1e9), "max_minutes": (1e-6, 1e9),
 }
