@@ -360,6 +360,7 @@ def test_outputs_that_are_not_an_image_of_known_size_are_refused():
         likelihood.distribution(np.concatenate([params, params[..., :1]], -1)[None], 3)
 
 
+@pytest.mark.long  # 10 s; the matrix's autoregressive cells export float32 LiteRT in make test
 def test_the_web_pages_float32_and_int8_files_decode_as_keras(tmp_path):
     """The LiteRT files of the web page (float32, and int8 calibrated on
     draws from the prior), whose passes are unrolled: the int8 converter

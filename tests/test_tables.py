@@ -116,6 +116,8 @@ def table_run(tmp_path_factory):
     return run, folder, normal, pictures
 
 
+@pytest.mark.long  # 15 s: detect and export from the command line (the matrix's table cells
+# export and score in make test; the edge script's test below exports this run itself)
 def test_a_table_from_csv_to_the_flags_of_a_litert_file(table_run):
     run, folder, _, pictures = table_run
     assert pictures == ["latent_map.png", "training_curves.png"]  # the rows' codes can be drawn

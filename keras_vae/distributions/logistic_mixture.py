@@ -160,20 +160,28 @@ class Mixture:
             minval=1e-7, maxval=1.0 - 1e-7)
         return gumbel, uniforms
 
-    def draw(self, noise):
+    def choice(self, noise):
+        """What `noise` (from `noise()`) fixes before any channel is drawn:
+        the component of the largest log-weight + Gumbel (one-hot), and the
+        standard logistic log(u) − log(1 − u) of each uniform."""
+        gumbel, uniforms = noise
+        chosen = tf.one_hot(tf.argmax(self.log_weights + gumbel, axis=-1), self.components)
+        return chosen, tf.math.log(uniforms) - tf.math.log1p(-uniforms)
+
+    def draw(self, noise, choice=None):
         """The image that `noise` (from `noise()`) picks: the component of
         the largest log-weight + Gumbel, then each channel in order, by the
-        inverse of its logistic's CDF at the uniform, rounded to a level."""
-        gumbel, uniforms = noise
+        inverse of its logistic's CDF at the uniform, rounded to a level.
+        `choice`: `choice(noise)` if made already (a pixel-by-pixel draw
+        makes it once for all its passes)."""
+        chosen, logistic_noise = self.choice(noise) if choice is None else choice
         shape = tf.shape(self.log_weights)
-        chosen = tf.one_hot(tf.argmax(self.log_weights + gumbel, axis=-1), self.components)
         drawn = []
         for channel in range(self.channels):
             x = tf.stack(drawn + [tf.zeros(shape[:-1])] * (self.channels - channel), -1)
             mean = tf.reduce_sum(chosen * self._means(x[..., None, :])[..., channel], -1)
             scale = tf.reduce_sum(chosen * self.scales[..., channel], -1)
-            u = uniforms[..., channel]
-            logistic = mean + scale * (tf.math.log(u) - tf.math.log1p(-u))
+            logistic = mean + scale * logistic_noise[..., channel]
             drawn.append(tf.clip_by_value(tf.round(logistic), 0.0, LEVELS) / LEVELS)
         return tf.stack(drawn, axis=-1)
 

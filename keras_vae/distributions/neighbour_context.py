@@ -87,12 +87,23 @@ class Context:
         """T: the longest chain of pixels that depend on each other."""
         return passes(height, width, self.offsets())
 
+    def prepare(self, blocks):
+        """The decoder's `blocks` of coefficients (`blocks(C)` tensors,
+        `batch + (H, W, K, C)`, in the order of the module docstring) as
+        `apply` takes them: each scale block e as 255 · softplus(e). Done
+        once for all the passes of a draw or the mean."""
+        blocks = list(blocks)
+        if not self.local_scales:
+            return blocks
+        first = len(blocks) - len(GRADIENTS)
+        return blocks[:first] + [LEVELS * scale_lib.softplus(block) for block in blocks[first:]]
+
     def apply(self, locs, scales, blocks, x):
         """`(locs, scales)` given the neighbours in images `x` (in [0, 1]),
-        for the `blocks` of coefficients (`blocks(C)` tensors, `batch + (H,
-        W, K, C)`, in the order of the module docstring)."""
+        for `blocks` from `prepare`. `scales` None: the locations alone
+        (and None back)."""
         x = tf.cast(x, tf.float32)
-        offsets = self.offsets()
+        offsets = self.offsets() if scales is not None else NEIGHBOURS[:self.neighbours]
         at = dict(zip(offsets, shifted(x, offsets), strict=True))
         blocks = iter(blocks)
         for offset in NEIGHBOURS[:self.neighbours]:
@@ -102,8 +113,7 @@ class Context:
                     locs = locs + next(blocks) * value
             else:
                 locs = locs + next(blocks) * at[offset][..., None, :]
-        if self.local_scales:
+        if self.local_scales and scales is not None:
             for a, b in GRADIENTS:
-                scales = scales + scale_lib.softplus(next(blocks)) * (
-                    LEVELS * tf.abs(at[a] - at[b])[..., None, :])
+                scales = scales + next(blocks) * tf.abs(at[a] - at[b])[..., None, :]
         return locs, scales

@@ -93,12 +93,18 @@ class NeighbourMixture(logistic_mixture.Mixture):
             tf.reshape(block, shape)
             for block in tf.split(params[..., base:], context.blocks(channels), axis=-1)]
 
-    def given(self, x):
+    def given(self, x, scales=True, blocks=None):
         """The factorised `Mixture` of each pixel given neighbours `x`
-        (`batch + (H, W, C)` in [0, 1]; the data's, or a canvas)."""
+        (`batch + (H, W, C)` in [0, 1]; the data's, or a canvas). With
+        `scales=False` only the locations are shifted (for the mean, which
+        the scales do not enter: fewer ops in each unrolled pass); `blocks`:
+        the coefficients' `Context.prepare`, if made already."""
+        if blocks is None:
+            blocks = self.context.prepare(self.context_coefficients)
         shifted = copy.copy(self)
-        shifted.locs, shifted.scales = self.context.apply(
-            self.locs, self.scales, self.context_coefficients, x)
+        shifted.locs, scales = self.context.apply(
+            self.locs, self.scales if scales else None, blocks, x)
+        shifted.scales = scales if scales is not None else self.scales
         return shifted
 
     def log_prob(self, x):
@@ -107,7 +113,7 @@ class NeighbourMixture(logistic_mixture.Mixture):
         `keras_vae.distributions.fused`)."""
         def log_prob(log_weights, locs, scales, coefficients, *rest):
             *blocks, x = rest
-            locs, scales = self.context.apply(locs, scales, blocks, x)
+            locs, scales = self.context.apply(locs, scales, self.context.prepare(blocks), x)
             return logistic_mixture.log_prob(log_weights, locs, scales, coefficients, x,
                                              event_ndims=3)
 
@@ -138,13 +144,16 @@ class NeighbourMixture(logistic_mixture.Mixture):
     def mean(self):
         """E[x] in [0, 1]: each pixel's mixture mean given its neighbours'
         means (module docstring), pixel after pixel."""
-        return self._passes(lambda canvas: logistic_mixture.Mixture.mean(self.given(canvas)))
+        blocks = self.context.prepare(self.context_coefficients)
+        return self._passes(lambda canvas: logistic_mixture.Mixture.mean(
+            self.given(canvas, scales=False, blocks=blocks)))
 
     def draw(self, noise):
         """The image that `noise` (from `noise()`) picks, pixel after pixel,
         each drawn from its mixture given the neighbours drawn before it."""
-        return self._passes(
-            lambda canvas: logistic_mixture.Mixture.draw(self.given(canvas), noise))
+        blocks, choice = self.context.prepare(self.context_coefficients), self.choice(noise)
+        return self._passes(lambda canvas: logistic_mixture.Mixture.draw(
+            self.given(canvas, blocks=blocks), noise, choice))
 
 
 def output_count(channels, components, context):
