@@ -52,8 +52,9 @@ def image_shape(levels):
 
 
 def images(n, seed=0, shape=IMAGE):
-    """`n` 8-bit blob images whose rows from the label's on are bright (the
-    label's row of an 8-pixel image: twice the label), and the labels."""
+    """`n` 8-bit images of `shape` with a bright band whose row the label
+    sets (rows 2·label to 2·label + 2 of an 8×8 image, row label of a
+    4×4 one), and the labels."""
     rng = np.random.default_rng(seed)
     labels = rng.integers(0, CLASSES, n)
     x = rng.integers(0, 60, (n,) + shape[:2])

@@ -138,3 +138,21 @@ def test_the_vae_fuses_its_training_step_only():
     tested = tf.function(vae.test_step).get_concrete_function(spec).graph.as_graph_def()
     assert xla_functions(tested) == []
     assert not fused.active()
+
+
+@pytest.mark.parametrize("shapes,data_batch,batch_rank,expected", [
+    ([(4, 3), (4, 3)], (4,), 1, True),        # one example of parameters per value
+    ([(2, 4, 3)], (4,), 2, True),             # samples of z: the data broadcast along them
+    ([(5, 3)], (1,), 1, True),                # one image against five examples' parameters
+    ([(None, 3)], (None,), 1, True),          # unknown, the same unknown
+    ([(4, 3), (5, 3)], (4,), 1, False),       # parameters of different batches
+    ([(4,)], (4,), 2, False),                 # fewer batch dimensions than batch_rank
+    ([(4, 3)], (2, 4), 1, False),             # the data has more batch dimensions
+    ([(None, 3)], (3,), 1, False),            # unknown parameters against 3 images
+    ([(4, 3)], (None,), 1, False),            # 4 examples against an unknown number
+    ([(1, 3)], (4,), 1, False),               # one example of parameters, four images
+])
+def test_the_static_check_fuses_only_where_each_value_has_its_own_parameters(
+        shapes, data_batch, batch_rank, expected):
+    parameters = [tf.TensorSpec(shape) for shape in shapes]
+    assert fused._one_value_per_example(parameters, data_batch, batch_rank) is expected
