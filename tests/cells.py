@@ -19,7 +19,8 @@ from keras_vae.runs import config as config_lib
 IMAGE = (8, 8, 1)
 #: The autoregressive mixture's images: its mean and draws go pass after
 #: pass (2H + W - 2 of them), each unrolled in the LiteRT exports, whose
-#: conversion took 25 s of a 34 s cell at 8x8 (10 passes at 4x4, not 22).
+#: conversion took most of such a cell at 8x8 (a throwaway timing: 25 of 34 s);
+#: 10 passes at 4x4, not 22.
 AUTOREGRESSIVE_IMAGE = (4, 4, 1)
 #: A table's row: 8 columns in their own units (input="table").
 TABLE = (8,)
