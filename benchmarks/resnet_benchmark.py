@@ -125,6 +125,52 @@ def log_prob_times(batch, repeats, calls=10):
     return rows
 
 
+def silu_times(batch, repeats, calls=10):
+    """{row: ms} of SiLU with its gradient on a batch of the largest
+    activations of the resnet (batch × 32×32×32): tf.nn.silu in a graph,
+    keras_vae's fused form (a training step's graph), PyTorch eager."""
+    import tensorflow as tf
+    import torch
+
+    from keras_vae.distributions import fused
+    from keras_vae.models import activations
+
+    x = np.random.default_rng(0).normal(size=(batch, 32, 32, WIDTHS[0])).astype("float32")
+
+    def graph(activation):
+        @tf.function
+        def run(x):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                total = tf.reduce_sum(activation(x))
+            return tape.gradient(total, x)
+        return run
+
+    def timed(function, *args):
+        function(*args)  # trace and compile
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            for _ in range(calls):
+                function(*args)
+            times.append((time.perf_counter() - start) / calls * 1000.0)
+        return statistics.median(times)
+
+    tensor = tf.constant(x)
+    fused_run = graph(activations.silu)
+    with fused.training_step():  # traced as keras_vae's train_step traces it
+        fused_run.get_concrete_function(tensor)
+    leaf = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+
+    def torch_gradient():
+        variable = leaf.clone().requires_grad_(True)
+        torch.nn.functional.silu(variable).sum().backward()
+
+    return {"TensorFlow graph, tf.nn.silu and gradient": timed(graph(tf.nn.silu), tensor),
+            "keras_vae fused silu (training step), silu and gradient": timed(fused_run, tensor),
+            "PyTorch eager, silu and gradient": timed(torch_gradient)}
+
+
 def export_sizes(network, work, variants=("none", "int8")):
     """{file: bytes} of a 64×64×3 VAE's exports."""
     import keras_vae
@@ -204,6 +250,10 @@ def main(argv=None):
               f"{args.repeats} runs of 10 calls:", "", "| implementation | ms |", "|---|---|"]
     lines += [f"| {row} | {ms:.1f} |" for row, ms in
               log_prob_times(args.batch, args.repeats).items()]
+    lines += ["", f"SiLU with its gradient on the resnet's largest activations ({args.batch}×32×"
+              f"32×{WIDTHS[0]}), ms per call, median of {args.repeats} runs of 10 calls:", "",
+              "| implementation | ms |", "|---|---|"]
+    lines += [f"| {row} | {ms:.2f} |" for row, ms in silu_times(args.batch, args.repeats).items()]
     lines += ["",
               "Exports of a VAE for 64×64×3 photos (latent 128, logistic mixture, batch "
               "sizes 1 and 16 in each LiteRT file):", "",

@@ -15,11 +15,12 @@ PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "keras_vae"
 # Lower layers never import higher ones. The library is layers 0-4; the
 # application (run directories and the command line) is 5-6. Each folder
 # (package) sits in one layer; only the model's pure parts (the bounds,
-# objectives, networks and anomaly scores) sit below the rest of models/.
+# objectives, networks, activations and anomaly scores) sit below the rest of
+# models/.
 LAYERS = {
     0: ("version", "registry", "validation", "files", "edge", "_quiet"),
     1: ("distributions", "models.bounds", "models.objectives", "models.networks",
-        "models.resnet", "models.scores", "data", "plotting"),
+        "models.resnet", "models.activations", "models.scores", "data", "plotting"),
     2: ("compatibility", "training"),
     3: ("models",),
     4: ("evaluation", "export"),

@@ -38,12 +38,13 @@ def test_speed_benchmark_quick_mode(tmp_path):
     _, rows = _quick_report("speed_benchmark.py", tmp_path)
     assert [row[0] for row in rows] == [
         "keras_vae fit", "keras_vae fit, XLA",
-        "keras_vae fit, tf.data + steps_per_execution=10 + XLA",
+        "keras_vae fit, steps_per_execution=10 + XLA",
+        "keras_vae fit, make_dataset + steps_per_execution=10 + XLA",
         "Keras example (custom train_step)", "PyTorch (CPU)"]
     for row in rows:
         assert float(row[1]) > 100  # images per second
         assert 50 < float(row[4]) < 600  # a trained loss in nats
-    assert rows[3][2] == "1.00×"  # the baseline against itself
+    assert rows[4][2] == "1.00×"  # the baseline against itself
 
 
 @pytest.mark.parametrize("options, published, hidden", [
@@ -224,6 +225,11 @@ def test_resnet_benchmark_quick_mode(tmp_path):
         "keras_vae fused kernel (training step), log p and gradient",
         "PyTorch eager, log p", "PyTorch eager, log p and gradient"}
     assert all(ms > 0 for ms in times.values())
+    silu = {row[0]: float(row[1]) for row in rows if "silu and gradient" in row[0]}
+    assert set(silu) == {"TensorFlow graph, tf.nn.silu and gradient",
+                         "keras_vae fused silu (training step), silu and gradient",
+                         "PyTorch eager, silu and gradient"}
+    assert all(ms > 0 for ms in silu.values())
     sizes = [row for row in rows if row[0] in ("resnet", "conv")]
     assert {row[0] for row in sizes} == {"resnet", "conv"}
     assert all(0 < float(row[3].split(" MiB")[0]) < 2048 for row in sizes)
@@ -290,3 +296,16 @@ def test_the_autoregressive_pilot_is_causal_and_runs(tmp_path):
     # A few steps: finite and positive, not yet good.
     assert np.isfinite(result["test_bits_is"]) and result["test_bits_is"] > 0
     assert np.isfinite(result["test_bits_elbo"]) and result["test_bits_elbo"] > 0
+
+
+def test_iterator_benchmark_quick_mode(tmp_path):
+    text, rows = _quick_report("iterator_benchmark.py", tmp_path)
+    assert [row[0] for row in rows] == [
+        "keras.Model.fit (Keras's array adapter, autotuning on)",
+        "keras_vae.VAE.fit (autotuning off)"]
+    for row in rows:
+        waited, calls = row[1].split(" of ")
+        assert calls == "2" and 0 <= int(waited) <= 2
+        assert 0 <= float(row[2]) <= float(row[3]) < float(row[4]) + 60
+        assert float(row[5]) > 0
+    assert "- keras_vae.VAE.fit (autotuning off): " in text

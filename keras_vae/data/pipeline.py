@@ -5,7 +5,8 @@ in memory that does not grow with the data: the images stay uint8 until a
 batch is scaled to [0, 1] (and binarized), a cache holds uint8 images (in
 memory within `CACHE_MEMORY_MIB`, on disk under `cache_dir` beyond it), and
 the shuffle buffer is bounded. `make_dataset(x, ...)` does the same for
-arrays held in memory.
+arrays held in memory. Both have tf.data's autotuning off
+(`keras_vae.data.untuned` says why).
 
 Binarization modes (the standard MNIST likelihood protocol is "dynamic"):
 
@@ -26,6 +27,7 @@ import os
 import tensorflow as tf
 
 from keras_vae.data import augment as augment_lib
+from keras_vae.data.untuned import untuned
 
 BINARIZE_MODES = ("dynamic", "static", "none")
 #: The most examples a shuffle buffer holds, and the most bytes (uint8).
@@ -135,7 +137,7 @@ def stream(split, batch_size, binarize="none", training=False, seed=0, shuffle=T
     if fresh_every_epoch:
         dataset = _fresh_draws(dataset, seed)
     dataset = dataset.map(_inputs(split.has_labels and labels, join))
-    return dataset.prefetch(tf.data.AUTOTUNE)
+    return untuned(dataset.prefetch(tf.data.AUTOTUNE))
 
 
 def _fresh_draws(dataset, seed):

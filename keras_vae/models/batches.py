@@ -8,6 +8,8 @@ read a batch at a time (`keras_vae.data.stream` makes one from any source).
 import numpy as np
 import tensorflow as tf
 
+from keras_vae.data.untuned import untuned
+
 
 def length(vae, inputs):
     """The number of examples in the model's `inputs`: in memory, or a batch
@@ -17,9 +19,9 @@ def length(vae, inputs):
 
 def batches(vae, inputs, batch_size):
     """The model's inputs, `batch_size` examples at a time (a dataset's own
-    batches)."""
+    batches, read with tf.data's autotuning off: `keras_vae.data.untuned`)."""
     if isinstance(inputs, tf.data.Dataset):
-        yield from inputs
+        yield from untuned(inputs)
         return
     images, labels = vae.input_arrays(inputs)
     for start in range(0, len(images), batch_size):

@@ -6,6 +6,8 @@ import tensorflow as tf
 from keras import ops
 
 from keras_vae import validation
+from keras_vae.data import arrays
+from keras_vae.data.untuned import untuned
 from keras_vae.distributions import fused
 from keras_vae.training import callbacks as callbacks_lib
 from keras_vae.training import distribute
@@ -47,6 +49,13 @@ class CheckedFitting:
         Unless `callbacks` has one, a `keras_vae.callbacks.StopOnNonFiniteLoss`
         is added: at a NaN or infinite loss, training stops with a message
         and the weights of the last good epoch.
+
+        Datasets reach Keras with tf.data's autotuning off, and arrays as
+        such datasets, batched and shuffled every epoch as Keras batches
+        them (`keras_vae.data.untuned` says why: otherwise an epoch can end
+        with a wait of up to 60 s). With `y`, `sample_weight`,
+        `class_weight`, `validation_split`, `steps_per_epoch` or
+        `shuffle="batch"`, Keras batches arrays itself.
         """
         self._check_input_labels(x)
         if isinstance(validation_data, tuple) and validation_data:
@@ -55,7 +64,14 @@ class CheckedFitting:
         validation_data = validation.checked_data(
             validation_data, self.data_shape, self.likelihood, "validation_data"
         )
+        validation_data = _batches(validation_data, kwargs, "validation_batch_size",
+                                   kwargs.get("validation_batch_size") or kwargs.get("batch_size"))
+        if y is None and arrays.is_in_memory(x) and kwargs.get("shuffle", True) != "batch" \
+                and all(kwargs.get(name) is None for name in _KERAS_BATCHES):
+            x = arrays.batches(x, kwargs.pop("batch_size", None),
+                               shuffle=kwargs.pop("shuffle", True))
         if isinstance(x, tf.data.Dataset):
+            x = untuned(x)
             kwargs.setdefault("shuffle", False)  # a dataset shuffles itself
         self._build_optimizer()
         callbacks = list(callbacks or [])
@@ -80,8 +96,29 @@ class CheckedFitting:
     def evaluate(self, x=None, y=None, **kwargs):
         self._check_input_labels(x)
         x = validation.checked_data(x, self.data_shape, self.likelihood, "x")
+        if y is None and kwargs.get("sample_weight") is None and kwargs.get("steps") is None:
+            x = _batches(x, kwargs, "batch_size", kwargs.get("batch_size"))
         return super().evaluate(x, y, **kwargs)
 
     def _check_input_labels(self, inputs):
         """Check the labels of in-memory inputs before Keras slices them
         (conditional models; nothing to check for the plain VAE)."""
+
+
+# Arguments with which Keras batches arrays itself (`fit`).
+_KERAS_BATCHES = ("sample_weight", "class_weight", "validation_split", "steps_per_epoch")
+
+
+def _batches(data, kwargs, size_argument, batch_size):
+    """`data` as Keras gets it from `fit` or `evaluate`: a dataset with
+    tf.data's autotuning off (`keras_vae.data.untuned`); arrays (alone, or
+    alone in a tuple, as `validation_data=(x_val,)`) as such a dataset of
+    batches of `batch_size` in order, `size_argument` then taken out of
+    `kwargs`. Other data passes unchanged."""
+    inner = data[0] if isinstance(data, tuple) and len(data) == 1 else data
+    if isinstance(inner, tf.data.Dataset):
+        return untuned(inner)
+    if not arrays.is_in_memory(inner):
+        return data
+    kwargs.pop(size_argument, None)
+    return arrays.batches(inner, batch_size)
