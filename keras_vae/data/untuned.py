@@ -1,17 +1,20 @@
-"""Datasets without tf.data's autotuning thread, which holds up every epoch's end.
+"""Datasets without tf.data's autotuning thread, which can hold up an epoch's end.
 
 With autotuning on (tf.data's default), each iterator has a thread that
-tunes the pipeline at growing intervals: 10 ms after the start, then
-periods that double up to 60 s. In TensorFlow 2.21 an iterator that is
-deleted while that thread waits is not freed until the thread's next tuning
-time: the deleting thread blocks, on an idle CPU, for up to 60 s. Keras
-makes a new iterator every epoch (and every `evaluate`), so an epoch of
-7 s could end with a 3 s wait, and a photo epoch of minutes with up to a
-minute (measured: `benchmarks/iterator_benchmark.py`).
+tunes the pipeline at growing intervals: periods that double from 10 ms up
+to 60 s (`kOptimizationPeriodMinMs` and `kOptimizationPeriodMaxMs` in
+TensorFlow's tensorflow/core/framework/model.h). In TensorFlow 2.21 an
+iterator that is deleted while that thread waits is not freed until the
+thread's next tuning time: the deleting thread blocks, on an idle CPU, for
+up to one period. Keras makes a new iterator every epoch (and every
+`evaluate`): measured, the photo model's epochs of 6.9 s each ended with a
+wait of about 3.4 s (`benchmarks/iterator_benchmark.py`); an epoch of
+minutes can wait up to a minute.
 
 With autotuning off there is no such thread. Parallel maps with
-`num_parallel_calls=tf.data.AUTOTUNE` then run as many calls at once as
-the machine has cores (TensorFlow's rule when autotuning is off).
+`num_parallel_calls=tf.data.AUTOTUNE` then run at TensorFlow's default
+parallelism (a throwaway check on 2 cores: the throughput of two parallel
+calls, the same as with autotuning).
 
 The model's `fit` and `evaluate` give Keras datasets through `untuned`
 (arrays in memory become such datasets, `keras_vae.data.arrays`); a
