@@ -62,6 +62,19 @@ def keras_speed(x, batch, steps, repeats, jit, steps_per_execution=1, policy="fl
             sum(int(np.prod(w.shape)) for w in vae.trainable_weights))
 
 
+def _milliseconds(function, args, repeats, calls):
+    """Median over `repeats` runs of the ms per call of `calls` calls of
+    `function(*args)`, after one call that traces and compiles it."""
+    function(*args)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(calls):
+            function(*args)
+        times.append((time.perf_counter() - start) / calls * 1000.0)
+    return statistics.median(times)
+
+
 def log_prob_times(batch, repeats, calls=10):
     """{row: ms per batch} of the mixture's log-probability alone (decoder
     outputs of a batch of 32×32×3 images, K = 5), with and without its
@@ -89,14 +102,7 @@ def log_prob_times(batch, repeats, calls=10):
         return tape.gradient(total, params)
 
     def timed(function, *args):
-        function(*args)  # trace and compile
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            for _ in range(calls):
-                function(*args)
-            times.append((time.perf_counter() - start) / calls * 1000.0)
-        return statistics.median(times)
+        return _milliseconds(function, args, repeats, calls)
 
     tensor = tf.constant(params)
     rows = {"TensorFlow graph, log p": timed(tf.function(values), tensor),
@@ -147,14 +153,7 @@ def silu_times(batch, repeats, calls=10):
         return run
 
     def timed(function, *args):
-        function(*args)  # trace and compile
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            for _ in range(calls):
-                function(*args)
-            times.append((time.perf_counter() - start) / calls * 1000.0)
-        return statistics.median(times)
+        return _milliseconds(function, args, repeats, calls)
 
     tensor = tf.constant(x)
     fused_run = graph(activations.silu)
